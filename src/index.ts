@@ -1,0 +1,23 @@
+/** normkit's public API: re-exports only. */
+export type { FloatArray, DType, Tensor } from './tensor.js';
+export { tensor, numel, formatShape } from './tensor.js';
+export { NormkitError } from './errors.js';
+export type { NormkitErrorCode } from './errors.js';
+export type { NormView, Layout, Reduction } from './core/layout.js';
+export { normView, statsCount, reduceSize, affineSize, statsIndexOf, affineIndexOf } from './core/layout.js';
+export { referenceNorm } from './reference/normalize.js';
+export type { ReferenceInput, ReferenceResult } from './reference/normalize.js';
+export type { BackendName, NormKernels } from './kernels/types.js';
+export { backends, backendNames, defaultBackend, getBackend } from './kernels/index.js';
+export { Parameter } from './nn/parameter.js';
+export { Normalization } from './nn/normalization.js';
+export type { StateDict, StateDictInput } from './nn/normalization.js';
+export type { NonFinitePolicy, CommonOptions } from './nn/options.js';
+export { BatchNorm1d, BatchNorm2d, BatchNorm3d } from './nn/batchnorm.js';
+export type { BatchNormOptions } from './nn/batchnorm.js';
+export { InstanceNorm1d, InstanceNorm2d, InstanceNorm3d } from './nn/instancenorm.js';
+export type { InstanceNormOptions } from './nn/instancenorm.js';
+export { GroupNorm } from './nn/groupnorm.js';
+export type { GroupNormOptions } from './nn/groupnorm.js';
+export { LayerNorm } from './nn/layernorm.js';
+export type { LayerNormOptions } from './nn/layernorm.js';

@@ -1,0 +1,56 @@
+/** GroupNorm (PyTorch semantics): statistics per sample over each group of channels and every position. */
+import type { Layout } from '../core/layout.js';
+import { normView, splitChannels } from '../core/layout.js';
+import { NormkitError } from '../errors.js';
+import { formatShape } from '../tensor.js';
+import type { Plan } from './normalization.js';
+import { Normalization } from './normalization.js';
+import type { CommonOptions } from './options.js';
+import { checkBoolean, checkLayout, checkPositiveInteger, resolveCommon } from './options.js';
+
+export interface GroupNormOptions extends CommonOptions {
+  /** Learnable per-channel weight and bias. Default true. */
+  affine?: boolean;
+  /** Memory layout of inputs. Default 'channels-first'. */
+  layout?: Layout;
+}
+
+/** Input (N, C, ...); channels-last (N, ..., C). */
+export class GroupNorm extends Normalization {
+  readonly numGroups: number;
+  readonly numChannels: number;
+  readonly layout: Layout;
+
+  constructor(numGroups: number, numChannels: number, options: GroupNormOptions = {}) {
+    const name = 'GroupNorm';
+    const { affine = true, layout = 'channels-first' } = options;
+    const groups = checkPositiveInteger(name, 'numGroups', numGroups);
+    const channels = checkPositiveInteger(name, 'numChannels', numChannels);
+    if (channels % groups !== 0) throw new NormkitError('option', 'num_channels must be divisible by num_groups');
+    super({
+      name,
+      options: resolveCommon(name, options),
+      momentum: null,
+      affineShape: checkBoolean(name, 'affine', affine) ? [channels] : null,
+      runningFeatures: null,
+      countsBatches: false,
+    });
+    this.numGroups = groups;
+    this.numChannels = channels;
+    this.layout = checkLayout(name, layout);
+  }
+
+  protected plan(shape: readonly number[]): Plan {
+    if (shape.length < 2) {
+      throw new NormkitError('rank', `${this.name}: expected input of at least 2D (N, C, ...), got ${shape.length}D input`);
+    }
+    const { c } = splitChannels(shape, this.layout);
+    if (c !== this.numChannels) {
+      throw new NormkitError(
+        'channels',
+        `${this.name}: expected ${this.numChannels} channels (${this.layout}), got ${c} in input of size ${formatShape(shape)}`,
+      );
+    }
+    return { view: normView({ kind: 'group', groups: this.numGroups }, shape, this.layout), singleValueMessage: null };
+  }
+}

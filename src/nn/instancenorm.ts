@@ -1,0 +1,84 @@
+/** InstanceNorm1d/2d/3d (PyTorch semantics): statistics per sample and channel over the positions. */
+import type { Layout } from '../core/layout.js';
+import { normView, splitChannels } from '../core/layout.js';
+import { NormkitError } from '../errors.js';
+import { formatShape } from '../tensor.js';
+import { rankText } from './batchnorm.js';
+import type { Plan } from './normalization.js';
+import { Normalization } from './normalization.js';
+import type { CommonOptions } from './options.js';
+import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, resolveCommon } from './options.js';
+
+export interface InstanceNormOptions extends CommonOptions {
+  /** Running-statistics update weight. Default 0.1. */
+  momentum?: number;
+  /** Learnable per-channel weight and bias. Default false. */
+  affine?: boolean;
+  /** Keep running statistics (the batch average of the instance statistics) for eval. Default false. */
+  trackRunningStats?: boolean;
+  /** Memory layout of inputs. Default 'channels-first'. */
+  layout?: Layout;
+}
+
+class InstanceNorm extends Normalization {
+  readonly numFeatures: number;
+  readonly layout: Layout;
+  readonly #batchedRank: number;
+
+  constructor(name: string, batchedRank: number, numFeatures: number, options: InstanceNormOptions) {
+    const { momentum = 0.1, affine = false, trackRunningStats = false, layout = 'channels-first' } = options;
+    const features = checkPositiveInteger(name, 'numFeatures', numFeatures);
+    super({
+      name,
+      options: resolveCommon(name, options),
+      momentum: checkMomentum(name, momentum, false),
+      affineShape: checkBoolean(name, 'affine', affine) ? [features] : null,
+      runningFeatures: checkBoolean(name, 'trackRunningStats', trackRunningStats) ? features : null,
+      countsBatches: false,
+    });
+    this.numFeatures = features;
+    this.layout = checkLayout(name, layout);
+    this.#batchedRank = batchedRank;
+  }
+
+  protected plan(shape: readonly number[]): Plan {
+    const ranks = [this.#batchedRank - 1, this.#batchedRank];
+    if (!ranks.includes(shape.length)) {
+      throw new NormkitError('rank', `${this.name}: expected ${rankText(ranks)} input (got ${shape.length}D input)`);
+    }
+    // an input one rank short is a single unbatched sample
+    const batched = shape.length === this.#batchedRank ? shape : [1, ...shape];
+    const { c } = splitChannels(batched, this.layout);
+    if (c !== this.numFeatures) {
+      throw new NormkitError(
+        'channels',
+        `${this.name}: expected ${this.numFeatures} channels (${this.layout}), got ${c} in input of size ${formatShape(shape)}`,
+      );
+    }
+    return {
+      view: normView({ kind: 'instance' }, batched, this.layout),
+      singleValueMessage: `Expected more than 1 spatial element when training, got input size ${formatShape(shape)}`,
+    };
+  }
+}
+
+/** Input (N, C, L) or unbatched (C, L). */
+export class InstanceNorm1d extends InstanceNorm {
+  constructor(numFeatures: number, options: InstanceNormOptions = {}) {
+    super('InstanceNorm1d', 3, numFeatures, options);
+  }
+}
+
+/** Input (N, C, H, W) or unbatched (C, H, W). */
+export class InstanceNorm2d extends InstanceNorm {
+  constructor(numFeatures: number, options: InstanceNormOptions = {}) {
+    super('InstanceNorm2d', 4, numFeatures, options);
+  }
+}
+
+/** Input (N, C, D, H, W) or unbatched (C, D, H, W). */
+export class InstanceNorm3d extends InstanceNorm {
+  constructor(numFeatures: number, options: InstanceNormOptions = {}) {
+    super('InstanceNorm3d', 5, numFeatures, options);
+  }
+}

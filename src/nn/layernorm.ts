@@ -1,0 +1,46 @@
+/** LayerNorm (PyTorch semantics): statistics over the trailing normalizedShape dimensions of each row. */
+import { normView } from '../core/layout.js';
+import { NormkitError } from '../errors.js';
+import { formatShape } from '../tensor.js';
+import type { Plan } from './normalization.js';
+import { Normalization } from './normalization.js';
+import type { CommonOptions } from './options.js';
+import { checkBoolean, checkPositiveInteger, resolveCommon } from './options.js';
+
+export interface LayerNormOptions extends CommonOptions {
+  /** Learnable weight and bias of shape normalizedShape. Default true. */
+  elementwiseAffine?: boolean;
+}
+
+export class LayerNorm extends Normalization {
+  readonly normalizedShape: readonly number[];
+
+  constructor(normalizedShape: number | readonly number[], options: LayerNormOptions = {}) {
+    const name = 'LayerNorm';
+    const dims = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+    if (dims.length === 0) throw new NormkitError('option', `${name}: normalizedShape must have at least one dimension`);
+    for (const d of dims) checkPositiveInteger(name, 'every normalizedShape dimension', d);
+    const { elementwiseAffine = true } = options;
+    super({
+      name,
+      options: resolveCommon(name, options),
+      momentum: null,
+      affineShape: checkBoolean(name, 'elementwiseAffine', elementwiseAffine) ? dims : null,
+      runningFeatures: null,
+      countsBatches: false,
+    });
+    this.normalizedShape = dims;
+  }
+
+  protected plan(shape: readonly number[]): Plan {
+    const dims = this.normalizedShape;
+    const tail = shape.slice(shape.length - dims.length);
+    if (shape.length < dims.length || tail.some((d, i) => d !== dims[i])) {
+      throw new NormkitError(
+        'shape',
+        `Given normalized_shape=${formatShape(dims)}, expected input with shape [*, ${dims.join(', ')}], but got input of size${formatShape(shape)}`,
+      );
+    }
+    return { view: normView({ kind: 'layer', normalizedRank: dims.length }, shape, 'channels-first'), singleValueMessage: null };
+  }
+}

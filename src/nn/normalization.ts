@@ -1,0 +1,303 @@
+/**
+ * The one normalization layer: BatchNorm, InstanceNorm, GroupNorm and LayerNorm differ only in
+ * the view they plan for an input (core/layout.ts) and in whether they keep running statistics.
+ * Every call validates all of its input before it changes any state.
+ */
+import type { NormView } from '../core/layout.js';
+import { affineSize, reduceSize, statsCount } from '../core/layout.js';
+import { nextRunningStats, updateFactor } from '../core/stats.js';
+import { NormkitError } from '../errors.js';
+import { backends } from '../kernels/index.js';
+import type { BackendName, NormKernels } from '../kernels/types.js';
+import type { DType, FloatArray, Tensor } from '../tensor.js';
+import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
+import type { NonFinitePolicy, ResolvedOptions } from './options.js';
+import { Parameter } from './parameter.js';
+
+/** PyTorch state-dict keys mapped to copies of the layer's arrays (num_batches_tracked as a number). */
+export type StateDict = Record<string, FloatArray | number>;
+/** What loadStateDict accepts: arrays of numbers or typed arrays, and a number for num_batches_tracked. */
+export type StateDictInput = Readonly<Record<string, ArrayLike<number> | number>>;
+
+/** How a layer sees one input: its view, and the error text when a statistic would cover one value. */
+export interface Plan {
+  readonly view: NormView;
+  readonly singleValueMessage: string | null;
+}
+
+export interface NormSetup {
+  readonly name: string;
+  readonly options: ResolvedOptions;
+  /** Shape of weight and bias; null when the layer has no affine parameters. */
+  readonly affineShape: readonly number[] | null;
+  /** Length of running_mean and running_var; null when the layer keeps no running statistics. */
+  readonly runningFeatures: number | null;
+  readonly momentum: number | null;
+  /** Whether training increments num_batches_tracked (BatchNorm does, InstanceNorm does not). */
+  readonly countsBatches: boolean;
+}
+
+interface Cache {
+  readonly x: Tensor;
+  readonly view: NormView;
+  readonly mean: Float64Array;
+  readonly rstd: Float64Array;
+  readonly batchStats: boolean;
+}
+
+function allFinite(values: Float64Array): boolean {
+  for (const v of values) if (!Number.isFinite(v)) return false;
+  return true;
+}
+
+export abstract class Normalization {
+  readonly name: string;
+  readonly eps: number;
+  readonly momentum: number | null;
+  readonly dtype: DType;
+  readonly nonFinite: NonFinitePolicy;
+  readonly weight: Parameter | null;
+  readonly bias: Parameter | null;
+  #backend: BackendName;
+  readonly #countsBatches: boolean;
+  readonly #runningMean: FloatArray | null;
+  readonly #runningVar: FloatArray | null;
+  #numBatchesTracked = 0;
+  #training = true;
+  #cache: Cache | null = null;
+
+  protected constructor(setup: NormSetup) {
+    const { name, options } = setup;
+    this.name = name;
+    this.eps = options.eps;
+    this.dtype = options.dtype;
+    this.nonFinite = options.nonFinite;
+    this.#backend = options.backend;
+    this.momentum = setup.momentum;
+    this.#countsBatches = setup.countsBatches;
+    this.weight = setup.affineShape === null ? null : new Parameter(this.dtype, setup.affineShape, 1);
+    this.bias = setup.affineShape === null ? null : new Parameter(this.dtype, setup.affineShape, 0);
+    this.#runningMean = setup.runningFeatures === null ? null : allocate(this.dtype, setup.runningFeatures);
+    this.#runningVar = setup.runningFeatures === null ? null : allocate(this.dtype, setup.runningFeatures).fill(1);
+  }
+
+  /** Checks rank and channels of an input shape and returns the view the kernels use for it. */
+  protected abstract plan(shape: readonly number[]): Plan;
+
+  get training(): boolean {
+    return this.#training;
+  }
+
+  get trackRunningStats(): boolean {
+    return this.#runningMean !== null;
+  }
+
+  /** Live running mean (read it; change it through loadStateDict). */
+  get runningMean(): FloatArray | null {
+    return this.#runningMean;
+  }
+
+  get runningVar(): FloatArray | null {
+    return this.#runningVar;
+  }
+
+  get numBatchesTracked(): number {
+    return this.#numBatchesTracked;
+  }
+
+  get backend(): BackendName {
+    return this.#backend;
+  }
+
+  /** Switches the kernel backend; the cached forward stays valid, since every backend shares one contract. */
+  set backend(name: BackendName) {
+    if (!(name in backends)) throw new NormkitError('backend', `${this.name}: unknown backend '${String(name)}'`);
+    this.#backend = name;
+  }
+
+  train(mode = true): this {
+    this.#training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  parameters(): Parameter[] {
+    return this.weight === null || this.bias === null ? [] : [this.weight, this.bias];
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.zeroGrad();
+  }
+
+  private get kernels(): NormKernels {
+    return backends[this.#backend];
+  }
+
+  private checkInput(t: Tensor, what: string): void {
+    checkTensor(t, `${this.name}: ${what}`);
+    const got = dtypeOf(t.data);
+    if (got !== this.dtype) {
+      throw new NormkitError('dtype', `${this.name}: expected ${what} of dtype ${this.dtype}, got ${got}`);
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    this.checkInput(x, 'input');
+    const { view, singleValueMessage } = this.plan(x.shape);
+    if (x.shape.includes(0)) {
+      throw new NormkitError('empty', `${this.name}: input has a zero-size dimension, got input size ${formatShape(x.shape)}`);
+    }
+    const runningMean = this.#runningMean;
+    const runningVar = this.#runningVar;
+    const batchStats = this.#training || runningMean === null || runningVar === null;
+    if (batchStats && singleValueMessage !== null && reduceSize(view) <= 1) {
+      throw new NormkitError('single-value', singleValueMessage);
+    }
+    const count = statsCount(view);
+    const y = allocate(this.dtype, x.data.length);
+    const mean = new Float64Array(count);
+    const rstd = new Float64Array(count);
+    const w = this.weight?.data ?? null;
+    const b = this.bias?.data ?? null;
+    let commit: (() => void) | null = null;
+    if (batchStats) {
+      const variance = new Float64Array(count);
+      this.kernels.forwardTrain(y, x.data, view, w, b, this.eps, mean, variance, rstd);
+      const finite = allFinite(mean) && allFinite(variance);
+      if (!finite && this.nonFinite === 'throw') {
+        throw new NormkitError(
+          'non-finite',
+          `${this.name}: batch statistics are not finite (NaN or Inf in the input of size ${formatShape(x.shape)})`,
+        );
+      }
+      if (this.#training && runningMean !== null && runningVar !== null && (finite || this.nonFinite === 'propagate')) {
+        const tracked = this.#numBatchesTracked + (this.#countsBatches ? 1 : 0);
+        const next = nextRunningStats(runningMean, runningVar, mean, variance, view, updateFactor(this.momentum, tracked));
+        commit = () => {
+          runningMean.set(next.runningMean);
+          runningVar.set(next.runningVar);
+          this.#numBatchesTracked = tracked;
+        };
+      }
+    } else {
+      // eval with running statistics: rstd once per channel, shared by every block
+      const groups = view.groups;
+      for (let q = 0; q < count; q++) {
+        mean[q] = runningMean[q % groups];
+        rstd[q] = 1 / Math.sqrt(runningVar[q % groups] + this.eps);
+      }
+      this.kernels.forwardWithStats(y, x.data, view, w, b, mean, rstd);
+    }
+    commit?.();
+    this.#cache = { x, view, mean, rstd, batchStats };
+    return { data: y, shape: [...x.shape] };
+  }
+
+  /** dx for dy = dL/dy of the last forward; adds dL/dweight and dL/dbias into weight.grad and bias.grad. */
+  backward(dy: Tensor): Tensor {
+    const cache = this.#cache;
+    if (cache === null) throw new NormkitError('no-forward', `${this.name}: backward called before forward`);
+    this.checkInput(dy, 'grad_output');
+    const shape = cache.x.shape;
+    if (dy.shape.length !== shape.length || dy.shape.some((d, i) => d !== shape[i])) {
+      throw new NormkitError(
+        'grad-shape',
+        `${this.name}: expected grad_output of shape ${formatShape(shape)} (the last input's), got ${formatShape(dy.shape)}`,
+      );
+    }
+    const dx = allocate(this.dtype, dy.data.length);
+    const n = affineSize(cache.view);
+    const dweight = this.weight === null ? null : allocate(this.dtype, n);
+    const dbias = this.bias === null ? null : allocate(this.dtype, n);
+    const w = this.weight?.data ?? null;
+    this.kernels.backward(dx, dweight, dbias, dy.data, cache.x.data, cache.view, w, cache.mean, cache.rstd, cache.batchStats);
+    if (dweight !== null) this.weight?.accumulate(dweight);
+    if (dbias !== null) this.bias?.accumulate(dbias);
+    return { data: dx, shape: [...shape] };
+  }
+
+  /** The layer's state under PyTorch's keys, as copies. */
+  stateDict(): StateDict {
+    const state: StateDict = {};
+    if (this.weight !== null && this.bias !== null) {
+      state.weight = this.weight.data.slice();
+      state.bias = this.bias.data.slice();
+    }
+    if (this.#runningMean !== null && this.#runningVar !== null) {
+      state.running_mean = this.#runningMean.slice();
+      state.running_var = this.#runningVar.slice();
+      state.num_batches_tracked = this.#numBatchesTracked;
+    }
+    return state;
+  }
+
+  private stateTargets(): Map<string, FloatArray> {
+    const targets = new Map<string, FloatArray>();
+    if (this.weight !== null && this.bias !== null) {
+      targets.set('weight', this.weight.data);
+      targets.set('bias', this.bias.data);
+    }
+    if (this.#runningMean !== null && this.#runningVar !== null) {
+      targets.set('running_mean', this.#runningMean);
+      targets.set('running_var', this.#runningVar);
+    }
+    return targets;
+  }
+
+  /**
+   * Loads a state dict. strict (default): missing and unexpected keys are errors; a wrong length is
+   * always an error. Unless nonFinite is 'propagate', non-finite values and a negative running_var
+   * are rejected. All checks run before anything is written.
+   */
+  loadStateDict(state: StateDictInput, options: { strict?: boolean } = {}): void {
+    const strict = options.strict ?? true;
+    const fail: (why: string) => never = (why) => {
+      throw new NormkitError('state-dict', `Error(s) in loading state_dict for ${this.name}: ${why}`);
+    };
+    const targets = this.stateTargets();
+    const keys = [...targets.keys()];
+    if (this.#runningMean !== null) keys.push('num_batches_tracked');
+    if (strict) {
+      const missing = keys.filter((k) => !(k in state));
+      const unexpected = Object.keys(state).filter((k) => !keys.includes(k));
+      const parts: string[] = [];
+      if (missing.length > 0) parts.push(`Missing key(s) in state_dict: ${missing.map((k) => `"${k}"`).join(', ')}.`);
+      if (unexpected.length > 0) parts.push(`Unexpected key(s) in state_dict: ${unexpected.map((k) => `"${k}"`).join(', ')}.`);
+      if (parts.length > 0) fail(parts.join(' '));
+    }
+    const writes: (() => void)[] = [];
+    for (const [key, target] of targets) {
+      if (!(key in state)) continue;
+      const value = state[key];
+      if (typeof value === 'number' || typeof value.length !== 'number') fail(`${key} must be an array of numbers`);
+      const values = value as ArrayLike<number>;
+      if (values.length !== target.length) {
+        fail(`size mismatch for ${key}: copying a param with shape [${values.length}] from checkpoint, the shape in current model is [${target.length}].`);
+      }
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (typeof v !== 'number') fail(`${key}[${i}] is not a number`);
+        if (this.nonFinite !== 'propagate' && !Number.isFinite(v)) {
+          fail(`${key}[${i}] is ${v}, and this layer (nonFinite: '${this.nonFinite}') accepts finite values only`);
+        }
+        if (this.nonFinite !== 'propagate' && key === 'running_var' && v < 0) fail(`running_var[${i}] is negative (${v})`);
+      }
+      writes.push(() => {
+        target.set(values);
+      });
+    }
+    if ('num_batches_tracked' in state && this.#runningMean !== null) {
+      const tracked = state.num_batches_tracked;
+      if (typeof tracked !== 'number' || !Number.isInteger(tracked) || tracked < 0) {
+        fail(`num_batches_tracked must be a non-negative integer, got ${String(tracked)}`);
+      }
+      writes.push(() => {
+        this.#numBatchesTracked = tracked as number;
+      });
+    }
+    for (const write of writes) write();
+  }
+}

@@ -1,0 +1,86 @@
+/** Option checks shared by every normalization layer: each bad option is a typed error naming what came. */
+import type { Layout } from '../core/layout.js';
+import { NormkitError } from '../errors.js';
+import type { BackendName } from '../kernels/types.js';
+import { isBackendName, defaultBackend } from '../kernels/index.js';
+import type { DType } from '../tensor.js';
+
+/**
+ * What happens when a batch's statistics are not finite (NaN or Inf in the input):
+ * 'propagate' (PyTorch: NaN flows into the output and the running statistics),
+ * 'skip-update' (the output still propagates NaN, the running statistics and counter are left as they were),
+ * 'throw' (a NormkitError with code 'non-finite'; nothing changes).
+ */
+export type NonFinitePolicy = 'propagate' | 'skip-update' | 'throw';
+
+export interface CommonOptions {
+  /** Added to the variance before the square root; must be > 0. Default 1e-5. */
+  eps?: number;
+  /** Storage and compute type of outputs and parameters. Default 'float32'. */
+  dtype?: DType;
+  /** Kernel backend. Default: the fastest available. */
+  backend?: BackendName;
+  /** Non-finite batch statistics policy. Default 'propagate'. */
+  nonFinite?: NonFinitePolicy;
+}
+
+export interface ResolvedOptions {
+  readonly eps: number;
+  readonly dtype: DType;
+  readonly backend: BackendName;
+  readonly nonFinite: NonFinitePolicy;
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? `'${value}'` : String(value);
+}
+
+export function resolveCommon(name: string, options: CommonOptions): ResolvedOptions {
+  const { eps = 1e-5, dtype = 'float32', backend = defaultBackend, nonFinite = 'propagate' } = options;
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) {
+    throw new NormkitError('option', `${name}: eps must be a finite number > 0, got ${describe(eps)}`);
+  }
+  if (dtype !== 'float32' && dtype !== 'float64') {
+    throw new NormkitError('option', `${name}: dtype must be 'float32' or 'float64', got ${describe(dtype)}`);
+  }
+  if (!isBackendName(backend)) {
+    throw new NormkitError('option', `${name}: unknown backend ${describe(backend)}`);
+  }
+  if (nonFinite !== 'propagate' && nonFinite !== 'skip-update' && nonFinite !== 'throw') {
+    throw new NormkitError(
+      'option',
+      `${name}: nonFinite must be 'propagate', 'skip-update' or 'throw', got ${describe(nonFinite)}`,
+    );
+  }
+  return { eps, dtype, backend, nonFinite };
+}
+
+export function checkMomentum(name: string, momentum: unknown, allowNull: boolean): number | null {
+  if (momentum === null && allowNull) return null;
+  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) {
+    const expected = allowNull ? 'a number in [0, 1] or null' : 'a number in [0, 1]';
+    throw new NormkitError('option', `${name}: momentum must be ${expected}, got ${describe(momentum)}`);
+  }
+  return momentum;
+}
+
+export function checkPositiveInteger(name: string, what: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new NormkitError('option', `${name}: ${what} must be a positive integer, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkBoolean(name: string, what: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') {
+    throw new NormkitError('option', `${name}: ${what} must be true or false, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkLayout(name: string, value: unknown): Layout {
+  if (value !== 'channels-first' && value !== 'channels-last') {
+    throw new NormkitError('option', `${name}: layout must be 'channels-first' or 'channels-last', got ${describe(value)}`);
+  }
+  return value;
+}

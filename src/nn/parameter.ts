@@ -1,0 +1,25 @@
+/** A trainable tensor and its accumulated gradient. */
+import type { DType, FloatArray } from '../tensor.js';
+import { allocate } from '../tensor.js';
+
+export class Parameter {
+  readonly data: FloatArray;
+  readonly grad: FloatArray;
+  readonly shape: readonly number[];
+
+  constructor(dtype: DType, shape: readonly number[], fill: number) {
+    this.shape = [...shape];
+    const n = shape.reduce((p, d) => p * d, 1);
+    this.data = allocate(dtype, n).fill(fill);
+    this.grad = allocate(dtype, n);
+  }
+
+  /** grad += delta, elementwise (gradients accumulate across backward calls, as in PyTorch). */
+  accumulate(delta: FloatArray): void {
+    for (let i = 0; i < delta.length; i++) this.grad[i] += delta[i];
+  }
+
+  zeroGrad(): void {
+    this.grad.fill(0);
+  }
+}
