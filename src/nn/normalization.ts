@@ -12,6 +12,7 @@ import type { BackendName, NormKernels } from '../kernels/types.js';
 import type { DType, FloatArray, Tensor } from '../tensor.js';
 import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
+import type { Module } from './module.js';
 import { Parameter } from './parameter.js';
 
 /** PyTorch state-dict keys mapped to copies of the layer's arrays (num_batches_tracked as a number). */
@@ -50,7 +51,7 @@ function allFinite(values: Float64Array): boolean {
   return true;
 }
 
-export abstract class Normalization {
+export abstract class Normalization implements Module {
   readonly name: string;
   readonly eps: number;
   readonly momentum: number | null;
@@ -75,8 +76,8 @@ export abstract class Normalization {
     this.#backend = options.backend;
     this.momentum = setup.momentum;
     this.#countsBatches = setup.countsBatches;
-    this.weight = setup.affineShape === null ? null : new Parameter(this.dtype, setup.affineShape, 1);
-    this.bias = setup.affineShape === null ? null : new Parameter(this.dtype, setup.affineShape, 0);
+    this.weight = setup.affineShape === null ? null : new Parameter('weight', this.dtype, setup.affineShape, 1);
+    this.bias = setup.affineShape === null ? null : new Parameter('bias', this.dtype, setup.affineShape, 0);
     this.#runningMean = setup.runningFeatures === null ? null : allocate(this.dtype, setup.runningFeatures);
     this.#runningVar = setup.runningFeatures === null ? null : allocate(this.dtype, setup.runningFeatures).fill(1);
   }

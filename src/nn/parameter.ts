@@ -3,11 +3,13 @@ import type { DType, FloatArray } from '../tensor.js';
 import { allocate } from '../tensor.js';
 
 export class Parameter {
+  readonly name: string;
   readonly data: FloatArray;
   readonly grad: FloatArray;
   readonly shape: readonly number[];
 
-  constructor(dtype: DType, shape: readonly number[], fill: number) {
+  constructor(name: string, dtype: DType, shape: readonly number[], fill: number) {
+    this.name = name;
     this.shape = [...shape];
     const n = shape.reduce((p, d) => p * d, 1);
     this.data = allocate(dtype, n).fill(fill);

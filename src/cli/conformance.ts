@@ -1,0 +1,65 @@
+/** `normkit conformance FILE...`: every fixture case through the layers, a table, and a non-zero exit on failure. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Layout } from '../core/layout.js';
+import type { ConformanceRow } from '../conformance/run.js';
+import { runFixtures } from '../conformance/run.js';
+import { NormkitError } from '../errors.js';
+import type { FixtureFile } from '../io/fixtures.js';
+import { parseFixtures } from '../io/fixtures.js';
+import { backendNames, defaultBackend, getBackend } from '../kernels/index.js';
+import { formatNumber, formatTable } from './table.js';
+
+export const conformanceUsage = `usage: normkit conformance FILE... [--backend NAME] [--layout channels-first|channels-last] [--json] [--dump OUT.json]
+  Runs every case of normalization-fixtures/1 files and compares each tensor with the float64 truth.
+  --backend  ${backendNames.join(' | ')} (default ${defaultBackend})
+  --layout   memory layout the layers run in; fixtures are transposed in and out (default channels-first)
+  --json     print a machine-readable report instead of the table
+  --dump     write the fixtures back with an "actual" object in every step`;
+
+export function conformanceCommand(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      backend: { type: 'string', default: defaultBackend },
+      layout: { type: 'string', default: 'channels-first' },
+      json: { type: 'boolean', default: false },
+      dump: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(conformanceUsage);
+    return 0;
+  }
+  if (positionals.length === 0) throw new NormkitError('option', `no fixture file given\n${conformanceUsage}`);
+  const backend = getBackend(values.backend).name;
+  const layout = values.layout;
+  if (layout !== 'channels-first' && layout !== 'channels-last') {
+    throw new NormkitError('option', `--layout must be channels-first or channels-last, got '${layout}'`);
+  }
+  const rows: (ConformanceRow & { file: string })[] = [];
+  const dumps: FixtureFile[] = [];
+  for (const file of positionals) {
+    const result = runFixtures(parseFixtures(readFileSync(file, 'utf8'), file), { backend, layout: layout satisfies Layout });
+    rows.push(...result.rows.map((r) => ({ ...r, file })));
+    dumps.push(result.dump);
+  }
+  const failed = rows.filter((r) => !r.ok).length;
+  if (values.dump !== undefined) {
+    const merged = { format: 'normalization-fixtures/1', generator: dumps.map((d) => d.generator ?? '').join('; '), backend, layout, cases: dumps.flatMap((d) => d.cases) };
+    writeFileSync(values.dump, JSON.stringify(merged, null, 1));
+  }
+  if (values.json) {
+    console.log(JSON.stringify({ backend, layout, files: positionals, passed: rows.length - failed, failed, rows }, null, 1));
+  } else {
+    const table = formatTable(
+      ['case', 'step', 'mode', 'tensor', 'ours', 'pytorch', 'bound', 'verdict'],
+      rows.map((r) => [r.case, String(r.step), r.mode, r.tensor, formatNumber(r.error), formatNumber(r.torchError), formatNumber(r.bound), r.ok ? 'ok' : `FAIL ${r.detail}`.trim()]),
+    );
+    console.log(table);
+    console.log(`\nbackend ${backend}, layout ${layout}: ${rows.length - failed} passed, ${failed} failed`);
+  }
+  return failed === 0 ? 0 : 1;
+}

@@ -1,0 +1,136 @@
+/** `normkit gradcheck`: central-difference checks of every layer on random or given shapes. */
+import { parseArgs } from 'node:util';
+import type { Layout } from '../core/layout.js';
+import { NormkitError } from '../errors.js';
+import type { GradcheckResult } from '../gradcheck.js';
+import { gradcheck } from '../gradcheck.js';
+import { buildLayer, hasLayout, moduleNames } from '../nn/registry.js';
+import { Random } from '../random.js';
+import { formatNumber, formatTable } from './table.js';
+
+export const gradcheckUsage = `usage: normkit gradcheck [--module NAME] [--shape N,C,...] [--options JSON] [--layout L] [--eval] [--cases K] [--seed S] [--json]
+  Central differences in float64 (eps 1e-6, atol 1e-5, rtol 1e-3) with a random dy, for x, weight and bias.
+  --module   ${moduleNames.join(', ')} (default: all)
+  --shape    input shape (default: K random shapes per module and layout)
+  --options  module options as JSON, e.g. '{"numGroups": 2, "numChannels": 4}'
+  --layout   channels-first | channels-last (default: both)
+  --eval     check eval mode (running statistics are constants)`;
+
+export interface GradcheckCase {
+  readonly module: string;
+  readonly options: Record<string, unknown>;
+  readonly shape: number[];
+  readonly layout: Layout;
+}
+
+/** A random small configuration of `module`, with its input shape in logical (channels-first) order. */
+export function randomCase(module: string, random: Random, layout: Layout): GradcheckCase {
+  const n = random.int(2, 3);
+  const c = random.int(1, 4);
+  const spatial = Array.from({ length: random.int(0, 2) }, () => random.int(2, 3));
+  const toLayout = (shape: number[]) => (layout === 'channels-last' ? [shape[0]!, ...shape.slice(2), shape[1]!] : shape);
+  switch (module) {
+    case 'BatchNorm1d':
+      return { module, options: { numFeatures: c }, shape: toLayout(random.next() < 0.5 ? [n, c] : [n, c, random.int(2, 4)]), layout };
+    case 'BatchNorm2d':
+      return { module, options: { numFeatures: c }, shape: toLayout([n, c, random.int(1, 3), random.int(2, 3)]), layout };
+    case 'BatchNorm3d':
+      return { module, options: { numFeatures: c }, shape: toLayout([n, c, 2, random.int(1, 2), 2]), layout };
+    case 'InstanceNorm1d':
+    case 'InstanceNorm2d':
+    case 'InstanceNorm3d': {
+      const rank = Number(module.charAt(12)) + 2;
+      const sp = Array.from({ length: rank - 2 }, () => random.int(2, 3));
+      return { module, options: { numFeatures: c, affine: true }, shape: toLayout([n, c, ...sp]), layout };
+    }
+    case 'GroupNorm': {
+      const groups = random.int(1, 3);
+      const channels = groups * random.int(1, 3);
+      return { module, options: { numGroups: groups, numChannels: channels }, shape: toLayout([n, channels, ...spatial]), layout };
+    }
+    default: {
+      const dims = Array.from({ length: random.int(1, 2) }, () => random.int(2, 4));
+      return { module, options: { normalizedShape: dims }, shape: [n, ...dims], layout: 'channels-first' };
+    }
+  }
+}
+
+/** Runs one case in float64 on the reference-grade js backend. */
+export function runGradcheck(c: GradcheckCase, seed: number, evalMode = false): GradcheckResult {
+  const layer = buildLayer(c.module, c.options, { dtype: 'float64', backend: 'js', layout: c.layout });
+  const random = new Random(seed);
+  const x = { data: random.normals(c.shape.reduce((p, d) => p * d, 1), 0.5, 2), shape: c.shape };
+  // non-trivial affine parameters and running statistics, so every term of the gradient is exercised
+  layer.weight?.data.set(random.normals(layer.weight.data.length, 1, 0.5));
+  layer.bias?.data.set(random.normals(layer.bias.data.length, 0, 0.5));
+  if (evalMode) layer.forward(x);
+  layer.train(!evalMode);
+  return gradcheck(layer, x, { seed: seed + 1 });
+}
+
+export function gradcheckCommand(args: string[]): number {
+  const { values } = parseArgs({
+    args,
+    options: {
+      module: { type: 'string' },
+      shape: { type: 'string' },
+      options: { type: 'string' },
+      layout: { type: 'string' },
+      eval: { type: 'boolean', default: false },
+      cases: { type: 'string', default: '3' },
+      seed: { type: 'string', default: '1' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(gradcheckUsage);
+    return 0;
+  }
+  const seed = Number(values.seed);
+  const count = Number(values.cases);
+  if (!Number.isInteger(seed) || !Number.isInteger(count) || count < 1) {
+    throw new NormkitError('option', `--seed and --cases must be integers (--cases >= 1)`);
+  }
+  const modules = values.module === undefined ? [...moduleNames] : [values.module];
+  const layouts: Layout[] =
+    values.layout === undefined ? ['channels-first', 'channels-last'] : values.layout === 'channels-last' ? ['channels-last'] : ['channels-first'];
+  if (values.layout !== undefined && values.layout !== 'channels-first' && values.layout !== 'channels-last') {
+    throw new NormkitError('option', `--layout must be channels-first or channels-last, got '${values.layout}'`);
+  }
+  const random = new Random(seed);
+  const cases: GradcheckCase[] = [];
+  for (const module of modules) {
+    for (const layout of hasLayout(module) ? layouts : ['channels-first' as const]) {
+      if (values.shape !== undefined) {
+        const shape = values.shape.split(',').map(Number);
+        const parsed: unknown = JSON.parse(values.options ?? '{}');
+        const options = typeof parsed === 'object' && parsed !== null ? { ...parsed } : {};
+        const fallback = randomCase(module, random, 'channels-first').options;
+        cases.push({ module, options: values.options === undefined ? { ...fallback, ...channelsOf(module, shape, layout) } : options, shape, layout });
+      } else {
+        for (let k = 0; k < count; k++) cases.push(randomCase(module, random, layout));
+      }
+    }
+  }
+  const results = cases.map((c, k) => ({ c, result: runGradcheck(c, seed * 1000 + k, values.eval) }));
+  const failed = results.filter((r) => !r.result.ok).length;
+  if (values.json) {
+    console.log(JSON.stringify({ passed: results.length - failed, failed, results: results.map((r) => ({ ...r.c, ...r.result })) }, null, 1));
+  } else {
+    const rows = results.flatMap(({ c, result }) =>
+      result.entries.map((e) => [c.module, c.layout, `[${c.shape.join(',')}]`, e.input, formatNumber(e.maxAbsError), formatNumber(e.worstRatio), e.ok ? 'ok' : 'FAIL']),
+    );
+    console.log(formatTable(['module', 'layout', 'shape', 'input', 'max |a-n|', 'worst ratio', 'verdict'], rows));
+    console.log(`\ngradcheck${values.eval ? ' (eval)' : ''}: ${results.length - failed} passed, ${failed} failed`);
+  }
+  return failed === 0 ? 0 : 1;
+}
+
+/** Options that follow from a user-given shape when --options is absent (channel count, normalized dims). */
+function channelsOf(module: string, shape: number[], layout: Layout): Record<string, unknown> {
+  const c = layout === 'channels-last' ? shape[shape.length - 1] : shape[1];
+  if (module === 'LayerNorm') return { normalizedShape: shape.slice(1) };
+  if (module === 'GroupNorm') return { numGroups: 1, numChannels: c };
+  return { numFeatures: c };
+}
