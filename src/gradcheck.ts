@@ -86,10 +86,12 @@ export function gradcheck(module: Module, x: Tensor, options: GradcheckOptions =
       return out;
     };
     const entries = [compare('x', dxAnalytical, numerical(probe.data), atol, rtol)];
-    params.forEach((p, k) => entries.push(compare(p.name, grads[k], numerical(p.data), atol, rtol)));
+    params.forEach((p, k) => {
+      entries.push(compare(p.name, grads[k], numerical(p.data), atol, rtol));
+    });
     return { module: module.name, shape: [...x.shape], ok: entries.every((e) => e.ok), entries };
   } finally {
     module.loadStateDict(saved);
-    params.forEach((p, k) => p.grad.set(savedGrads[k]));
+    params.forEach((p, k) => { p.grad.set(savedGrads[k]); });
   }
 }

@@ -28,7 +28,7 @@ export function randomCase(module: string, random: Random, layout: Layout): Grad
   const n = random.int(2, 3);
   const c = random.int(1, 4);
   const spatial = Array.from({ length: random.int(0, 2) }, () => random.int(2, 3));
-  const toLayout = (shape: number[]) => (layout === 'channels-last' ? [shape[0]!, ...shape.slice(2), shape[1]!] : shape);
+  const toLayout = (shape: number[]) => (layout === 'channels-last' ? [shape[0], ...shape.slice(2), shape[1]] : shape);
   switch (module) {
     case 'BatchNorm1d':
       return { module, options: { numFeatures: c }, shape: toLayout(random.next() < 0.5 ? [n, c] : [n, c, random.int(2, 4)]), layout };

@@ -11,18 +11,22 @@ ${conformanceUsage}
 
 ${gradcheckUsage}`;
 
-const commands: Record<string, (args: string[]) => number> = {
-  conformance: conformanceCommand,
-  gradcheck: gradcheckCommand,
-};
+const commands = new Map<string, (args: string[]) => number>([
+  ['conformance', conformanceCommand],
+  ['gradcheck', gradcheckCommand],
+]);
 
 function main(argv: string[]): number {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (argv.length === 0) {
     console.log(usage);
-    return name === undefined ? 2 : 0;
+    return 2;
   }
-  const command = commands[name];
+  const [name, ...rest] = argv;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage);
+    return 0;
+  }
+  const command = commands.get(name);
   if (command === undefined) {
     console.error(`normkit: unknown command '${name}'\n\n${usage}`);
     return 2;

@@ -65,7 +65,7 @@ function sameState(a: StateDict, b: StateDict): boolean {
   return keys.every((k) => {
     const x = a[k];
     const y = b[k];
-    if (typeof x === 'number' || typeof y === 'number' || x === undefined || y === undefined) return Object.is(x, y);
+    if (typeof x === 'number' || typeof y === 'number') return Object.is(x, y);
     return x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
   });
 }

@@ -72,7 +72,7 @@ function checkFixtureFile(json: unknown, source: string): asserts json is Fixtur
     if (c.dtype !== 'float32' && c.dtype !== 'float64') throw new NormkitError('fixture', `${where}: dtype must be float32 or float64`);
     if (!isRecord(c.options) || !isRecord(c.state)) throw new NormkitError('fixture', `${where}: expected options and state objects`);
     c.steps.forEach((s: unknown, si) => {
-      const at = `${where} (${c.name}) steps[${si}]`;
+      const at = `${where} (${String(c.name)}) steps[${si}]`;
       if (!isRecord(s) || (s.mode !== 'train' && s.mode !== 'eval')) throw new NormkitError('fixture', `${at}: mode must be train or eval`);
       checkFixtureTensor(s.input, `${at}.input`);
       checkFixtureTensor(s.grad_output, `${at}.grad_output`);

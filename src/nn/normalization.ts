@@ -46,6 +46,10 @@ interface Cache {
   readonly batchStats: boolean;
 }
 
+function isArrayLike(value: unknown): value is ArrayLike<unknown> {
+  return typeof value === 'object' && value !== null && 'length' in value && typeof value.length === 'number';
+}
+
 function allFinite(values: Float64Array): boolean {
   for (const v of values) if (!Number.isFinite(v)) return false;
   return true;
@@ -85,6 +89,11 @@ export abstract class Normalization implements Module {
   /** Checks rank and channels of an input shape and returns the view the kernels use for it. */
   protected abstract plan(shape: readonly number[]): Plan;
 
+  /** The view the kernels use for an input of this shape: which elements share statistics and affine entries. */
+  viewOf(shape: readonly number[]): NormView {
+    return this.plan(shape).view;
+  }
+
   get training(): boolean {
     return this.#training;
   }
@@ -112,7 +121,7 @@ export abstract class Normalization implements Module {
 
   /** Switches the kernel backend; the cached forward stays valid, since every backend shares one contract. */
   set backend(name: BackendName) {
-    if (!(name in backends)) throw new NormkitError('backend', `${this.name}: unknown backend '${String(name)}'`);
+    if (!(name in backends)) throw new NormkitError('backend', `${this.name}: unknown backend '${name}'`);
     this.#backend = name;
   }
 
@@ -272,31 +281,34 @@ export abstract class Normalization implements Module {
     const writes: (() => void)[] = [];
     for (const [key, target] of targets) {
       if (!(key in state)) continue;
-      const value = state[key];
-      if (typeof value === 'number' || typeof value.length !== 'number') fail(`${key} must be an array of numbers`);
-      const values = value as ArrayLike<number>;
+      // a JavaScript caller can pass anything: check as unknown
+      const value: unknown = state[key];
+      if (!isArrayLike(value)) return fail(`${key} must be an array of numbers`);
+      const values = value;
+      const checked = new Float64Array(values.length);
       if (values.length !== target.length) {
         fail(`size mismatch for ${key}: copying a param with shape [${values.length}] from checkpoint, the shape in current model is [${target.length}].`);
       }
       for (let i = 0; i < values.length; i++) {
-        const v = values[i];
-        if (typeof v !== 'number') fail(`${key}[${i}] is not a number`);
+        const v: unknown = values[i];
+        if (typeof v !== 'number') return fail(`${key}[${i}] is not a number`);
         if (this.nonFinite !== 'propagate' && !Number.isFinite(v)) {
           fail(`${key}[${i}] is ${v}, and this layer (nonFinite: '${this.nonFinite}') accepts finite values only`);
         }
         if (this.nonFinite !== 'propagate' && key === 'running_var' && v < 0) fail(`running_var[${i}] is negative (${v})`);
+        checked[i] = v;
       }
       writes.push(() => {
-        target.set(values);
+        target.set(checked);
       });
     }
     if ('num_batches_tracked' in state && this.#runningMean !== null) {
-      const tracked = state.num_batches_tracked;
+      const tracked: unknown = state.num_batches_tracked;
       if (typeof tracked !== 'number' || !Number.isInteger(tracked) || tracked < 0) {
-        fail(`num_batches_tracked must be a non-negative integer, got ${String(tracked)}`);
+        return fail(`num_batches_tracked must be a non-negative integer, got ${JSON.stringify(tracked)}`);
       }
       writes.push(() => {
-        this.#numBatchesTracked = tracked as number;
+        this.#numBatchesTracked = tracked;
       });
     }
     for (const write of writes) write();

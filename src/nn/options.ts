@@ -36,14 +36,15 @@ function describe(value: unknown): string {
 }
 
 export function resolveCommon(name: string, options: CommonOptions): ResolvedOptions {
-  const { eps = 1e-5, dtype = 'float32', backend = defaultBackend, nonFinite = 'propagate' } = options;
+  // JavaScript callers can pass anything: check the values as unknown
+  const { eps = 1e-5, dtype = 'float32', backend = defaultBackend, nonFinite = 'propagate' }: Record<string, unknown> = { ...options };
   if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) {
     throw new NormkitError('option', `${name}: eps must be a finite number > 0, got ${describe(eps)}`);
   }
   if (dtype !== 'float32' && dtype !== 'float64') {
     throw new NormkitError('option', `${name}: dtype must be 'float32' or 'float64', got ${describe(dtype)}`);
   }
-  if (!isBackendName(backend)) {
+  if (typeof backend !== 'string' || !isBackendName(backend)) {
     throw new NormkitError('option', `${name}: unknown backend ${describe(backend)}`);
   }
   if (nonFinite !== 'propagate' && nonFinite !== 'skip-update' && nonFinite !== 'throw') {

@@ -38,13 +38,13 @@ export function hasLayout(module: string): boolean {
 
 function num(options: Readonly<Record<string, unknown>>, key: string, fallback?: number): number {
   const value = options[key] ?? fallback;
-  if (typeof value !== 'number') throw new NormkitError('option', `option ${key} must be a number, got ${String(value)}`);
+  if (typeof value !== 'number') throw new NormkitError('option', `option ${key} must be a number, got ${JSON.stringify(value)}`);
   return value;
 }
 
 function bool(options: Readonly<Record<string, unknown>>, key: string, fallback: boolean): boolean {
   const value = options[key] ?? fallback;
-  if (typeof value !== 'boolean') throw new NormkitError('option', `option ${key} must be true or false, got ${String(value)}`);
+  if (typeof value !== 'boolean') throw new NormkitError('option', `option ${key} must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
 
