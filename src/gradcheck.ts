@@ -16,6 +16,8 @@ export interface GradcheckOptions {
   readonly rtol?: number;
   /** Seed of the random dy. Default 0. */
   readonly seed?: number;
+  /** A given dL/dy instead of the random one (same length as x). */
+  readonly dy?: ArrayLike<number>;
 }
 
 export interface GradcheckEntry {
@@ -26,6 +28,9 @@ export interface GradcheckEntry {
   /** max |a - n| / (atol + rtol*|n|): at most 1 passes. */
   readonly worstRatio: number;
   readonly ok: boolean;
+  /** The backward pass's gradient and the central differences, element by element. */
+  readonly analytical: Float64Array;
+  readonly numerical: Float64Array;
 }
 
 export interface GradcheckResult {
@@ -49,7 +54,7 @@ function compare(input: string, analytical: FloatArray, numerical: Float64Array,
     maxAbsError = Math.max(maxAbsError, diff);
     worstRatio = Math.max(worstRatio, Number.isNaN(diff) ? Infinity : diff / (atol + rtol * Math.abs(numerical[i])));
   }
-  return { input, count: numerical.length, maxAbsError, worstRatio, ok: worstRatio <= 1 };
+  return { input, count: numerical.length, maxAbsError, worstRatio, ok: worstRatio <= 1, analytical: Float64Array.from(analytical), numerical };
 }
 
 /** Checks dx and every parameter gradient of a float64 module at x; the module's state is restored after. */
@@ -59,8 +64,10 @@ export function gradcheck(module: Module, x: Tensor, options: GradcheckOptions =
   if (!(x.data instanceof Float64Array)) {
     throw new NormkitError('dtype', `gradcheck needs float64 input and module (got ${formatShape(x.shape)} float32)`);
   }
-  const random = new Random(seed);
-  const dy = random.normals(x.data.length);
+  if (options.dy !== undefined && options.dy.length !== x.data.length) {
+    throw new NormkitError('grad-shape', `gradcheck: dy has ${options.dy.length} values for an input of ${x.data.length}`);
+  }
+  const dy = options.dy === undefined ? new Random(seed).normals(x.data.length) : Float64Array.from(options.dy);
   const saved = module.stateDict();
   const params = module.parameters();
   const savedGrads = params.map((p) => p.grad.slice());

@@ -21,3 +21,7 @@ export { GroupNorm } from './nn/groupnorm.js';
 export type { GroupNormOptions } from './nn/groupnorm.js';
 export { LayerNorm } from './nn/layernorm.js';
 export type { LayerNormOptions } from './nn/layernorm.js';
+export { gradcheck } from './gradcheck.js';
+export type { GradcheckOptions, GradcheckResult, GradcheckEntry } from './gradcheck.js';
+export type { Module } from './nn/module.js';
+export { Random } from './random.js';

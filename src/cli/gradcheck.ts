@@ -116,7 +116,7 @@ export function gradcheckCommand(args: string[]): number {
   const results = cases.map((c, k) => ({ c, result: runGradcheck(c, seed * 1000 + k, values.eval) }));
   const failed = results.filter((r) => !r.result.ok).length;
   if (values.json) {
-    console.log(JSON.stringify({ passed: results.length - failed, failed, results: results.map((r) => ({ ...r.c, ...r.result })) }, null, 1));
+    console.log(JSON.stringify({ passed: results.length - failed, failed, results: results.map((r) => ({ ...r.c, ...r.result, entries: r.result.entries.map(({ analytical, numerical, ...e }) => e) })) }, null, 1));
   } else {
     const rows = results.flatMap(({ c, result }) =>
       result.entries.map((e) => [c.module, c.layout, `[${c.shape.join(',')}]`, e.input, formatNumber(e.maxAbsError), formatNumber(e.worstRatio), e.ok ? 'ok' : 'FAIL']),

@@ -1,0 +1,38 @@
+// Headless Chromium for the browser tests: Debian's package, installed here when missing and possible.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Browser } from 'playwright-core';
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Installs Debian's chromium when it is missing and this process may (root with apt-get); else says how. */
+export function ensureChromium(): string {
+  if (existsSync(CHROMIUM)) return CHROMIUM;
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (root && existsSync('/usr/bin/apt-get')) {
+    console.log('# installing Debian chromium for the browser tests (apt-get install -y chromium)');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
+    execFileSync('apt-get', ['install', '-y', '-q', 'chromium'], { stdio: 'inherit', env });
+    if (existsSync(CHROMIUM)) return CHROMIUM;
+  }
+  throw new Error(
+    `Chromium is missing at ${CHROMIUM}: the browser tests need Debian's chromium package. Install it with 'sudo apt-get install -y chromium' (or set CHROMIUM_PATH), then run npm test again.`,
+  );
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: ensureChromium(),
+    args: [
+      '--no-sandbox',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-gpu',
+      '--disable-quic',
+    ],
+  });
+}

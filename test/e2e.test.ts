@@ -1,0 +1,177 @@
+// The explainer page in headless Chromium: its numbers are the reference's, and it behaves as promised.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { normView } from '../src/core/layout.ts';
+import { referenceNorm } from '../src/reference/normalize.ts';
+import { servePage } from '../web/server.ts';
+import { launchChromium } from './browser.ts';
+
+interface ViewParams {
+  x: number[];
+  gamma: number;
+  beta: number;
+  eps: number;
+  dy: number[];
+}
+
+const defaults: ViewParams = { x: [1, 2], gamma: 1.5, beta: 0.2, eps: 1e-5, dy: [0.3, -0.1] };
+const screenshot = fileURLToPath(new URL('../docs/explainer.png', import.meta.url));
+
+/** What every node must show, from the reference implementation. */
+function expectedNodes(p: ViewParams): Map<string, [number, number]> {
+  const n = p.x.length;
+  const r = referenceNorm({ x: p.x, dy: p.dy, view: normView({ kind: 'batch' }, [n, 1], 'channels-first'), gamma: [p.gamma], beta: [p.beta], eps: p.eps });
+  const nodes = new Map<string, [number, number]>([
+    ['mu', [r.mu[0], r.dmu[0]]],
+    ['var', [r.var[0], r.dvar[0]]],
+    ['gamma', [p.gamma, r.dgamma[0]]],
+    ['beta', [p.beta, r.dbeta[0]]],
+    ['L', [r.y.reduce((s, y, i) => s + y * p.dy[i], 0), 1]],
+  ]);
+  for (let i = 0; i < n; i++) {
+    nodes.set(`x${i + 1}`, [p.x[i], r.dx[i]]);
+    nodes.set(`xhat${i + 1}`, [r.xhat[i], r.dxhat[i]]);
+    nodes.set(`y${i + 1}`, [r.y[i], p.dy[i]]);
+  }
+  return nodes;
+}
+
+async function pageNodes(page: Page): Promise<Map<string, [number, number]>> {
+  const rows = await page.$$eval('[data-node]', (els) => els.map((e) => [e.getAttribute('data-node'), e.getAttribute('data-value'), e.getAttribute('data-grad')]));
+  return new Map(rows.map(([id, v, g]) => [id ?? '', [Number(v), Number(g)]]));
+}
+
+function assertMatches(actual: Map<string, [number, number]>, expected: Map<string, [number, number]>): void {
+  assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
+  for (const [id, [value, grad]] of expected) {
+    const [v, g] = actual.get(id)!;
+    assert.ok(Math.abs(v - value) <= 1e-12 * Math.max(1, Math.abs(value)), `${id} value ${v} vs ${value}`);
+    assert.ok(Math.abs(g - grad) <= 1e-12 * Math.max(1, Math.abs(grad)), `${id} grad ${g} vs ${grad}`);
+  }
+}
+
+describe('explainer page (headless Chromium)', () => {
+  let browser: Browser;
+  let url = '';
+  let close: () => Promise<void> = () => Promise.resolve();
+  const consoleErrors: string[] = [];
+
+  async function open(search = '', width = 1280, height = 800): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width, height } });
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    await page.goto(url + search);
+    await page.waitForSelector('[data-node="L"]');
+    return page;
+  }
+
+  before(async () => {
+    browser = await launchChromium();
+    const served = await servePage(0);
+    url = served.url;
+    close = () => served.server.close();
+  });
+
+  after(async () => {
+    await browser.close();
+    await close();
+  });
+
+  it("shows the reference's numbers in the default view, and writes the screenshot", async () => {
+    const page = await open();
+    assertMatches(await pageNodes(page), expectedNodes(defaults));
+    mkdirSync(fileURLToPath(new URL('../docs/', import.meta.url)), { recursive: true });
+    await page.screenshot({ path: screenshot, fullPage: true });
+    await page.close();
+  });
+
+  it('updates every node when an input is edited, and keeps the state in the URL', async () => {
+    const page = await open();
+    await page.fill('#in-x1', '-0.5');
+    await page.fill('#in-gamma', '0.8');
+    const edited = { ...defaults, x: [-0.5, 2], gamma: 0.8 };
+    assertMatches(await pageNodes(page), expectedNodes(edited));
+    assert.match(page.url(), /\?x=-0\.5,2&gamma=0\.8&beta=0\.2&eps=0\.00001&dy=0\.3,-0\.1$/);
+    await page.click('#n-plus');
+    assert.equal((await pageNodes(page)).size, 3 * 3 + 5);
+    await page.fill('#in-eps', '-1');
+    assert.equal(await page.getAttribute('#in-eps', 'aria-invalid'), 'true');
+    assert.match(await page.textContent('#problems') ?? '', /eps: '-1' is not a number > 0/);
+    await page.close();
+  });
+
+  it('reproduces a view from its URL and reports malformed parameters', async () => {
+    const p = { x: [0.5, -1, 2], gamma: 0.7, beta: -0.3, eps: 1e-3, dy: [1, 0.5, -2] };
+    const page = await open('?x=0.5,-1,2&gamma=0.7&beta=-0.3&eps=1e-3&dy=1,0.5,-2');
+    assertMatches(await pageNodes(page), expectedNodes(p));
+    assert.equal(await page.isHidden('#problems'), true);
+    await page.close();
+    const bad = await open('?x=1,abc&eps=-1&dy=1,2,3');
+    const text = (await bad.textContent('#problems')) ?? '';
+    assert.match(text, /x: '1,abc' is not a comma-separated list of numbers; using 1,2/);
+    assert.match(text, /eps: '-1' is not a number > 0; using 0.00001/);
+    assert.match(text, /dy: 3 values for 2 inputs/);
+    assertMatches(await pageNodes(bad), expectedNodes(defaults));
+    await bad.close();
+  });
+
+  it("steps through the backward pass in the derivation's order with the arrow keys", async () => {
+    const page = await open('?x=1,2,4');
+    const visited: string[] = [];
+    for (let k = 0; k < 6; k++) {
+      await page.keyboard.press('ArrowRight');
+      const step = (await page.getAttribute('#steps', 'data-step')) ?? '';
+      const active = await page.$$eval('[data-node][data-active="true"]', (els) => els.map((e) => e.getAttribute('data-node')));
+      visited.push(`${step}:${active.join(',')}`);
+      assert.ok((await page.$$('#step-formula .katex')).length > 0, 'formula rendered with KaTeX');
+      if (step === 'mu') assert.match((await page.textContent('#step-note')) ?? '', /zero up to rounding/);
+    }
+    assert.deepEqual(visited, ['beta:beta', 'gamma:gamma', 'xhat:xhat1,xhat2,xhat3', 'var:var', 'mu:mu', 'x:x1,x2,x3']);
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await page.getAttribute('#steps', 'data-step'), 'mu');
+    await page.close();
+  });
+
+  it('shows an edge\'s local derivative on focus, and dL/dx three ways that agree', async () => {
+    const page = await open();
+    await page.focus('[data-edge="x1->mu"]');
+    assert.match((await page.textContent('#edge-info')) ?? '', /∂μ\/∂x₁ = 1\/N = 0.5/);
+    const checks = await page.$$eval('[data-check] td[data-ref]', (cells) =>
+      cells.map((td) => {
+        const row = td.parentElement!;
+        return [td.dataset.ref, row.querySelector<HTMLElement>('[data-closed]')?.dataset.closed, row.querySelector<HTMLElement>('[data-fd]')?.dataset.fd].map(Number);
+      }),
+    );
+    assert.equal(checks.length, 2);
+    for (const [ref, closed, fd] of checks) {
+      assert.ok(Math.abs(ref - closed) < 1e-12);
+      assert.ok(Math.abs(ref - fd) < 1e-6);
+    }
+    assert.equal(await page.getAttribute('[data-gradcheck]', 'data-gradcheck'), 'pass');
+    assert.match((await page.textContent('#two-inputs')) ?? '', /0\.9999800006/);
+    await page.close();
+  });
+
+  it('draws which elements each norm reduces over from the kernels\' views', async () => {
+    const page = await open();
+    const members = async (name: string) => page.$$eval(`[data-family="${name}"] rect.member`, (r) => r.length);
+    // N=3, C=6, H*W=4: BatchNorm's channel spans N*HW, LayerNorm's sample C*HW, InstanceNorm HW, GroupNorm (2 groups) 3*HW
+    assert.deepEqual([await members('BatchNorm'), await members('LayerNorm'), await members('InstanceNorm'), await members('GroupNorm')], [12, 24, 4, 12]);
+    await page.click('[data-family="BatchNorm"] rect[data-index="30"]');
+    assert.equal(await page.getAttribute('[data-family="BatchNorm"] rect[data-index="6"]', 'class'), 'member');
+    await page.close();
+  });
+
+  it('is readable at phone width without horizontal page overflow, and logged no console errors', async () => {
+    const page = await open('?x=1,2,3,4,5,6,7,9', 390, 844);
+    const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scrollWidth <= innerWidth, `page is ${scrollWidth}px wide in a ${innerWidth}px window`);
+    await page.close();
+    assert.deepEqual(consoleErrors, []);
+  });
+});

@@ -1,0 +1,11 @@
+// Builds the explainer page; `normkit` resolves to the library's own source (its public API only).
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  root: fileURLToPath(new URL('.', import.meta.url)),
+  base: './',
+  resolve: { alias: { normkit: fileURLToPath(new URL('../src/index.ts', import.meta.url)) } },
+  build: { outDir: 'dist', emptyOutDir: true, assetsInlineLimit: 0, chunkSizeWarningLimit: 1000 },
+  logLevel: 'warn',
+});
