@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'web/dist/', 'coverage/'] },
+  { ignores: ['dist/', 'node_modules/', 'web/dist/', 'build/', 'scratch/', 'src/kernels/wasm/assembly/', 'src/kernels/wasm/binary.generated.ts', 'scripts/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -8,7 +8,8 @@ export { normView, statsCount, reduceSize, affineSize, statsIndexOf, affineIndex
 export { referenceNorm } from './reference/normalize.js';
 export type { ReferenceInput, ReferenceResult } from './reference/normalize.js';
 export type { BackendName, NormKernels } from './kernels/types.js';
-export { backends, backendNames, defaultBackend, getBackend } from './kernels/index.js';
+export { backends, backendNames, backendAvailable, defaultBackend, getBackend } from './kernels/index.js';
+export { wasmAvailable, wasmReady, wasmTensor, freeWasmTensor, wasmThreads } from './kernels/wasm/backend.js';
 export { Parameter } from './nn/parameter.js';
 export { Normalization } from './nn/normalization.js';
 export type { StateDict, StateDictInput } from './nn/normalization.js';

@@ -17,7 +17,7 @@ function normkit(...args: string[]): { status: number | null; stdout: string; st
 }
 
 describe('normkit CLI', () => {
-  for (const backend of ['js', 'reference']) {
+  for (const backend of ['wasm', 'js', 'reference']) {
     for (const layout of ['channels-first', 'channels-last']) {
       it(`conformance passes every public fixture (${backend}, ${layout})`, () => {
         const run = normkit('conformance', ...fixtures, '--backend', backend, '--layout', layout);
@@ -68,7 +68,7 @@ describe('normkit CLI', () => {
   it('says what is wrong with bad arguments', () => {
     const backend = normkit('conformance', fixtures[0], '--backend', 'cuda');
     assert.equal(backend.status, 2);
-    assert.match(backend.stderr, /unknown backend 'cuda': expected one of js, reference/);
+    assert.match(backend.stderr, /unknown backend 'cuda': expected one of wasm, js, reference/);
     const none = normkit('conformance');
     assert.equal(none.status, 2);
     assert.match(none.stderr, /no fixture file given/);

@@ -12,7 +12,7 @@ import { formatNumber, formatTable } from './table.js';
 
 export const conformanceUsage = `usage: normkit conformance FILE... [--backend NAME] [--layout channels-first|channels-last] [--json] [--dump OUT.json]
   Runs every case of normalization-fixtures/1 files and compares each tensor with the float64 truth.
-  --backend  ${backendNames.join(' | ')} (default ${defaultBackend})
+  --backend  ${backendNames.join(' | ')} (default: the fastest available, ${defaultBackend()} here)
   --layout   memory layout the layers run in; fixtures are transposed in and out (default channels-first)
   --json     print a machine-readable report instead of the table
   --dump     write the fixtures back with an "actual" object in every step`;
@@ -22,7 +22,7 @@ export function conformanceCommand(args: string[]): number {
     args,
     allowPositionals: true,
     options: {
-      backend: { type: 'string', default: defaultBackend },
+      backend: { type: 'string', default: defaultBackend() },
       layout: { type: 'string', default: 'channels-first' },
       json: { type: 'boolean', default: false },
       dump: { type: 'string' },

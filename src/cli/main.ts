@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `normkit` command. */
 import { NormkitError } from '../errors.js';
+import { benchCommand, benchUsage } from './bench.js';
 import { conformanceCommand, conformanceUsage } from './conformance.js';
 import { gradcheckCommand, gradcheckUsage } from './gradcheck.js';
 
@@ -9,14 +10,17 @@ const usage = `normkit: exact, fast and visible normalization layers
 commands:
 ${conformanceUsage}
 
-${gradcheckUsage}`;
+${gradcheckUsage}
 
-const commands = new Map<string, (args: string[]) => number>([
+${benchUsage}`;
+
+const commands = new Map<string, (args: string[]) => number | Promise<number>>([
   ['conformance', conformanceCommand],
   ['gradcheck', gradcheckCommand],
+  ['bench', benchCommand],
 ]);
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   if (argv.length === 0) {
     console.log(usage);
     return 2;
@@ -32,7 +36,7 @@ function main(argv: string[]): number {
     return 2;
   }
   try {
-    return command(rest);
+    return await command(rest);
   } catch (error) {
     if (error instanceof NormkitError || (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
       console.error(`normkit ${name}: ${error.message}`);
@@ -42,4 +46,4 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -3,16 +3,25 @@ import { NormkitError } from '../errors.js';
 import { jsKernels } from './js/norm.js';
 import { referenceKernels } from './reference.js';
 import type { BackendName, NormKernels } from './types.js';
+import { wasmAvailable, wasmKernels } from './wasm/backend.js';
 
 export const backends: Readonly<Record<BackendName, NormKernels>> = {
   reference: referenceKernels,
   js: jsKernels,
+  wasm: wasmKernels,
 };
 
-export const backendNames: readonly BackendName[] = ['js', 'reference'];
+export const backendNames: readonly BackendName[] = ['wasm', 'js', 'reference'];
 
-/** The fastest backend available here. */
-export const defaultBackend: BackendName = 'js';
+/** Whether a backend can run here now (wasm needs WebAssembly SIMD, and in browsers `await wasmReady()`). */
+export function backendAvailable(name: BackendName): boolean {
+  return name === 'wasm' ? wasmAvailable() : true;
+}
+
+/** The fastest backend available here: wasm where it runs, js otherwise. */
+export function defaultBackend(): BackendName {
+  return backendAvailable('wasm') ? 'wasm' : 'js';
+}
 
 export function isBackendName(name: string): name is BackendName {
   return (backendNames as readonly string[]).includes(name);
@@ -22,5 +31,6 @@ export function getBackend(name: string): NormKernels {
   if (!isBackendName(name)) {
     throw new NormkitError('backend', `unknown backend '${name}': expected one of ${backendNames.join(', ')}`);
   }
+  if (!backendAvailable(name)) throw new NormkitError('backend', `backend '${name}' is not available here`);
   return backends[name];
 }

@@ -2,7 +2,7 @@
 import type { NormView } from '../core/layout.js';
 import type { FloatArray } from '../tensor.js';
 
-export type BackendName = 'reference' | 'js';
+export type BackendName = 'reference' | 'js' | 'wasm';
 
 /**
  * Shapes: x, y, dy, dx hold A*S*G*B elements in memory order; mean, variance, rstd hold A*G

@@ -2,7 +2,7 @@
 import type { Layout } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import type { BackendName } from '../kernels/types.js';
-import { isBackendName, defaultBackend } from '../kernels/index.js';
+import { backendAvailable, isBackendName, defaultBackend } from '../kernels/index.js';
 import type { DType } from '../tensor.js';
 
 /**
@@ -37,7 +37,7 @@ function describe(value: unknown): string {
 
 export function resolveCommon(name: string, options: CommonOptions): ResolvedOptions {
   // JavaScript callers can pass anything: check the values as unknown
-  const { eps = 1e-5, dtype = 'float32', backend = defaultBackend, nonFinite = 'propagate' }: Record<string, unknown> = { ...options };
+  const { eps = 1e-5, dtype = 'float32', backend = defaultBackend(), nonFinite = 'propagate' }: Record<string, unknown> = { ...options };
   if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) {
     throw new NormkitError('option', `${name}: eps must be a finite number > 0, got ${describe(eps)}`);
   }
@@ -46,6 +46,9 @@ export function resolveCommon(name: string, options: CommonOptions): ResolvedOpt
   }
   if (typeof backend !== 'string' || !isBackendName(backend)) {
     throw new NormkitError('option', `${name}: unknown backend ${describe(backend)}`);
+  }
+  if (!backendAvailable(backend)) {
+    throw new NormkitError('option', `${name}: backend ${describe(backend)} is not available here (wasm: await wasmReady() in browsers)`);
   }
   if (nonFinite !== 'propagate' && nonFinite !== 'skip-update' && nonFinite !== 'throw') {
     throw new NormkitError(

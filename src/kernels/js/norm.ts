@@ -1,11 +1,18 @@
 /**
  * Plain TypeScript kernels: float64 accumulation, two-pass variance (no E[x^2] - E[x]^2),
- * rstd once per statistics group, memory-order traversal so every layout streams.
+ * rstd once per statistics group, memory-order traversal so every layout streams. Run mode here
+ * (long affine runs: channels-first); column mode in columns.ts (channels-last, LayerNorm).
  * View letters: A blocks, S span, G groups, B run, K affine entries per group, R = B/K, M = S*B.
  */
 import type { NormView } from '../../core/layout.js';
 import type { FloatArray } from '../../tensor.js';
 import type { NormKernels } from '../types.js';
+import { backwardColumns, forwardTrainColumns, forwardWithStatsColumns } from './columns.js';
+
+/** Affine runs shorter than this go to column mode (columns.ts) where rows repeat (S > 1) to amortize its per-column constants. */
+const RUN_MODE_MIN = 8;
+
+const short = (view: NormView) => view.inner / view.affinePerGroup < RUN_MODE_MIN && view.span > 1;
 
 function forwardTrain(
   y: FloatArray,
@@ -158,4 +165,15 @@ function backward(
   if (dbias !== null) dbias.set(sumDbias);
 }
 
-export const jsKernels: NormKernels = { name: 'js', forwardTrain, forwardWithStats, backward };
+export const jsKernels: NormKernels = {
+  name: 'js',
+  forwardTrain: (y, x, view, weight, bias, eps, mean, variance, rstd) => {
+    (short(view) ? forwardTrainColumns : forwardTrain)(y, x, view, weight, bias, eps, mean, variance, rstd);
+  },
+  forwardWithStats: (y, x, view, weight, bias, mean, rstd) => {
+    (short(view) ? forwardWithStatsColumns : forwardWithStats)(y, x, view, weight, bias, mean, rstd);
+  },
+  backward: (dx, dweight, dbias, dy, x, view, weight, mean, rstd, batchStats) => {
+    (short(view) ? backwardColumns : backward)(dx, dweight, dbias, dy, x, view, weight, mean, rstd, batchStats);
+  },
+};

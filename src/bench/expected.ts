@@ -1,0 +1,46 @@
+/** What every system must compute, from normkit's float64 js kernels (checked against the reference by the test suite). */
+import type { NormView } from '../core/layout.js';
+import { normView, statsCount } from '../core/layout.js';
+import { jsKernels } from '../kernels/js/norm.js';
+import type { BenchData, Op, ShapeSpec } from './types.js';
+
+export function viewOf(spec: ShapeSpec, layout = spec.layout): NormView {
+  if (spec.norm === 'layer') return normView({ kind: 'layer', normalizedRank: 1 }, spec.shape, 'channels-first');
+  if (spec.norm === 'group') return normView({ kind: 'group', groups: spec.groups ?? 1 }, spec.shape, layout);
+  return normView({ kind: 'batch' }, spec.shape, layout);
+}
+
+export type Expected = Readonly<Record<Op, Float64Array>>;
+
+export function expected(data: BenchData): Expected {
+  const view = viewOf(data.spec, 'channels-first');
+  const n = data.x.length;
+  const x = Float64Array.from(data.x);
+  const dy = Float64Array.from(data.dy);
+  const w = Float64Array.from(data.weight);
+  const b = Float64Array.from(data.bias);
+  const count = statsCount(view);
+  const [mean, variance, rstd] = [new Float64Array(count), new Float64Array(count), new Float64Array(count)];
+  const y = new Float64Array(n);
+  jsKernels.forwardTrain(y, x, view, w, b, data.eps, mean, variance, rstd);
+  const dx = new Float64Array(n);
+  jsKernels.backward(dx, null, null, dy, x, view, w, mean, rstd, true);
+  const yEval = new Float64Array(n);
+  if (data.spec.norm === 'batch') {
+    const rm = Float64Array.from(data.runningMean);
+    const rr = Float64Array.from(data.runningVar, (v) => 1 / Math.sqrt(v + data.eps));
+    jsKernels.forwardWithStats(yEval, x, view, w, b, rm, rr);
+  }
+  return { forward: y, backward: dx, 'forward+backward': dx, inference: yEval };
+}
+
+/** max|a - t| / max|t| */
+export function normalizedError(actual: ArrayLike<number>, truth: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < truth.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i] - truth[i]));
+    scale = Math.max(scale, Math.abs(truth[i]));
+  }
+  return Number.isNaN(diff) ? Number.NaN : diff / scale;
+}

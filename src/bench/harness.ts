@@ -1,0 +1,117 @@
+/**
+ * Runs the systems side by side: per shape, every system is checked against the expected output,
+ * then the ops are timed interleaved (one call of each system per round) so drift hits all alike.
+ */
+import { Random } from '../random.js';
+import type { Expected } from './expected.js';
+import { expected, normalizedError } from './expected.js';
+import type { Bandwidth } from './probe.js';
+import { callsPerSample, median, timeCalls } from './timing.js';
+import type { BenchData, Op, Prepared, Row, ShapeSpec, System } from './types.js';
+import { bytesPerElement, ops } from './types.js';
+
+export interface BenchOptions {
+  readonly reps: number;
+  /** Stop repeating a (system, op) once its calls took this long (after at least 3). */
+  readonly budgetMs: number;
+  /** Largest normalized error a float32 system may show against the float64 expectation. */
+  readonly tolerance: number;
+  readonly log: (line: string) => void;
+}
+
+export interface CheckResult {
+  readonly system: string;
+  readonly threads: number;
+  readonly shape: string;
+  readonly layout: string;
+  readonly op: Op;
+  readonly error: number;
+  readonly ok: boolean;
+}
+
+export function makeData(spec: ShapeSpec, seed = 1): BenchData {
+  const random = new Random(seed);
+  const n = spec.shape.reduce((p, d) => p * d, 1);
+  const affine = spec.norm === 'layer' ? spec.shape[spec.shape.length - 1] : spec.shape[1];
+  const channels = spec.shape[1];
+  const f32 = (values: Float64Array) => Float32Array.from(values);
+  return {
+    spec,
+    x: f32(random.normals(n, 0.5, 2)),
+    dy: f32(random.normals(n)),
+    weight: f32(random.normals(affine, 1, 0.2)),
+    bias: f32(random.normals(affine, 0, 0.2)),
+    runningMean: f32(random.normals(channels, 0.5, 0.1)),
+    runningVar: f32(random.normals(channels, 4, 0.3).map(Math.abs)),
+    eps: 1e-5,
+  };
+}
+
+interface Entry {
+  readonly system: System;
+  readonly prepared: Prepared;
+  readonly op: Op;
+  readonly fn: () => unknown;
+  readonly times: number[];
+  spent: number;
+  calls: number;
+}
+
+async function check(entry: Omit<Entry, 'times' | 'spent' | 'calls'>, truth: Expected, data: BenchData, tolerance: number): Promise<CheckResult> {
+  const result = await entry.prepared.result(entry.op);
+  const error = result.length === truth[entry.op].length ? normalizedError(result, truth[entry.op]) : Number.NaN;
+  const { system, op } = entry;
+  return { system: system.name, threads: system.threads, shape: data.spec.name, layout: system.layout, op, error, ok: error <= tolerance };
+}
+
+export async function benchShape(spec: ShapeSpec, systems: readonly System[], bandwidth: Bandwidth, options: BenchOptions): Promise<{ rows: Row[]; checks: CheckResult[] }> {
+  const data = makeData(spec);
+  const truth = expected(data);
+  const entries: Entry[] = [];
+  const checks: CheckResult[] = [];
+  const prepared: Prepared[] = [];
+  for (const system of systems.filter((s) => s.supports(spec))) {
+    let p: Prepared;
+    try {
+      p = await system.prepare(data);
+    } catch (error) {
+      options.log(`  ${system.name}: not run (${error instanceof Error ? error.message : String(error)})`);
+      continue;
+    }
+    prepared.push(p);
+    for (const op of ops) {
+      const fn = p.run[op];
+      if (fn === undefined) continue;
+      const verdict = await check({ system, prepared: p, op, fn }, truth, data, options.tolerance);
+      checks.push(verdict);
+      if (verdict.ok) entries.push({ system, prepared: p, op, fn, times: [], spent: 0, calls: await callsPerSample(fn) });
+      else options.log(`  ${system.name} ${op}: output check FAILED (normalized error ${verdict.error.toExponential(2)}); not timed`);
+    }
+  }
+  for (let round = 0; round < options.reps; round++) {
+    for (const entry of entries) {
+      if (entry.times.length >= 3 && entry.spent > options.budgetMs) continue;
+      const ms = await timeCalls(entry.fn, entry.calls);
+      entry.times.push(ms);
+      entry.spent += ms * entry.calls;
+    }
+  }
+  for (const p of prepared) p.dispose();
+  const rows: Row[] = entries.map((e) => ({
+    system: e.system.name,
+    threads: e.system.threads,
+    shape: spec.name,
+    layout: spec.layout,
+    op: e.op,
+    median_ms: median(e.times),
+    min_ms: Math.min(...e.times),
+  }));
+  // the roofline of this run: minimal bytes at the best copy bandwidth
+  const n = data.x.length;
+  for (const op of ops) {
+    if (!rows.some((r) => r.op === op)) continue;
+    const ms = (n * bytesPerElement[op]) / (bandwidth.best * 1e6);
+    rows.push({ system: 'dram-bound', threads: 0, shape: spec.name, layout: spec.layout, op, median_ms: ms, min_ms: ms });
+  }
+  return { rows, checks };
+}

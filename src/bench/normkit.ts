@@ -1,0 +1,110 @@
+/** normkit's own backends as benchmark systems: js, wasm on one thread, wasm threaded, wasm with data resident in wasm memory. */
+import type { Layout } from '../core/layout.js';
+import { statsCount } from '../core/layout.js';
+import { toChannelsFirst, toChannelsLast } from '../core/transpose.js';
+import { backends } from '../kernels/index.js';
+import type { NormKernels } from '../kernels/types.js';
+import { freeWasmTensor, setWasmPool, wasmTensor } from '../kernels/wasm/backend.js';
+import type { WorkerPool } from '../kernels/wasm/pool.js';
+import type { FloatArray } from '../tensor.js';
+import { viewOf } from './expected.js';
+import type { BenchData, Op, Prepared, System } from './types.js';
+
+interface Options {
+  readonly name: string;
+  readonly kernels: NormKernels;
+  readonly threads: number;
+  /** The pool to install before each call (null: one thread); undefined for backends without one. */
+  readonly pool?: WorkerPool | null;
+  /** Keep every array in wasm memory (no copies). */
+  readonly resident: boolean;
+}
+
+function normkitSystem(options: Options, layout: Layout): System {
+  return {
+    name: options.name,
+    threads: options.threads,
+    layout,
+    supports: (spec) => spec.layout === layout,
+    prepare: (data: BenchData) => {
+      const { spec } = data;
+      const last = spec.layout === 'channels-last' && spec.norm !== 'layer';
+      const physical = last ? [spec.shape[0], ...spec.shape.slice(2), spec.shape[1]] : spec.shape;
+      const view = viewOf({ ...spec, shape: physical });
+      const arrange = (a: Float32Array): FloatArray => (last ? toChannelsLast(a, spec.shape).data : a);
+      const fresh = (source?: Float32Array): FloatArray => {
+        if (!options.resident) return source === undefined ? new Float32Array(data.x.length) : arrange(source);
+        const t = wasmTensor('float32', spec.shape).data;
+        if (source !== undefined) t.set(arrange(source));
+        return t;
+      };
+      const [x, dy, y, dx] = [fresh(data.x), fresh(data.dy), fresh(), fresh()];
+      const count = statsCount(view);
+      const [mean, variance, rstd] = [new Float64Array(count), new Float64Array(count), new Float64Array(count)];
+      const dweight = new Float32Array(data.weight.length);
+      const dbias = new Float32Array(data.bias.length);
+      const runMean = Float64Array.from({ length: count }, (_, q) => data.runningMean[q % view.groups] ?? 0);
+      const runRstd = Float64Array.from({ length: count }, (_, q) => 1 / Math.sqrt((data.runningVar[q % view.groups] ?? 1) + data.eps));
+      const k = options.kernels;
+      const threads = () => {
+        if (options.pool !== undefined) setWasmPool(options.pool);
+      };
+      const forward = () => {
+        k.forwardTrain(y, x, view, data.weight, data.bias, data.eps, mean, variance, rstd);
+      };
+      const backward = () => {
+        k.backward(dx, dweight, dbias, dy, x, view, data.weight, mean, rstd, true);
+      };
+      threads();
+      forward();
+      const run: Partial<Record<Op, () => unknown>> = {
+        forward: () => {
+          threads();
+          forward();
+        },
+        backward: () => {
+          threads();
+          backward();
+        },
+        'forward+backward': () => {
+          threads();
+          forward();
+          backward();
+        },
+      };
+      if (spec.norm === 'batch') {
+        run.inference = () => {
+          threads();
+          k.forwardWithStats(y, x, view, data.weight, data.bias, runMean, runRstd);
+        };
+      }
+      const back = (a: FloatArray): Float32Array => Float32Array.from(last ? toChannelsFirst(a, physical).data : a);
+      return Promise.resolve({
+        run,
+        result: (op: Op) => {
+          run[op]?.();
+          return back(op === 'forward' || op === 'inference' ? y : dx);
+        },
+        dispose: () => {
+          if (options.resident) for (const a of [x, dy, y, dx]) freeWasmTensor({ data: a, shape: spec.shape });
+        },
+      } satisfies Prepared);
+    },
+  };
+}
+
+/** Every normkit system for both layouts; `pool` is the started worker pool (null when threads are off). */
+export function normkitSystems(pool: WorkerPool | null): System[] {
+  const systems: System[] = [];
+  for (const layout of ['channels-first', 'channels-last'] as const) {
+    systems.push(normkitSystem({ name: 'normkit-js', kernels: backends.js, threads: 1, resident: false }, layout));
+    systems.push(normkitSystem({ name: 'normkit-wasm', kernels: backends.wasm, threads: 1, pool: null, resident: false }, layout));
+    if (pool !== null) {
+      systems.push(normkitSystem({ name: 'normkit-wasm', kernels: backends.wasm, threads: pool.threads, pool, resident: false }, layout));
+      systems.push(normkitSystem({ name: 'normkit-wasm-resident', kernels: backends.wasm, threads: pool.threads, pool, resident: true }, layout));
+    } else {
+      systems.push(normkitSystem({ name: 'normkit-wasm-resident', kernels: backends.wasm, threads: 1, pool: null, resident: true }, layout));
+    }
+  }
+  return systems;
+}

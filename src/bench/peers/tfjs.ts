@@ -1,0 +1,96 @@
+/**
+ * TensorFlow.js peers (dev dependencies, loaded when installed): the cpu backend and the wasm backend.
+ * They run channels-last, tfjs's native layout; LayerNorm and GroupNorm are built from tfjs ops.
+ */
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { toChannelsFirst, toChannelsLast } from '../../core/transpose.js';
+import type { BenchData, Op, Prepared, ShapeSpec, System } from '../types.js';
+
+type Tf = typeof import('@tensorflow/tfjs');
+type TfTensor = import('@tensorflow/tfjs').Tensor;
+
+/** Imports tfjs with console.log silenced: in Node it prints an advertisement for tfjs-node. */
+async function importQuietly(): Promise<Tf> {
+  const log = console.log;
+  console.log = () => undefined;
+  try {
+    return await import('@tensorflow/tfjs');
+  } finally {
+    console.log = log;
+  }
+}
+
+async function loadTf(backend: 'cpu' | 'wasm'): Promise<Tf> {
+  const tf = await importQuietly();
+  if (backend === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const require = createRequire(import.meta.url);
+    wasm.setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'))}/dist/`);
+  }
+  await tf.setBackend(backend);
+  await tf.ready();
+  return tf;
+}
+
+/** The channels-last shape of a logical channels-first one. */
+function nhwc(shape: readonly number[]): number[] {
+  return shape.length > 2 ? [shape[0], ...shape.slice(2), shape[1]] : [...shape];
+}
+
+function normalize(tf: Tf, spec: ShapeSpec, x: TfTensor, gamma: TfTensor, beta: TfTensor, eps: number): TfTensor {
+  const rank = x.shape.length;
+  if (spec.norm === 'batch') {
+    const { mean, variance } = tf.moments(x, Array.from({ length: rank - 1 }, (_, i) => i));
+    return tf.batchNorm(x, mean, variance, beta, gamma, eps);
+  }
+  if (spec.norm === 'layer') {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+  }
+  // GroupNorm: [N, ...P, C] -> [N, P, G, C/G], statistics over P and C/G
+  const groups = spec.groups ?? 1;
+  const [n] = x.shape;
+  const c = x.shape[rank - 1];
+  const grouped = tf.reshape(x, [n, -1, groups, c / groups]);
+  const { mean, variance } = tf.moments(grouped, [1, 3], true);
+  const xhat = tf.reshape(tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, eps))), x.shape);
+  return tf.add(tf.mul(xhat, gamma), beta);
+}
+
+function tfjsSystem(backend: 'cpu' | 'wasm'): System {
+  return {
+    name: `tfjs-${backend}`,
+    threads: 1,
+    layout: 'channels-last',
+    supports: (spec) => spec.layout === 'channels-first',
+    prepare: async (data: BenchData): Promise<Prepared> => {
+      const tf = await loadTf(backend);
+      const { spec } = data;
+      const shape = nhwc(spec.shape);
+      const x = tf.tensor(toChannelsLast(data.x, spec.shape).data, shape);
+      const dy = tf.tensor(toChannelsLast(data.dy, spec.shape).data, shape);
+      const gamma = tf.tensor1d(data.weight);
+      const beta = tf.tensor1d(data.bias);
+      const mean = tf.tensor1d(data.runningMean);
+      const variance = tf.tensor1d(data.runningVar);
+      const gradOf = tf.grads((input: TfTensor) => tf.sum(tf.mul(normalize(tf, spec, input, gamma, beta, data.eps), dy)));
+      const outputs: Partial<Record<Op, () => Float32Array>> = {
+        forward: () => tf.tidy(() => normalize(tf, spec, x, gamma, beta, data.eps)).dataSync() as Float32Array,
+        'forward+backward': () => tf.tidy(() => gradOf([x])[0]).dataSync() as Float32Array,
+      };
+      if (spec.norm === 'batch') outputs.inference = () => tf.tidy(() => tf.batchNorm(x, mean, variance, beta, gamma, data.eps)).dataSync() as Float32Array;
+      const run: Partial<Record<Op, () => unknown>> = {};
+      for (const [op, fn] of Object.entries(outputs) as [Op, () => Float32Array][]) run[op] = fn;
+      return {
+        run,
+        result: (op) => Float32Array.from(toChannelsFirst(outputs[op]?.() ?? new Float32Array(0), shape).data),
+        dispose: () => {
+          tf.dispose([x, dy, gamma, beta, mean, variance]);
+        },
+      };
+    },
+  };
+}
+
+export const tfjsSystems: readonly System[] = [tfjsSystem('cpu'), tfjsSystem('wasm')];

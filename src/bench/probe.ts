@@ -1,0 +1,44 @@
+/** The roofline of this run: the best copy bandwidth seen (a typed-array copy, and a wasm SIMD copy on every thread). */
+import { freeWasmTensor, runWasmJobs, wasmPool, wasmTensor } from '../kernels/wasm/backend.js';
+import { splitRange } from '../kernels/wasm/pool.js';
+import { median } from './timing.js';
+
+export interface Bandwidth {
+  /** GB/s of bytes read plus bytes written. */
+  readonly typedCopy: number;
+  readonly wasmCopy: number;
+  readonly best: number;
+}
+
+const BYTES = 128 * 1024 * 1024;
+
+function measure(copy: () => void, reps: number): number {
+  copy();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const start = performance.now();
+    copy();
+    times.push(performance.now() - start);
+  }
+  // read + write of BYTES each, in GB/s
+  return (2 * BYTES) / (median(times) * 1e6);
+}
+
+export function probeBandwidth(reps = 7): Bandwidth {
+  const n = BYTES / 4;
+  const src = new Float32Array(n).fill(1);
+  const dst = new Float32Array(n);
+  const typedCopy = measure(() => {
+    dst.set(src);
+  }, reps);
+  const a = wasmTensor('float32', [n]);
+  const b = wasmTensor('float32', [n]);
+  a.data.fill(1);
+  const parts = wasmPool()?.threads ?? 1;
+  const wasmCopy = measure(() => {
+    runWasmJobs(splitRange(BYTES / 64, parts).map(([lo, hi]) => ({ fn: 'copy', args: [b.data.byteOffset + lo * 64, a.data.byteOffset + lo * 64, (hi - lo) * 64] })));
+  }, reps);
+  freeWasmTensor(a);
+  freeWasmTensor(b);
+  return { typedCopy, wasmCopy, best: Math.max(typedCopy, wasmCopy) };
+}

@@ -1,0 +1,22 @@
+/** Repeated timing: median and min of calls after a warm-up. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Times `count` calls of fn (awaiting each that returns a promise) and returns ms per call. */
+export async function timeCalls(fn: () => unknown, count: number): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    const result = fn();
+    if (result instanceof Promise) await result;
+  }
+  return (performance.now() - start) / count;
+}
+
+/** Calls per sample so that one sample lasts about `targetMs` (timer resolution makes single short calls noisy). */
+export async function callsPerSample(fn: () => unknown, targetMs = 2): Promise<number> {
+  const once = await timeCalls(fn, 1);
+  return once >= targetMs ? 1 : Math.min(10000, Math.ceil(targetMs / Math.max(once, 1e-4)));
+}

@@ -1,0 +1,76 @@
+/** `normkit bench`: normkit's backends and the installed peers side by side, against this machine's memory bandwidth. */
+import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { CheckResult } from '../bench/harness.js';
+import { benchShape } from '../bench/harness.js';
+import { normkitSystems } from '../bench/normkit.js';
+import { onnxSystem } from '../bench/peers/onnx.js';
+import { tfjsSystems } from '../bench/peers/tfjs.js';
+import { probeBandwidth } from '../bench/probe.js';
+import { formatReport, renderSvg } from '../bench/report.js';
+import type { Row, System } from '../bench/types.js';
+import { bytesPerElement, shapeSpecs } from '../bench/types.js';
+import { NormkitError } from '../errors.js';
+import { wasmPool } from '../kernels/wasm/backend.js';
+import { startWasmThreads, stopWasmThreads } from '../node/wasm-threads.js';
+
+export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--json] [--svg FILE]
+  Times forward (train), backward, forward+backward and inference, interleaved in one process, for normkit's
+  backends (js, wasm on 1 thread, wasm threaded, wasm with data resident in wasm memory) and the peers that
+  are installed (tfjs cpu and wasm, onnxruntime-node), after checking each against the float64 result; and a
+  DRAM bound from a copy-bandwidth probe of the same run.
+  --json   one JSON array of rows {system, threads, shape, layout, op, median_ms, min_ms}
+  --svg    write a chart of the ratios to the DRAM bound`;
+
+export async function benchCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      shape: { type: 'string', multiple: true },
+      reps: { type: 'string', default: '9' },
+      threads: { type: 'string', default: String(availableParallelism()) },
+      'no-peers': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      svg: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(benchUsage);
+    return 0;
+  }
+  const reps = Number(values.reps);
+  const threads = Number(values.threads);
+  if (!Number.isInteger(reps) || reps < 1 || !Number.isInteger(threads) || threads < 1) {
+    throw new NormkitError('option', '--reps and --threads must be positive integers');
+  }
+  const wanted = values.shape ?? ['A', 'B', 'C', 'LN', 'GN'];
+  const specs = shapeSpecs.filter((s) => wanted.includes(s.name));
+  if (specs.length === 0) throw new NormkitError('option', `unknown --shape ${wanted.join(', ')}: expected A, B, C, LN or GN`);
+  const log = (line: string) => {
+    if (!values.json) console.log(line);
+  };
+  await startWasmThreads(threads);
+  try {
+    const pool = wasmPool();
+    const systems: System[] = [...normkitSystems(pool), ...(values['no-peers'] ? [] : [...tfjsSystems, onnxSystem(threads)])];
+    const bandwidth = probeBandwidth();
+    log(`memory bandwidth probe: typed-array copy ${bandwidth.typedCopy.toFixed(1)} GB/s, wasm copy on ${pool?.threads ?? 1} threads ${bandwidth.wasmCopy.toFixed(1)} GB/s (read + write)`);
+    const rows: Row[] = [];
+    const checks: CheckResult[] = [];
+    for (const spec of specs) {
+      log(`shape ${spec.name} [${spec.shape.join('x')}] ${spec.layout} ...`);
+      const result = await benchShape(spec, systems, bandwidth, { reps, budgetMs: 4000, tolerance: 1e-3, log });
+      rows.push(...result.rows);
+      checks.push(...result.checks);
+    }
+    if (values.svg !== undefined) writeFileSync(values.svg, renderSvg(rows));
+    if (values.json) console.log(JSON.stringify(rows));
+    else console.log(`\n${formatReport(rows, bytesPerElement)}`);
+    const failed = checks.filter((c) => !c.ok && c.system.startsWith('normkit'));
+    return failed.length === 0 ? 0 : 1;
+  } finally {
+    await stopWasmThreads();
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The js kernels' column mode, for views whose affine runs are short (channels-last, LayerNorm): each
+ * row of a block holds cols = G*B values, and every per-element constant becomes a per-column array,
+ * so the inner loop is one multiply-add over a row. Same float64 math as the run mode in norm.ts.
+ * View letters: A blocks, S span, G groups, B run, K affine entries per group, R = B/K, M = S*B.
+ */
+import type { NormView } from '../../core/layout.js';
+import type { FloatArray } from '../../tensor.js';
+
+interface Columns {
+  readonly cols: number;
+  /** group g of each column */
+  readonly group: Int32Array;
+  /** affine entry j = g*K + floor(b/R) of each column */
+  readonly affine: Int32Array;
+}
+
+function columnsOf(view: NormView): Columns {
+  const { groups: G, inner: B, affinePerGroup: K } = view;
+  const cols = G * B;
+  const R = B / K;
+  const group = new Int32Array(cols);
+  const affine = new Int32Array(cols);
+  for (let c = 0; c < cols; c++) {
+    group[c] = Math.floor(c / B);
+    affine[c] = group[c] * K + Math.floor((c % B) / R);
+  }
+  return { cols, group, affine };
+}
+
+/** Per-column sums over the block's rows of x (shift null) or (x - shift[c])^2. */
+function columnSums(out: Float64Array, x: FloatArray, first: number, rows: number, shift: Float64Array | null): void {
+  const cols = out.length;
+  out.fill(0);
+  let i = first;
+  for (let s = 0; s < rows; s++) {
+    if (shift === null) {
+      for (let c = 0; c < cols; c++, i++) out[c] += x[i];
+    } else {
+      for (let c = 0; c < cols; c++, i++) {
+        const d = x[i] - shift[c];
+        out[c] += d * d;
+      }
+    }
+  }
+}
+
+export function forwardTrainColumns(
+  y: FloatArray,
+  x: FloatArray,
+  view: NormView,
+  weight: FloatArray | null,
+  bias: FloatArray | null,
+  eps: number,
+  mean: Float64Array,
+  variance: Float64Array,
+  rstd: Float64Array,
+): void {
+  const { outer: A, span: S, groups: G } = view;
+  const { cols, group } = columnsOf(view);
+  const m = S * (cols / G);
+  const sums = new Float64Array(cols);
+  const colMean = new Float64Array(cols);
+  for (let a = 0; a < A; a++) {
+    const first = a * S * cols;
+    const stat0 = a * G;
+    // mu = mean(x), then var = mean((x - mu)^2): two passes
+    columnSums(sums, x, first, S, null);
+    mean.fill(0, stat0, stat0 + G);
+    for (let c = 0; c < cols; c++) mean[stat0 + group[c]] += sums[c];
+    for (let g = 0; g < G; g++) mean[stat0 + g] /= m;
+    for (let c = 0; c < cols; c++) colMean[c] = mean[stat0 + group[c]];
+    columnSums(sums, x, first, S, colMean);
+    variance.fill(0, stat0, stat0 + G);
+    for (let c = 0; c < cols; c++) variance[stat0 + group[c]] += sums[c];
+    for (let g = 0; g < G; g++) {
+      variance[stat0 + g] /= m;
+      rstd[stat0 + g] = 1 / Math.sqrt(variance[stat0 + g] + eps);
+    }
+  }
+  forwardWithStatsColumns(y, x, view, weight, bias, mean, rstd);
+}
+
+export function forwardWithStatsColumns(
+  y: FloatArray,
+  x: FloatArray,
+  view: NormView,
+  weight: FloatArray | null,
+  bias: FloatArray | null,
+  mean: Float64Array,
+  rstd: Float64Array,
+): void {
+  const { outer: A, span: S, groups: G } = view;
+  const { cols, group, affine } = columnsOf(view);
+  const scale = new Float64Array(cols);
+  const shift = new Float64Array(cols);
+  let i = 0;
+  for (let a = 0; a < A; a++) {
+    // y = x*scale + shift with scale = rstd*gamma, shift = beta - mu*scale, per column
+    for (let c = 0; c < cols; c++) {
+      const q = a * G + group[c];
+      scale[c] = weight === null ? rstd[q] : rstd[q] * weight[affine[c]];
+      shift[c] = (bias === null ? 0 : bias[affine[c]]) - mean[q] * scale[c];
+    }
+    for (let s = 0; s < S; s++) for (let c = 0; c < cols; c++, i++) y[i] = x[i] * scale[c] + shift[c];
+  }
+}
+
+export function backwardColumns(
+  dx: FloatArray,
+  dweight: FloatArray | null,
+  dbias: FloatArray | null,
+  dy: FloatArray,
+  x: FloatArray,
+  view: NormView,
+  weight: FloatArray | null,
+  mean: Float64Array,
+  rstd: Float64Array,
+  batchStats: boolean,
+): void {
+  const { outer: A, span: S, groups: G, affinePerGroup: K } = view;
+  const { cols, group, affine } = columnsOf(view);
+  const m = S * (cols / G);
+  const colMean = new Float64Array(cols);
+  const colRstd = new Float64Array(cols);
+  const colDy = new Float64Array(cols);
+  const colDyXhat = new Float64Array(cols);
+  const k1 = new Float64Array(cols);
+  const c1 = new Float64Array(cols);
+  const c2 = new Float64Array(cols);
+  const sumDweight = new Float64Array(G * K);
+  const sumDbias = new Float64Array(G * K);
+  const sumDxhat = new Float64Array(G);
+  const sumDxhatXhat = new Float64Array(G);
+  for (let a = 0; a < A; a++) {
+    const first = a * S * cols;
+    for (let c = 0; c < cols; c++) {
+      colMean[c] = mean[a * G + group[c]];
+      colRstd[c] = rstd[a * G + group[c]];
+    }
+    // reductions per column: sum dy, sum dy*xhat
+    colDy.fill(0);
+    colDyXhat.fill(0);
+    let i = first;
+    for (let s = 0; s < S; s++) {
+      for (let c = 0; c < cols; c++, i++) {
+        colDy[c] += dy[i];
+        colDyXhat[c] += dy[i] * (x[i] - colMean[c]) * colRstd[c];
+      }
+    }
+    sumDxhat.fill(0);
+    sumDxhatXhat.fill(0);
+    for (let c = 0; c < cols; c++) {
+      const w = weight === null ? 1 : weight[affine[c]];
+      sumDbias[affine[c]] += colDy[c];
+      sumDweight[affine[c]] += colDyXhat[c];
+      sumDxhat[group[c]] += w * colDy[c];
+      sumDxhatXhat[group[c]] += w * colDyXhat[c];
+    }
+    // dx = rstd*(w*dy - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M), per-column constants
+    for (let c = 0; c < cols; c++) {
+      const r = colRstd[c];
+      k1[c] = r * (weight === null ? 1 : weight[affine[c]]);
+      c1[c] = batchStats ? (r * sumDxhat[group[c]]) / m : 0;
+      c2[c] = batchStats ? (r * sumDxhatXhat[group[c]]) / m : 0;
+    }
+    i = first;
+    for (let s = 0; s < S; s++) {
+      for (let c = 0; c < cols; c++, i++) dx[i] = k1[c] * dy[i] - c1[c] - (x[i] - colMean[c]) * colRstd[c] * c2[c];
+    }
+  }
+  if (dweight !== null) dweight.set(sumDweight);
+  if (dbias !== null) dbias.set(sumDbias);
+}

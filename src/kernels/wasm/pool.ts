@@ -1,0 +1,21 @@
+/** How the wasm backend runs a batch of kernel calls: here, or spread over worker threads. */
+import type { KernelName, Kernels } from './module.js';
+
+export interface Job {
+  readonly fn: KernelName;
+  readonly args: readonly number[];
+}
+
+export interface WorkerPool {
+  /** Threads including the calling one. */
+  readonly threads: number;
+  /** Runs jobs[0] on the calling thread and jobs[1..] on workers; returns when all are done. */
+  run(jobs: readonly Job[], local: Kernels): void;
+  close(): Promise<void>;
+}
+
+/** Splits [0, total) into at most `parts` contiguous ranges of near-equal size. */
+export function splitRange(total: number, parts: number): [number, number][] {
+  const count = Math.max(1, Math.min(parts, total));
+  return Array.from({ length: count }, (_, k) => [Math.floor((total * k) / count), Math.floor((total * (k + 1)) / count)]);
+}

@@ -1,0 +1,136 @@
+// The wasm backend beyond the fixtures: large inputs on one thread and on the worker pool, every norm and
+// layout and dtype against the js kernels; resident tensors; no leaks across many calls; a clean pool.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Reduction } from '../src/core/layout.ts';
+import { affineSize, normView, statsCount } from '../src/core/layout.ts';
+import { backends } from '../src/kernels/index.ts';
+import { freeWasmTensor, wasmPool, wasmTensor, wasmThreads } from '../src/kernels/wasm/backend.ts';
+import { startWasmThreads, stopWasmThreads } from '../src/node/wasm-threads.ts';
+import { BatchNorm2d } from '../src/nn/batchnorm.ts';
+import type { DType, FloatArray } from '../src/tensor.ts';
+import { allocate } from '../src/tensor.ts';
+import { Random } from './helpers.ts';
+
+const reductions: [Reduction, number[]][] = [
+  [{ kind: 'batch' }, [4, 8, 40, 41]],
+  [{ kind: 'instance' }, [3, 6, 33, 35]],
+  [{ kind: 'group', groups: 4 }, [2, 8, 30, 33]],
+  [{ kind: 'layer', normalizedRank: 1 }, [300, 257]],
+  [{ kind: 'batch' }, [1000, 70]],
+];
+
+function relErr(a: FloatArray, b: FloatArray): number {
+  let diff = 0;
+  let scale = 1e-30;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}
+
+/** Runs forward (train and with stats) and backward on wasm and js; returns the worst normalized difference. */
+function compareWithJs(reduction: Reduction, shape: number[], layout: 'channels-first' | 'channels-last', dtype: DType, seed: number): number {
+  const random = new Random(seed);
+  const view = normView(reduction, shape, layout);
+  const n = shape.reduce((p, d) => p * d, 1);
+  const x = allocate(dtype, n);
+  x.set(random.normals(n, 100, 0.01)); // a large offset: float32 lanes must not cancel
+  const dy = allocate(dtype, n);
+  dy.set(random.normals(n));
+  const k = affineSize(view);
+  const weight = allocate(dtype, k).map(() => 1 + 0.3 * random.normal());
+  const bias = allocate(dtype, k).map(() => random.normal());
+  const count = statsCount(view);
+  const out = (name: 'js' | 'wasm') => {
+    const kernels = backends[name];
+    const [mean, variance, rstd] = [new Float64Array(count), new Float64Array(count), new Float64Array(count)];
+    const y = allocate(dtype, n);
+    kernels.forwardTrain(y, x, view, weight, bias, 1e-5, mean, variance, rstd);
+    const dx = allocate(dtype, n);
+    const [dweight, dbias] = [allocate(dtype, k), allocate(dtype, k)];
+    kernels.backward(dx, dweight, dbias, dy, x, view, weight, mean, rstd, true);
+    const yEval = allocate(dtype, n);
+    kernels.forwardWithStats(yEval, x, view, weight, bias, mean, rstd);
+    const dxEval = allocate(dtype, n);
+    kernels.backward(dxEval, null, null, dy, x, view, weight, mean, rstd, false);
+    return [y, dx, dweight, dbias, yEval, dxEval, mean, variance];
+  };
+  const js = out('js');
+  const wasm = out('wasm');
+  return Math.max(...js.map((a, i) => relErr(wasm[i], a)));
+}
+
+function sweep(label: string): void {
+  for (const [reduction, shape] of reductions) {
+    for (const layout of ['channels-first', 'channels-last'] as const) {
+      for (const dtype of ['float32', 'float64'] as const) {
+        it(`${label}: ${reduction.kind} ${layout} ${dtype} [${shape.join(',')}]`, () => {
+          const error = compareWithJs(reduction, layout === 'channels-last' && shape.length === 4 ? [shape[0], shape[2], shape[3], shape[1]] : shape, layout, dtype, 7);
+          // offset/std = 1e4 amplifies rounding by 1e4: float64 sums in another order differ near 1e-11
+          assert.ok(error <= (dtype === 'float32' ? 1e-6 : 1e-10), `normalized difference ${error}`);
+        });
+      }
+    }
+  }
+}
+
+describe('wasm backend on one thread', () => {
+  sweep('1 thread');
+});
+
+describe('wasm backend on the worker pool', () => {
+  before(async () => {
+    assert.equal(await startWasmThreads(2), 2);
+  });
+  after(async () => {
+    await stopWasmThreads();
+  });
+
+  it('runs with 2 threads', () => {
+    assert.equal(wasmThreads(), 2);
+    assert.notEqual(wasmPool(), null);
+  });
+
+  sweep('2 threads');
+
+  it('reads and writes tensors that live in wasm memory without copies, and frees them', () => {
+    const shape = [8, 16, 32, 32];
+    const x = wasmTensor('float32', shape);
+    const y = wasmTensor('float32', shape);
+    x.data.set(new Random(3).normals(x.data.length, 2, 3));
+    const view = normView({ kind: 'batch' }, shape, 'channels-first');
+    const stats = () => [new Float64Array(16), new Float64Array(16), new Float64Array(16)] as const;
+    const [m1, v1, r1] = stats();
+    backends.wasm.forwardTrain(y.data, x.data, view, null, null, 1e-5, m1, v1, r1);
+    const plain = new Float32Array(x.data.length);
+    const [m2, v2, r2] = stats();
+    backends.js.forwardTrain(plain, Float32Array.from(x.data), view, null, null, 1e-5, m2, v2, r2);
+    assert.ok(relErr(y.data, plain) < 1e-6);
+    freeWasmTensor(x);
+    freeWasmTensor(y);
+    assert.throws(() => {
+      freeWasmTensor({ data: new Float32Array(4), shape: [4] });
+    }, /does not live in wasm memory/);
+  });
+
+  it('holds no memory across thousands of calls', () => {
+    const bn = new BatchNorm2d(4, { backend: 'wasm' });
+    const random = new Random(5);
+    const small = { data: Float32Array.from(random.normals(2 * 4 * 3 * 3)), shape: [2, 4, 3, 3] };
+    const large = { data: Float32Array.from(random.normals(8 * 4 * 64 * 64)), shape: [8, 4, 64, 64] };
+    const probe = () => wasmTensor('float32', [1]);
+    const first = probe();
+    freeWasmTensor(first);
+    for (let i = 0; i < 3000; i++) {
+      const x = i % 100 === 0 ? large : small;
+      bn.forward(x);
+      bn.backward(x);
+    }
+    // every staging block was returned: the next allocation lands where the first one did
+    const again = probe();
+    assert.equal(again.data.byteOffset, first.data.byteOffset);
+    freeWasmTensor(again);
+  });
+});
