@@ -64,17 +64,17 @@ export function gradcheck(module: Module, x: Tensor, options: GradcheckOptions =
   if (!(x.data instanceof Float64Array)) {
     throw new NormkitError('dtype', `gradcheck needs float64 input and module (got ${formatShape(x.shape)} float32)`);
   }
-  if (options.dy !== undefined && options.dy.length !== x.data.length) {
-    throw new NormkitError('grad-shape', `gradcheck: dy has ${options.dy.length} values for an input of ${x.data.length}`);
-  }
-  const dy = options.dy === undefined ? new Random(seed).normals(x.data.length) : Float64Array.from(options.dy);
   const saved = module.stateDict();
   const params = module.parameters();
   const savedGrads = params.map((p) => p.grad.slice());
   try {
     module.zeroGrad();
-    module.forward(x);
-    const dxAnalytical = module.backward({ data: dy, shape: x.shape }).data;
+    const y = module.forward(x);
+    if (options.dy !== undefined && options.dy.length !== y.data.length) {
+      throw new NormkitError('grad-shape', `gradcheck: dy has ${options.dy.length} values for an output of ${y.data.length}`);
+    }
+    const dy = options.dy === undefined ? new Random(seed).normals(y.data.length) : Float64Array.from(options.dy);
+    const dxAnalytical = module.backward({ data: dy, shape: y.shape }).data;
     const grads = params.map((p) => p.grad.slice());
     const probe = { data: x.data.slice(), shape: x.shape };
     const loss = (): number => dot(module.forward(probe).data, dy);

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Reduction } from '../src/core/layout.ts';
 import { affineSize, normView, statsCount } from '../src/core/layout.ts';
 import { backends } from '../src/kernels/index.ts';
-import { freeWasmTensor, wasmPool, wasmTensor, wasmThreads } from '../src/kernels/wasm/backend.ts';
+import { freeWasmTensor, setParallelMin, wasmPool, wasmTensor, wasmThreads } from '../src/kernels/wasm/backend.ts';
 import { startWasmThreads, stopWasmThreads } from '../src/node/wasm-threads.ts';
 import { BatchNorm2d } from '../src/nn/batchnorm.ts';
 import type { DType, FloatArray } from '../src/tensor.ts';
@@ -83,8 +83,11 @@ describe('wasm backend on one thread', () => {
 describe('wasm backend on the worker pool', () => {
   before(async () => {
     assert.equal(await startWasmThreads(2), 2);
+    // run these moderate shapes on the pool (the default threshold keeps them on one thread)
+    setParallelMin(1 << 14);
   });
   after(async () => {
+    setParallelMin(1 << 19);
     await stopWasmThreads();
   });
 

@@ -74,4 +74,22 @@ export function renderSvg(rows: readonly Row[]): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif" font-size="12">${legend}${parts.join('')}</svg>\n`;
 }
 
+/** One Markdown table: a row per shape, layout and op; a column per system (median ms); the best normkit against the bound. */
+export function formatMarkdown(rows: readonly Row[]): string {
+  const systems = [...new Set(rows.filter((r) => r.system !== 'dram-bound').map((r) => `${r.system} (${r.threads}t)`))];
+  const header = ['shape', 'op', 'DRAM bound', ...systems, 'best normkit / bound'];
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+  for (const group of groupsOf(rows)) {
+    const { shape, layout, op } = group[0];
+    const bound = group.find((r) => r.system === 'dram-bound')?.median_ms ?? Number.NaN;
+    const cell = (name: string) => {
+      const row = group.find((r) => `${r.system} (${r.threads}t)` === name);
+      return row === undefined ? '—' : fmt(row.median_ms);
+    };
+    const best = Math.min(...group.filter((r) => r.system.startsWith('normkit')).map((r) => r.median_ms));
+    lines.push(`| ${shape}${layout === 'channels-last' ? ' (NHWC)' : ''} | ${op} | ${fmt(bound)} | ${systems.map(cell).join(' | ')} | ${(best / bound).toFixed(2)} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 export { ops };

@@ -8,20 +8,21 @@ import { normkitSystems } from '../bench/normkit.js';
 import { onnxSystem } from '../bench/peers/onnx.js';
 import { tfjsSystems } from '../bench/peers/tfjs.js';
 import { probeBandwidth } from '../bench/probe.js';
-import { formatReport, renderSvg } from '../bench/report.js';
+import { formatMarkdown, formatReport, renderSvg } from '../bench/report.js';
 import type { Row, System } from '../bench/types.js';
 import { bytesPerElement, shapeSpecs } from '../bench/types.js';
 import { NormkitError } from '../errors.js';
 import { wasmPool } from '../kernels/wasm/backend.js';
 import { startWasmThreads, stopWasmThreads } from '../node/wasm-threads.js';
 
-export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--json] [--svg FILE]
+export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--json] [--svg FILE] [--markdown FILE]
   Times forward (train), backward, forward+backward and inference, interleaved in one process, for normkit's
   backends (js, wasm on 1 thread, wasm threaded, wasm with data resident in wasm memory) and the peers that
   are installed (tfjs cpu and wasm, onnxruntime-node), after checking each against the float64 result; and a
   DRAM bound from a copy-bandwidth probe of the same run.
   --json   one JSON array of rows {system, threads, shape, layout, op, median_ms, min_ms}
-  --svg    write a chart of the ratios to the DRAM bound`;
+  --svg    write a chart of the ratios to the DRAM bound
+  --markdown  write one Markdown table of the medians (the README's)`;
 
 export async function benchCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -33,6 +34,7 @@ export async function benchCommand(args: string[]): Promise<number> {
       'no-peers': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       svg: { type: 'string' },
+      markdown: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -66,6 +68,7 @@ export async function benchCommand(args: string[]): Promise<number> {
       checks.push(...result.checks);
     }
     if (values.svg !== undefined) writeFileSync(values.svg, renderSvg(rows));
+    if (values.markdown !== undefined) writeFileSync(values.markdown, formatMarkdown(rows));
     if (values.json) console.log(JSON.stringify(rows));
     else console.log(`\n${formatReport(rows, bytesPerElement)}`);
     const failed = checks.filter((c) => !c.ok && c.system.startsWith('normkit'));

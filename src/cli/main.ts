@@ -3,6 +3,7 @@
 import { NormkitError } from '../errors.js';
 import { benchCommand, benchUsage } from './bench.js';
 import { conformanceCommand, conformanceUsage } from './conformance.js';
+import { demoCommand, demoUsage } from './demo.js';
 import { gradcheckCommand, gradcheckUsage } from './gradcheck.js';
 
 const usage = `normkit: exact, fast and visible normalization layers
@@ -12,12 +13,15 @@ ${conformanceUsage}
 
 ${gradcheckUsage}
 
-${benchUsage}`;
+${benchUsage}
+
+${demoUsage}`;
 
 const commands = new Map<string, (args: string[]) => number | Promise<number>>([
   ['conformance', conformanceCommand],
   ['gradcheck', gradcheckCommand],
   ['bench', benchCommand],
+  ['demo', demoCommand],
 ]);
 
 async function main(argv: string[]): Promise<number> {

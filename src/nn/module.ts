@@ -1,6 +1,11 @@
-/** What every layer with a backward pass offers (normalizations now; Linear and friends later). */
-import type { Tensor } from '../tensor.js';
+/** What every layer with a backward pass offers: normalizations, Linear, Sigmoid, Sequential. */
+import type { FloatArray, Tensor } from '../tensor.js';
 import type { Parameter } from './parameter.js';
+
+/** A state dict: PyTorch key names to arrays (copies) or numbers. */
+export type ModuleState = Record<string, FloatArray | number>;
+/** What loadStateDict accepts: arrays of numbers or typed arrays, numbers for counters. */
+export type ModuleStateInput = Readonly<Record<string, ArrayLike<number> | number>>;
 
 export interface Module {
   readonly name: string;
@@ -10,6 +15,8 @@ export interface Module {
   parameters(): Parameter[];
   zeroGrad(): void;
   /** A snapshot of the state (PyTorch keys) and its restore, so a check can leave the module as it was. */
-  stateDict(): Readonly<Record<string, ArrayLike<number> | number>>;
-  loadStateDict(state: Readonly<Record<string, ArrayLike<number> | number>>): void;
+  stateDict(): ModuleState;
+  loadStateDict(state: ModuleStateInput): void;
+  /** Training or eval mode, for modules that behave differently (normalizations). */
+  train?(mode?: boolean): unknown;
 }

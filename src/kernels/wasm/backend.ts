@@ -16,8 +16,13 @@ import { compileAsync, compileSync, instantiate } from './module.js';
 import type { Job, WorkerPool } from './pool.js';
 import { splitRange } from './pool.js';
 
-/** Below this many elements one thread is faster than waking the others. */
-const PARALLEL_MIN = 1 << 15;
+/** Below this many elements one thread is faster than waking the others (measured: shape B, 262K, ran slower on 2). */
+let parallelMin = 1 << 19;
+
+/** Sets the size from which calls use the worker pool (tests lower it to run the threaded paths on moderate shapes). */
+export function setParallelMin(elements: number): void {
+  parallelMin = elements;
+}
 /** Runs shorter than this go to row mode, where SIMD runs across columns. */
 const GROUP_MODE_MIN_RUN = 8;
 /**
@@ -182,7 +187,7 @@ interface Plan {
 }
 
 function plan(s: State, x: FloatArray, view: NormView): Plan {
-  const parts = s.pool !== null && x.length >= PARALLEL_MIN ? s.pool.threads : 1;
+  const parts = s.pool !== null && x.length >= parallelMin ? s.pool.threads : 1;
   const groupMode = view.inner >= GROUP_MODE_MIN_RUN && statsCount(view) >= parts;
   const f32 = x instanceof Float32Array;
   return { s, f32, parts, groupMode, fast: f32 && view.span * view.inner >= F32_LANES_MIN };
