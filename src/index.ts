@@ -10,6 +10,7 @@ export type { ReferenceInput, ReferenceResult } from './reference/normalize.js';
 export type { BackendName, NormKernels } from './kernels/types.js';
 export { backends, backendNames, backendAvailable, defaultBackend, getBackend } from './kernels/index.js';
 export { wasmAvailable, wasmReady, wasmTensor, freeWasmTensor, wasmThreads } from './kernels/wasm/backend.js';
+export { startWasmWorkers, stopWasmWorkers } from './kernels/wasm/browser-threads.js';
 export { Parameter } from './nn/parameter.js';
 export { Normalization } from './nn/normalization.js';
 export type { StateDict, StateDictInput } from './nn/normalization.js';

@@ -175,3 +175,61 @@ describe('explainer page (headless Chromium)', () => {
     assert.deepEqual(consoleErrors, []);
   });
 });
+
+describe('the library in the browser', () => {
+  let browser: Browser;
+  let close: () => Promise<void> = () => Promise.resolve();
+  let url = '';
+
+  before(async () => {
+    browser = await launchChromium();
+    const served = await servePage(0);
+    url = served.url;
+    close = () => served.server.close();
+  });
+
+  after(async () => {
+    await browser.close();
+    await close();
+  });
+
+  it('runs the wasm backend on Web Worker threads over shared memory, matching the js kernels', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForSelector('#wasm-status[data-wasm-threads]');
+    // plain JavaScript as text: the test's TypeScript transform would add helpers the page lacks
+    const result = await page.evaluate<{ threads: number; isolated: boolean; worst: number }>(`(() => {
+      const { BatchNorm2d, Random, wasmThreads } = window.normkit;
+      const shape = [8, 16, 64, 80];
+      const random = new Random(3);
+      const x = { data: Float32Array.from(random.normals(8 * 16 * 64 * 80, 50, 0.1)), shape };
+      const dy = { data: Float32Array.from(random.normals(x.data.length)), shape };
+      function run(backend) {
+        const bn = new BatchNorm2d(16, { backend });
+        const y = bn.forward(x);
+        return [y.data, bn.backward(dy).data];
+      }
+      const wasm = run('wasm');
+      const js = run('js');
+      let worst = 0;
+      for (let k = 0; k < 2; k++) {
+        let diff = 0;
+        let scale = 0;
+        for (let i = 0; i < js[k].length; i++) {
+          diff = Math.max(diff, Math.abs(wasm[k][i] - js[k][i]));
+          scale = Math.max(scale, Math.abs(js[k][i]));
+        }
+        worst = Math.max(worst, diff / scale);
+      }
+      return { threads: wasmThreads(), isolated: crossOriginIsolated, worst };
+    })()`);
+    assert.equal(result.isolated, true);
+    assert.ok(result.threads >= 2, `wasm ran on ${result.threads} thread(s)`);
+    assert.ok(result.worst < 1e-6, `normalized difference ${result.worst}`);
+    assert.match((await page.textContent('#wasm-status')) ?? '', new RegExp(`SIMD on ${result.threads} threads`));
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+});

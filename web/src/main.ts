@@ -1,5 +1,6 @@
 // The explainer page: state from the URL, controls, graph, steps, checks, and the family picture.
 import katex from 'katex';
+import * as normkit from 'normkit';
 import 'katex/dist/katex.min.css';
 import './style.css';
 import { byId, html } from './dom.ts';
@@ -155,3 +156,25 @@ buildControls();
 render();
 showEdge(null);
 renderFamily(byId('family', HTMLElement));
+
+declare global {
+  interface Window {
+    normkit: typeof normkit;
+  }
+}
+window.normkit = normkit;
+
+/** Loads the wasm backend and, on a cross-origin-isolated page, its Web Worker threads; says what runs. */
+async function startWasm(): Promise<void> {
+  const status = byId('wasm-status', HTMLElement);
+  let threads = 0;
+  try {
+    if (await normkit.wasmReady()) threads = crossOriginIsolated ? await normkit.startWasmWorkers(Math.min(navigator.hardwareConcurrency, 4)) : 1;
+  } catch (error) {
+    console.warn(error);
+    threads = normkit.wasmAvailable() ? 1 : 0;
+  }
+  status.dataset.wasmThreads = String(threads);
+  status.textContent = threads === 0 ? 'wasm backend: unavailable here (js backend in use)' : `wasm backend: SIMD on ${threads} thread${threads === 1 ? '' : 's'}`;
+}
+void startWasm();
