@@ -33,14 +33,3 @@ export function expected(data: BenchData): Expected {
   }
   return { forward: y, backward: dx, 'forward+backward': dx, inference: yEval };
 }
-
-/** max|a - t| / max|t| */
-export function normalizedError(actual: ArrayLike<number>, truth: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < truth.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - truth[i]));
-    scale = Math.max(scale, Math.abs(truth[i]));
-  }
-  return Number.isNaN(diff) ? Number.NaN : diff / scale;
-}

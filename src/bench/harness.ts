@@ -4,7 +4,8 @@
  */
 import { Random } from '../random.js';
 import type { Expected } from './expected.js';
-import { expected, normalizedError } from './expected.js';
+import { normalizedError } from '../conformance/compare.js';
+import { expected } from './expected.js';
 import type { Bandwidth } from './probe.js';
 import { callsPerSample, median, timeCalls } from './timing.js';
 import type { BenchData, Op, Prepared, Row, ShapeSpec, System } from './types.js';
@@ -12,7 +13,7 @@ import { bytesPerElement, ops } from './types.js';
 
 export interface BenchOptions {
   readonly reps: number;
-  /** Stop repeating a (system, op) once its calls took this long (after at least 3). */
+  /** Stop repeating a (system, op) once its calls took this long: after 3 samples, or after 1 when one call alone exceeds it. */
   readonly budgetMs: number;
   /** Largest normalized error a float32 system may show against the float64 expectation. */
   readonly tolerance: number;
@@ -59,7 +60,7 @@ interface Entry {
 
 async function check(entry: Omit<Entry, 'times' | 'spent' | 'calls'>, truth: Expected, data: BenchData, tolerance: number): Promise<CheckResult> {
   const result = await entry.prepared.result(entry.op);
-  const error = result.length === truth[entry.op].length ? normalizedError(result, truth[entry.op]) : Number.NaN;
+  const error = normalizedError(result, truth[entry.op]);
   const { system, op } = entry;
   return { system: system.name, threads: system.threads, shape: data.spec.name, layout: system.layout, op, error, ok: error <= tolerance };
 }
@@ -84,13 +85,20 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       if (fn === undefined) continue;
       const verdict = await check({ system, prepared: p, op, fn }, truth, data, options.tolerance);
       checks.push(verdict);
-      if (verdict.ok) entries.push({ system, prepared: p, op, fn, times: [], spent: 0, calls: await callsPerSample(fn) });
-      else options.log(`  ${system.name} ${op}: output check FAILED (normalized error ${verdict.error.toExponential(2)}); not timed`);
+      if (!verdict.ok) {
+        options.log(`  ${system.name} ${op}: output check FAILED (normalized error ${verdict.error.toExponential(2)}); not timed`);
+        continue;
+      }
+      await p.beforeSample?.();
+      const { calls, once } = await callsPerSample(fn);
+      entries.push({ system, prepared: p, op, fn, times: calls === 1 ? [once] : [], spent: calls === 1 ? once : 0, calls });
     }
   }
   for (let round = 0; round < options.reps; round++) {
     for (const entry of entries) {
-      if (entry.times.length >= 3 && entry.spent > options.budgetMs) continue;
+      const enough = entry.times.length >= 3 || (entry.times.length >= 1 && entry.times[0] * entry.calls > options.budgetMs);
+      if (enough && entry.spent > options.budgetMs) continue;
+      await entry.prepared.beforeSample?.();
       const ms = await timeCalls(entry.fn, entry.calls);
       entry.times.push(ms);
       entry.spent += ms * entry.calls;

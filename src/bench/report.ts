@@ -1,9 +1,9 @@
 /** The benchmark's table (terminal) and chart (SVG) from its rows. */
 import { formatTable } from '../cli/table.js';
 import type { Row } from './types.js';
-import { ops } from './types.js';
+import { shapeSpecs } from './types.js';
 
-const elements: Readonly<Record<string, number>> = { A: 32 * 64 * 56 * 56, B: 256 * 1024, C: 8 * 16 * 8 * 8, LN: 8192 * 1024, GN: 32 * 64 * 56 * 56 };
+const elements: Readonly<Record<string, number>> = Object.fromEntries(shapeSpecs.map((s) => [s.name, s.shape.reduce((p, d) => p * d, 1)]));
 
 function groupsOf(rows: readonly Row[]): Row[][] {
   const groups = new Map<string, Row[]>();
@@ -92,4 +92,3 @@ export function formatMarkdown(rows: readonly Row[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-export { ops };

@@ -15,8 +15,11 @@ export async function timeCalls(fn: () => unknown, count: number): Promise<numbe
   return (performance.now() - start) / count;
 }
 
-/** Calls per sample so that one sample lasts about `targetMs` (timer resolution makes single short calls noisy). */
-export async function callsPerSample(fn: () => unknown, targetMs = 2): Promise<number> {
+/**
+ * Calls per sample so that one sample lasts about `targetMs` (timer resolution makes single short
+ * calls noisy), and the calibrating call's time, which is a first sample when one call is enough.
+ */
+export async function callsPerSample(fn: () => unknown, targetMs = 2): Promise<{ calls: number; once: number }> {
   const once = await timeCalls(fn, 1);
-  return once >= targetMs ? 1 : Math.min(10000, Math.ceil(targetMs / Math.max(once, 1e-4)));
+  return { calls: once >= targetMs ? 1 : Math.min(10000, Math.ceil(targetMs / Math.max(once, 1e-4))), once };
 }

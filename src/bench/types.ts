@@ -45,6 +45,8 @@ export interface Prepared {
   readonly run: Partial<Record<Op, () => unknown>>;
   /** y for forward and inference, dx for backward and forward+backward. */
   result(op: Op): Promise<Float32Array> | Float32Array;
+  /** Untimed set-up before each sample (a peer with global state puts its own back). */
+  beforeSample?(): Promise<void>;
   dispose(): void;
 }
 

@@ -12,13 +12,13 @@ import type { BackendName, NormKernels } from '../kernels/types.js';
 import type { DType, FloatArray, Tensor } from '../tensor.js';
 import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
-import type { Module } from './module.js';
+import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { Parameter } from './parameter.js';
 
 /** PyTorch state-dict keys mapped to copies of the layer's arrays (num_batches_tracked as a number). */
-export type StateDict = Record<string, FloatArray | number>;
+export type StateDict = ModuleState;
 /** What loadStateDict accepts: arrays of numbers or typed arrays, and a number for num_batches_tracked. */
-export type StateDictInput = Readonly<Record<string, ArrayLike<number> | number>>;
+export type StateDictInput = ModuleStateInput;
 
 /** How a layer sees one input: its view, and the error text when a statistic would cover one value. */
 export interface Plan {

@@ -1,6 +1,7 @@
 /**
  * TensorFlow.js peers (dev dependencies, loaded when installed): the cpu backend and the wasm backend.
- * They run channels-last, tfjs's native layout; LayerNorm and GroupNorm are built from tfjs ops.
+ * They run channels-last, tfjs's native layout; LayerNorm is tf.layers.layerNormalization, GroupNorm is
+ * built from tfjs ops (tfjs has none).
  */
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -10,32 +11,39 @@ import type { BenchData, Op, Prepared, ShapeSpec, System } from '../types.js';
 type Tf = typeof import('@tensorflow/tfjs');
 type TfTensor = import('@tensorflow/tfjs').Tensor;
 
-/** Imports tfjs with console.log silenced: in Node it prints an advertisement for tfjs-node. */
-async function importQuietly(): Promise<Tf> {
+/** Loads tfjs on a backend with console.log silenced: in Node it prints an advertisement for tfjs-node. */
+async function loadTf(backend: 'cpu' | 'wasm'): Promise<Tf> {
   const log = console.log;
   console.log = () => undefined;
   try {
-    return await import('@tensorflow/tfjs');
+    const tf = await import('@tensorflow/tfjs');
+    if (backend === 'wasm') {
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      const require = createRequire(import.meta.url);
+      wasm.setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'))}/dist/`);
+    }
+    await tf.setBackend(backend);
+    await tf.ready();
+    return tf;
   } finally {
     console.log = log;
   }
 }
 
-async function loadTf(backend: 'cpu' | 'wasm'): Promise<Tf> {
-  const tf = await importQuietly();
-  if (backend === 'wasm') {
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    const require = createRequire(import.meta.url);
-    wasm.setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'))}/dist/`);
-  }
-  await tf.setBackend(backend);
-  await tf.ready();
-  return tf;
-}
-
 /** The channels-last shape of a logical channels-first one. */
 function nhwc(shape: readonly number[]): number[] {
   return shape.length > 2 ? [shape[0], ...shape.slice(2), shape[1]] : [...shape];
+}
+
+/** The training-mode normalization as a tfjs function: from ops, or (layers) tf.layers.layerNormalization. */
+function normalizer(tf: Tf, spec: ShapeSpec, gamma: TfTensor, beta: TfTensor, eps: number, layers: boolean): (x: TfTensor) => TfTensor {
+  if (layers) {
+    const layer = tf.layers.layerNormalization({ axis: -1, epsilon: eps });
+    layer.build([null, gamma.shape[0]]);
+    layer.setWeights([gamma, beta]);
+    return (x) => layer.apply(x) as TfTensor;
+  }
+  return (x) => normalize(tf, spec, x, gamma, beta, eps);
 }
 
 function normalize(tf: Tf, spec: ShapeSpec, x: TfTensor, gamma: TfTensor, beta: TfTensor, eps: number): TfTensor {
@@ -58,12 +66,13 @@ function normalize(tf: Tf, spec: ShapeSpec, x: TfTensor, gamma: TfTensor, beta: 
   return tf.add(tf.mul(xhat, gamma), beta);
 }
 
-function tfjsSystem(backend: 'cpu' | 'wasm'): System {
+/** tfjs on one backend; `layers`: LayerNorm through tf.layers.layerNormalization (much slower than the ops here). */
+function tfjsSystem(backend: 'cpu' | 'wasm', layers = false): System {
   return {
-    name: `tfjs-${backend}`,
+    name: `tfjs-${backend}${layers ? '-layers' : ''}`,
     threads: 1,
     layout: 'channels-last',
-    supports: (spec) => spec.layout === 'channels-first',
+    supports: (spec) => spec.layout === 'channels-first' && (!layers || spec.norm === 'layer'),
     prepare: async (data: BenchData): Promise<Prepared> => {
       const tf = await loadTf(backend);
       const { spec } = data;
@@ -74,17 +83,26 @@ function tfjsSystem(backend: 'cpu' | 'wasm'): System {
       const beta = tf.tensor1d(data.bias);
       const mean = tf.tensor1d(data.runningMean);
       const variance = tf.tensor1d(data.runningVar);
-      const gradOf = tf.grads((input: TfTensor) => tf.sum(tf.mul(normalize(tf, spec, input, gamma, beta, data.eps), dy)));
+      const norm = normalizer(tf, spec, gamma, beta, data.eps, layers);
+      const gradOf = tf.grads((input: TfTensor) => tf.sum(tf.mul(norm(input), dy)));
       const outputs: Partial<Record<Op, () => Float32Array>> = {
-        forward: () => tf.tidy(() => normalize(tf, spec, x, gamma, beta, data.eps)).dataSync() as Float32Array,
+        forward: () => tf.tidy(() => norm(x)).dataSync() as Float32Array,
         'forward+backward': () => tf.tidy(() => gradOf([x])[0]).dataSync() as Float32Array,
       };
       if (spec.norm === 'batch') outputs.inference = () => tf.tidy(() => tf.batchNorm(x, mean, variance, beta, gamma, data.eps)).dataSync() as Float32Array;
       const run: Partial<Record<Op, () => unknown>> = {};
       for (const [op, fn] of Object.entries(outputs) as [Op, () => Float32Array][]) run[op] = fn;
+      // tfjs's backend is global and the systems run interleaved: switch back to ours, untimed, before each sample
+      const ensureBackend = async () => {
+        if (tf.getBackend() !== backend) await tf.setBackend(backend);
+      };
       return {
         run,
-        result: (op) => Float32Array.from(toChannelsFirst(outputs[op]?.() ?? new Float32Array(0), shape).data),
+        beforeSample: ensureBackend,
+        result: async (op) => {
+          await ensureBackend();
+          return Float32Array.from(toChannelsFirst(outputs[op]?.() ?? new Float32Array(0), shape).data);
+        },
         dispose: () => {
           tf.dispose([x, dy, gamma, beta, mean, variance]);
         },
@@ -93,4 +111,4 @@ function tfjsSystem(backend: 'cpu' | 'wasm'): System {
   };
 }
 
-export const tfjsSystems: readonly System[] = [tfjsSystem('cpu'), tfjsSystem('wasm')];
+export const tfjsSystems: readonly System[] = [tfjsSystem('cpu'), tfjsSystem('wasm'), tfjsSystem('cpu', true)];
