@@ -344,6 +344,50 @@ function dxVecRun<T>(dx: usize, dy: usize, x: usize, w: usize, n: i32, mean: f64
   }
 }
 
+/** y = ((x - hi) - lo)*rstd*w + b, float32 lanes; w, b per value (0: absent) */
+@inline function affineVecRunF32(y: usize, x: usize, w: usize, b: usize, n: i32, hi: f32, lo: f32, rstd: f32): void {
+  const vh = f32x4.splat(hi);
+  const vl = f32x4.splat(lo);
+  const vr = f32x4.splat(rstd);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    let t = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), vr);
+    if (w != 0) t = f32x4.mul(t, v128.load(w + o));
+    if (b != 0) t = f32x4.add(t, v128.load(b + o));
+    v128.store(y + o, t);
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    let t = (load<f32>(x + o) - hi - lo) * rstd;
+    if (w != 0) t *= load<f32>(w + o);
+    if (b != 0) t += load<f32>(b + o);
+    store<f32>(y + o, t);
+  }
+}
+
+/** dx = rstd*(w*dy - c1 - xhat*c2), xhat = ((x - hi) - lo)*rstd, float32 lanes; w per value (0: absent) */
+@inline function dxVecRunF32(dx: usize, dy: usize, x: usize, w: usize, n: i32, hi: f32, lo: f32, rstd: f32, c1: f32, c2: f32): void {
+  const vh = f32x4.splat(hi);
+  const vl = f32x4.splat(lo);
+  const vr = f32x4.splat(rstd);
+  const vc1 = f32x4.splat(c1);
+  const vc2 = f32x4.splat(c2);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const xhat = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), vr);
+    const g = w == 0 ? v128.load(dy + o) : f32x4.mul(v128.load(w + o), v128.load(dy + o));
+    v128.store(dx + o, f32x4.mul(vr, f32x4.sub(f32x4.sub(g, vc1), f32x4.mul(xhat, vc2))));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const xhat = (load<f32>(x + o) - hi - lo) * rstd;
+    const g = w == 0 ? load<f32>(dy + o) : load<f32>(w + o) * load<f32>(dy + o);
+    store<f32>(dx + o, rstd * (g - c1 - xhat * c2));
+  }
+}
+
 // ---- group mode: statistics groups q in [q0, q1) ----
 
 @inline function runOffset(q: i32, s: i32, S: i32, G: i32, B: i32): usize {
@@ -397,7 +441,10 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
       const j = <usize>(g * K) * step;
       for (let s = 0; s < S; s++) {
         const o = runOffset(q, s, S, G, B) * step;
-        affineVecRun<T>(y + o, x + o, weight == 0 ? 0 : weight + j, bias == 0 ? 0 : bias + j, B, mu, r);
+        const pw: usize = weight == 0 ? 0 : weight + j;
+        const pb: usize = bias == 0 ? 0 : bias + j;
+        if (f32) affineVecRunF32(y + o, x + o, pw, pb, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r);
+        else affineVecRun<T>(y + o, x + o, pw, pb, B, mu, r);
       }
       continue;
     }
@@ -440,7 +487,8 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
       const c2v = batchStats ? sumDxhatXhatV / M : 0;
       for (let s = 0; s < S; s++) {
         const o = runOffset(q, s, S, G, B) * step;
-        dxVecRun<T>(dx + o, dy + o, x + o, pw, B, mu, r, c1v, c2v);
+        if (f32) dxVecRunF32(dx + o, dy + o, x + o, pw, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>c1v, <f32>c2v);
+        else dxVecRun<T>(dx + o, dy + o, x + o, pw, B, mu, r, c1v, c2v);
       }
       continue;
     }
