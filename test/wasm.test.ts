@@ -80,6 +80,28 @@ describe('wasm backend on one thread', () => {
   sweep('1 thread');
 });
 
+describe('wasm row mode (channels-last) with a shift far from the mean', () => {
+  it('centres a second pass on the mean when the first rows are outliers', () => {
+    // the first rows hold 1e4, the rest N(5, 0.01): moments around the first rows would cancel in float32
+    const shape = [4, 10, 10, 8];
+    const view = normView({ kind: 'batch' }, shape, 'channels-last');
+    const n = 3200;
+    const random = new Random(9);
+    const x = new Float32Array(n).map((_, i) => (i < 16 * 8 ? 1e4 : 5 + 0.01 * random.normal()));
+    const dy = new Float32Array(n).map(() => random.normal());
+    const result = (name: 'js' | 'wasm') => {
+      const [mean, variance, rstd] = [new Float64Array(8), new Float64Array(8), new Float64Array(8)];
+      const y = new Float32Array(n);
+      backends[name].forwardTrain(y, x, view, null, null, 1e-5, mean, variance, rstd);
+      const dx = new Float32Array(n);
+      backends[name].backward(dx, null, null, dy, x, view, null, mean, rstd, true);
+      return [y, dx, variance];
+    };
+    const [js, wasm] = [result('js'), result('wasm')];
+    for (let k = 0; k < 3; k++) assert.ok(relErr(wasm[k], js[k]) < 1e-6, `tensor ${k}: ${relErr(wasm[k], js[k])}`);
+  });
+});
+
 describe('wasm backend on the worker pool', () => {
   before(async () => {
     assert.equal(await startWasmThreads(2), 2);

@@ -219,6 +219,22 @@ function rowSums(p: Plan, st: Staging, px: number, view: NormView, power: number
   return total;
 }
 
+/** Per (a, g): the float32-rounded mean of the group's values in the first rows (up to 16) of block a. */
+function firstRowsMean(x: FloatArray, view: NormView): Float32Array {
+  const { outer: A, span: S, groups: G, inner: B } = view;
+  const cols = G * B;
+  const rows = Math.min(S, 16);
+  const out = new Float32Array(A * G);
+  for (let a = 0; a < A; a++) {
+    for (let g = 0; g < G; g++) {
+      let sum = 0;
+      for (let r = 0; r < rows; r++) for (let b = 0; b < B; b++) sum += x[(a * S + r) * cols + g * B + b];
+      out[a * G + g] = sum / (rows * B);
+    }
+  }
+  return out;
+}
+
 /** Per-(a, column) copy of a per-(a, g) statistic. */
 function perColumn(view: NormView, perGroup: ArrayLike<number>): Float64Array {
   const { outer: A, groups: G, inner: B } = view;
@@ -320,11 +336,19 @@ export const wasmKernels: NormKernels = {
         return;
       }
       if (p.fast) {
-        // row mode, float32 lanes: an approximate mean, then moments around it in float32, corrected in float64
-        const rough = groupSums(view, rowReduceF32(p, st, view, { px, pdy: 0, hi: 0, lo: 0, rstd: 0, kind: 0 })[0]).map((v) => Math.fround(v / m));
-        const [s1, s2] = rowReduceF32(p, st, view, { px, pdy: 0, hi: st.f32(perColumn(view, rough)), lo: 0, rstd: 0, kind: 1 }).map((c) => groupSums(view, c));
+        // row mode, float32 lanes: moments around a shift near the mean (the mean of the first rows), corrected
+        // in float64; one pass over x. Where the shift proves far from the mean (|mean - shift|^2 > var:
+        // float32 sums would lose digits) a second pass centres on the mean found.
+        let shift = firstRowsMean(x, view);
+        let sums = rowReduceF32(p, st, view, { px, pdy: 0, hi: st.f32(perColumn(view, shift)), lo: 0, rstd: 0, kind: 1 }).map((c) => groupSums(view, c));
+        const far = (q: number) => (sums[0][q] / m) ** 2 > Math.max(0, sums[1][q] / m - (sums[0][q] / m) ** 2);
+        if (shift.some((_, q) => far(q))) {
+          shift = shift.map((k, q) => Math.fround(k + sums[0][q] / m));
+          sums = rowReduceF32(p, st, view, { px, pdy: 0, hi: st.f32(perColumn(view, shift)), lo: 0, rstd: 0, kind: 1 }).map((c) => groupSums(view, c));
+        }
+        const [s1, s2] = sums;
         for (let q = 0; q < count; q++) {
-          mean[q] = rough[q] + s1[q] / m;
+          mean[q] = shift[q] + s1[q] / m;
           variance[q] = Math.max(0, s2[q] / m - (s1[q] / m) ** 2);
           rstd[q] = 1 / Math.sqrt(variance[q] + eps);
         }
