@@ -15,7 +15,7 @@ describe('normkit demo mnist (short run)', () => {
     const run = spawnSync(process.execPath, [cli, 'demo', 'mnist', '--steps', '120', '--every', '40', '--out', out], { encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
     // not a terminal: plain progress lines
-    assert.match(run.stderr, /batchnorm step 120\/120 \d+ steps\/s loss \d/);
+    assert.match(run.stderr, /batchnorm step 120\/120 \d+ steps\/s loss \d\.\d{4} test accuracy 0\.\d{4}/);
     for (const name of ['accuracy', 'percentiles-baseline', 'percentiles-batchnorm']) {
       assert.match(readFileSync(join(out, `${name}.svg`), 'utf8'), /^<svg[\s\S]*<\/svg>\n$/);
       const png = readFileSync(join(out, `${name}.png`));

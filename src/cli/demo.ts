@@ -20,35 +20,35 @@ export const demoUsage = `usage: normkit demo mnist [--steps N] [--lr R] [--seed
 const NETWORKS: readonly RunResult['network'][] = ['baseline', 'batchnorm'];
 
 /** Progress of both runs: two bars redrawn in place on a terminal, plain lines otherwise. */
-function progress(steps: number, tty: boolean): (network: string, step: number, loss: number) => void {
+function progress(steps: number, tty: boolean): (network: string, step: number, loss: number, accuracy: number) => void {
   const started = performance.now();
   const state = new Map<string, string>(NETWORKS.map((n) => [n, `${n.padEnd(9)} starting`]));
   let drawn = false;
-  return (network, step, loss) => {
+  return (network, step, loss, accuracy) => {
     const rate = step / Math.max((performance.now() - started) / 1000, 1e-9);
     if (tty) {
       if (step % 10 !== 0 && step !== steps) return;
       const width = 30;
       const filled = Math.round((width * step) / steps);
-      state.set(network, `${network.padEnd(9)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${step}/${steps} ${rate.toFixed(0)} steps/s loss ${loss.toFixed(3)}`);
+      state.set(network, `${network.padEnd(9)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${step}/${steps} ${rate.toFixed(0)} steps/s loss ${loss.toFixed(3)} test acc ${accuracy.toFixed(3)}`);
       // move up over the two bars and redraw them
       process.stderr.write(`${drawn ? '\x1b[2A' : ''}${[...state.values()].map((line) => `\r\x1b[2K${line}\n`).join('')}`);
       drawn = true;
     } else if (step % Math.max(1, Math.floor(steps / 10)) === 0 || step === steps) {
-      process.stderr.write(`${network} step ${step}/${steps} ${rate.toFixed(0)} steps/s loss ${loss.toFixed(4)}\n`);
+      process.stderr.write(`${network} step ${step}/${steps} ${rate.toFixed(0)} steps/s loss ${loss.toFixed(4)} test accuracy ${accuracy.toFixed(4)}\n`);
     }
   };
 }
 
 /** Trains both networks at once, one worker thread each (same seed, same data order, same initialization). */
-function trainBoth(job: Omit<WorkerJob, 'network'>, onStep: (network: string, step: number, loss: number) => void): Promise<RunResult[]> {
+function trainBoth(job: Omit<WorkerJob, 'network'>, onStep: (network: string, step: number, loss: number, accuracy: number) => void): Promise<RunResult[]> {
   return Promise.all(
     NETWORKS.map(
       (network) =>
         new Promise<RunResult>((resolve, reject) => {
           const worker = new Worker(new URL('../demo/worker.js', import.meta.url), { workerData: { ...job, network } satisfies WorkerJob });
           worker.on('message', (message: WorkerMessage) => {
-            if (message.kind === 'step') onStep(network, message.step, message.loss);
+            if (message.kind === 'step') onStep(network, message.step, message.loss, message.accuracy);
             else resolve(message.result);
           });
           worker.on('error', reject);

@@ -21,8 +21,8 @@ export interface ExperimentOptions {
   readonly batch: number;
   /** Evaluate every this many steps (and at the end). */
   readonly every: number;
-  /** Called after every step of either network (for progress display). */
-  readonly onStep?: (network: string, step: number, loss: number) => void;
+  /** Called after every step (for progress display), with the test accuracy of the latest checkpoint. */
+  readonly onStep?: (network: string, step: number, loss: number, accuracy: number) => void;
 }
 
 export interface Checkpoint {
@@ -127,8 +127,8 @@ export function trainNetwork(name: RunResult['network'], digits: Digits, options
     const value = loss.forward(logits, batchY);
     net.model.backward(loss.backward());
     sgd.step();
-    options.onStep?.(name, step, value);
     if (step % options.every === 0 || step === options.steps) checkpoints.push({ ...evaluate(net, digits.test), step });
+    options.onStep?.(name, step, value, checkpoints[checkpoints.length - 1].accuracy);
   }
   return { network: name, checkpoints, seconds: (performance.now() - started) / 1000 };
 }

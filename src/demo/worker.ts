@@ -10,7 +10,7 @@ export interface WorkerJob {
   readonly options: Omit<ExperimentOptions, 'onStep'>;
 }
 
-export type WorkerMessage = { readonly kind: 'step'; readonly step: number; readonly loss: number } | { readonly kind: 'done'; readonly result: RunResult };
+export type WorkerMessage = { readonly kind: 'step'; readonly step: number; readonly loss: number; readonly accuracy: number } | { readonly kind: 'done'; readonly result: RunResult };
 
 const port = parentPort;
 if (port !== null) {
@@ -18,8 +18,8 @@ if (port !== null) {
   const digits = loadDigits(job.trainCount, job.options.seed);
   const result = trainNetwork(job.network, digits, {
     ...job.options,
-    onStep: (_network, step, loss) => {
-      port.postMessage({ kind: 'step', step, loss } satisfies WorkerMessage);
+    onStep: (_network, step, loss, accuracy) => {
+      port.postMessage({ kind: 'step', step, loss, accuracy } satisfies WorkerMessage);
     },
   });
   port.postMessage({ kind: 'done', result } satisfies WorkerMessage);
