@@ -96,8 +96,11 @@ export class Arena {
     else array.set(this.#f32.subarray(offset / 4, offset / 4 + array.length));
   }
 
-  /** float64 values at `offset`, copied out. */
+  /** float64 values at `offset`, copied out (a loop: slice() of a view of shared memory is slow). */
   readF64(offset: number, length: number): Float64Array {
-    return this.#f64.slice(offset / 8, offset / 8 + length);
+    const out = new Float64Array(length);
+    const base = offset / 8;
+    for (let i = 0; i < length; i++) out[i] = this.#f64[base + i];
+    return out;
   }
 }

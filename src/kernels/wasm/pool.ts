@@ -17,5 +17,7 @@ export interface WorkerPool {
 /** Splits [0, total) into at most `parts` contiguous ranges of near-equal size. */
 export function splitRange(total: number, parts: number): [number, number][] {
   const count = Math.max(1, Math.min(parts, total));
-  return Array.from({ length: count }, (_, k) => [Math.floor((total * k) / count), Math.floor((total * (k + 1)) / count)]);
+  const ranges: [number, number][] = [];
+  for (let k = 0; k < count; k++) ranges.push([Math.floor((total * k) / count), Math.floor((total * (k + 1)) / count)]);
+  return ranges;
 }
