@@ -159,3 +159,39 @@ describe('wasm backend on the worker pool', () => {
     freeWasmTensor(again);
   });
 });
+
+describe('layers writing into given outputs', () => {
+  it('fill a given out (a plain array or a wasmTensor) instead of allocating, with the same numbers', () => {
+    const random = new Random(12);
+    const shape = [4, 3, 8, 8];
+    const x = { data: Float32Array.from(random.normals(768, 2, 3)), shape };
+    const dy = { data: Float32Array.from(random.normals(768)), shape };
+    const reference = new BatchNorm2d(3, { backend: 'js' });
+    const y0 = reference.forward(x);
+    const dx0 = reference.backward(dy);
+    const plain = new BatchNorm2d(3, { backend: 'js' });
+    const out = { data: new Float32Array(768), shape };
+    assert.equal(plain.forward(x, { out }), out);
+    assert.deepEqual(Array.from(out.data), Array.from(y0.data));
+    const wasm = new BatchNorm2d(3, { backend: 'wasm' });
+    const [rx, ry, rdy, rdx] = [wasmTensor('float32', shape), wasmTensor('float32', shape), wasmTensor('float32', shape), wasmTensor('float32', shape)];
+    rx.data.set(x.data);
+    rdy.data.set(dy.data);
+    wasm.forward(rx, { out: ry });
+    wasm.backward(rdy, { out: rdx });
+    assert.ok(relErr(ry.data, y0.data) < 1e-6 && relErr(rdx.data, dx0.data) < 1e-6);
+    for (const t of [rx, ry, rdy, rdx]) freeWasmTensor(t);
+  });
+
+  it('reject an out of the wrong shape or dtype, or the input itself, and change nothing', () => {
+    const bn = new BatchNorm2d(2);
+    const x = { data: new Float32Array(16).map((_, i) => i % 5), shape: [2, 2, 2, 2] };
+    bn.forward(x);
+    const before = JSON.stringify([Array.from(bn.runningMean!), Array.from(bn.runningVar!), bn.numBatchesTracked]);
+    assert.throws(() => bn.forward(x, { out: { data: new Float32Array(16), shape: [2, 2, 4] } }), /expected out of shape \[2, 2, 2, 2\], got \[2, 2, 4\]/);
+    assert.throws(() => bn.forward(x, { out: { data: new Float64Array(16), shape: [2, 2, 2, 2] } }), /expected out of dtype float32, got float64/);
+    assert.throws(() => bn.forward(x, { out: x }), /out must not be the input itself/);
+    assert.throws(() => bn.backward(x, { out: x }), /out must not be the cached input/);
+    assert.equal(JSON.stringify([Array.from(bn.runningMean!), Array.from(bn.runningVar!), bn.numBatchesTracked]), before);
+  });
+});

@@ -154,7 +154,19 @@ export abstract class Normalization implements Module {
     }
   }
 
-  forward(x: Tensor): Tensor {
+  /** An output tensor given by the caller: the input's shape and the layer's dtype (wasmTensor avoids copies). */
+  private output(out: Tensor | undefined, like: Tensor, what: string): FloatArray {
+    if (out === undefined) return allocate(this.dtype, like.data.length);
+    this.checkInput(out, what);
+    if (out.shape.length !== like.shape.length || out.shape.some((d, i) => d !== like.shape[i])) {
+      throw new NormkitError('shape', `${this.name}: expected ${what} of shape ${formatShape(like.shape)}, got ${formatShape(out.shape)}`);
+    }
+    if (out.data === like.data) throw new NormkitError('option', `${this.name}: ${what} must not be the input itself`);
+    return out.data;
+  }
+
+  /** y for x; `out` receives y instead of a new array (in place of allocation, e.g. a wasmTensor). */
+  forward(x: Tensor, options: { out?: Tensor } = {}): Tensor {
     this.checkInput(x, 'input');
     const { view, singleValueMessage } = this.plan(x.shape);
     if (x.shape.includes(0)) {
@@ -167,7 +179,7 @@ export abstract class Normalization implements Module {
       throw new NormkitError('single-value', singleValueMessage);
     }
     const count = statsCount(view);
-    const y = allocate(this.dtype, x.data.length);
+    const y = this.output(options.out, x, 'out');
     const mean = new Float64Array(count);
     const rstd = new Float64Array(count);
     const w = this.weight?.data ?? null;
@@ -203,11 +215,14 @@ export abstract class Normalization implements Module {
     }
     commit?.();
     this.#cache = { x, view, mean, rstd, batchStats };
-    return { data: y, shape: [...x.shape] };
+    return options.out ?? { data: y, shape: [...x.shape] };
   }
 
-  /** dx for dy = dL/dy of the last forward; adds dL/dweight and dL/dbias into weight.grad and bias.grad. */
-  backward(dy: Tensor): Tensor {
+  /**
+   * dx for dy = dL/dy of the last forward; adds dL/dweight and dL/dbias into weight.grad and bias.grad.
+   * `out` receives dx instead of a new array.
+   */
+  backward(dy: Tensor, options: { out?: Tensor } = {}): Tensor {
     const cache = this.#cache;
     if (cache === null) throw new NormkitError('no-forward', `${this.name}: backward called before forward`);
     this.checkInput(dy, 'grad_output');
@@ -218,7 +233,10 @@ export abstract class Normalization implements Module {
         `${this.name}: expected grad_output of shape ${formatShape(shape)} (the last input's), got ${formatShape(dy.shape)}`,
       );
     }
-    const dx = allocate(this.dtype, dy.data.length);
+    if (options.out !== undefined && options.out.data === cache.x.data) {
+      throw new NormkitError('option', `${this.name}: out must not be the cached input`);
+    }
+    const dx = this.output(options.out, dy, 'out');
     const n = affineSize(cache.view);
     const dweight = this.weight === null ? null : allocate(this.dtype, n);
     const dbias = this.bias === null ? null : allocate(this.dtype, n);
@@ -226,7 +244,7 @@ export abstract class Normalization implements Module {
     this.kernels.backward(dx, dweight, dbias, dy.data, cache.x.data, cache.view, w, cache.mean, cache.rstd, cache.batchStats);
     if (dweight !== null) this.weight?.accumulate(dweight);
     if (dbias !== null) this.bias?.accumulate(dbias);
-    return { data: dx, shape: [...shape] };
+    return options.out ?? { data: dx, shape: [...shape] };
   }
 
   /** The layer's state under PyTorch's keys, as copies. */
