@@ -1,6 +1,8 @@
 // The wasm backend beyond the fixtures: large inputs on one thread and on the worker pool, every norm and
 // layout and dtype against the js kernels; resident tensors; no leaks across many calls; a clean pool.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Reduction } from '../src/core/layout.ts';
 import { affineSize, normView, statsCount } from '../src/core/layout.ts';
@@ -193,5 +195,17 @@ describe('layers writing into given outputs', () => {
     assert.throws(() => bn.forward(x, { out: x }), /out must not be the input itself/);
     assert.throws(() => bn.backward(x, { out: x }), /out must not be the cached input/);
     assert.equal(JSON.stringify([Array.from(bn.runningMean!), Array.from(bn.runningVar!), bn.numBatchesTracked]), before);
+  });
+});
+
+describe('process exit', () => {
+  it('is not held up by a pool that was never stopped', () => {
+    const entry = fileURLToPath(new URL('../dist/node/index.js', import.meta.url));
+    const script = `import { startWasmThreads } from ${JSON.stringify(entry)}; console.log(await startWasmThreads(2));`;
+    const started = performance.now();
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), '2');
+    assert.ok(performance.now() - started < 15000);
   });
 });

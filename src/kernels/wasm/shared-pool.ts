@@ -55,9 +55,9 @@ function start(data, send) {
 }
 `;
 
-/** Source for a Node.js worker_threads Worker (eval: true, init as workerData). */
+/** Source for a Node.js worker_threads Worker (eval: true, init as workerData); runs as a script or as a module. */
 export const nodeWorkerSource = `${workerLoop}
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
 start(workerData, (message) => parentPort.postMessage(message));
 `;
 
