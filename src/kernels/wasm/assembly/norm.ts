@@ -76,21 +76,24 @@ function sqdevRun<T>(x: usize, n: i32, mean: f64): f64 {
   return sum;
 }
 
-/** y = (x - mean)*scale + shift over a run */
-function affineRun<T>(y: usize, x: usize, n: i32, mean: f64, scale: f64, shift: f64): void {
+/** y = (x - mean)*scale*w + (b or shift): w, b per value (0: absent, then w = 1 and shift is added) */
+function affineRun<T>(y: usize, x: usize, w: usize, b: usize, n: i32, mean: f64, scale: f64, shift: f64): void {
   const m = f64x2.splat(mean);
   const a = f64x2.splat(scale);
-  const b = f64x2.splat(shift);
+  const c = f64x2.splat(shift);
   let i = 0;
   const step = <usize>sizeof<T>();
-  for (; i + 4 <= n; i += 4) {
+  for (; i + 2 <= n; i += 2) {
     const o = <usize>i * step;
-    store2<T>(y + o, f64x2.add(f64x2.mul(f64x2.sub(load2<T>(x + o), m), a), b));
-    store2<T>(y + o + 2 * step, f64x2.add(f64x2.mul(f64x2.sub(load2<T>(x + o + 2 * step), m), a), b));
+    let t = f64x2.mul(f64x2.sub(load2<T>(x + o), m), a);
+    if (w != 0) t = f64x2.mul(t, load2<T>(w + o));
+    store2<T>(y + o, f64x2.add(t, b == 0 ? c : load2<T>(b + o)));
   }
   for (; i < n; i++) {
     const o = <usize>i * step;
-    store1<T>(y + o, (load1<T>(x + o) - mean) * scale + shift);
+    let t = (load1<T>(x + o) - mean) * scale;
+    if (w != 0) t *= load1<T>(w + o);
+    store1<T>(y + o, t + (b == 0 ? shift : load1<T>(b + o)));
   }
 }
 
@@ -121,11 +124,11 @@ function backwardSumsRun<T>(x: usize, dy: usize, n: i32, mean: f64, rstd: f64): 
   return sumDy;
 }
 
-/** dx = k1*dy - c1 - xhat*c2 over a run, xhat = (x - mean)*rstd */
-function dxRun<T>(dx: usize, dy: usize, x: usize, n: i32, mean: f64, rstd: f64, k1: f64, c1: f64, c2: f64): void {
+/** dx = k*(w*dy) - c1 - xhat*c2, xhat = (x - mean)*rstd, w per value (0: absent) */
+function dxRun<T>(dx: usize, dy: usize, x: usize, w: usize, n: i32, mean: f64, rstd: f64, k: f64, c1: f64, c2: f64): void {
   const m = f64x2.splat(mean);
   const r = f64x2.splat(rstd);
-  const vk1 = f64x2.splat(k1);
+  const vk = f64x2.splat(k);
   const vc1 = f64x2.splat(c1);
   const vc2 = f64x2.splat(c2);
   let i = 0;
@@ -133,38 +136,18 @@ function dxRun<T>(dx: usize, dy: usize, x: usize, n: i32, mean: f64, rstd: f64, 
   for (; i + 2 <= n; i += 2) {
     const o = <usize>i * step;
     const xhat = f64x2.mul(f64x2.sub(load2<T>(x + o), m), r);
-    store2<T>(dx + o, f64x2.sub(f64x2.sub(f64x2.mul(vk1, load2<T>(dy + o)), vc1), f64x2.mul(xhat, vc2)));
+    const g = w == 0 ? load2<T>(dy + o) : f64x2.mul(load2<T>(w + o), load2<T>(dy + o));
+    store2<T>(dx + o, f64x2.sub(f64x2.sub(f64x2.mul(vk, g), vc1), f64x2.mul(xhat, vc2)));
   }
   for (; i < n; i++) {
     const o = <usize>i * step;
     const xhat = (load1<T>(x + o) - mean) * rstd;
-    store1<T>(dx + o, k1 * load1<T>(dy + o) - c1 - xhat * c2);
+    const g = w == 0 ? load1<T>(dy + o) : load1<T>(w + o) * load1<T>(dy + o);
+    store1<T>(dx + o, k * g - c1 - xhat * c2);
   }
 }
 
-// ---- runs whose every value has its own affine entry (R = 1: LayerNorm): weight w and bias b per value ----
-
-/** y = (x - mean)*rstd*w + b, w, b arrays of the layer's dtype (0: absent) */
-function affineVecRun<T>(y: usize, x: usize, w: usize, b: usize, n: i32, mean: f64, rstd: f64): void {
-  const m = f64x2.splat(mean);
-  const r = f64x2.splat(rstd);
-  const one = f64x2.splat(1);
-  const zero = f64x2.splat(0);
-  const step = <usize>sizeof<T>();
-  let i = 0;
-  for (; i + 2 <= n; i += 2) {
-    const o = <usize>i * step;
-    const scale = w == 0 ? one : load2<T>(w + o);
-    const shift = b == 0 ? zero : load2<T>(b + o);
-    store2<T>(y + o, f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(load2<T>(x + o), m), r), scale), shift));
-  }
-  for (; i < n; i++) {
-    const o = <usize>i * step;
-    const scale = w == 0 ? 1 : load1<T>(w + o);
-    const shift = b == 0 ? 0 : load1<T>(b + o);
-    store1<T>(y + o, (load1<T>(x + o) - mean) * rstd * scale + shift);
-  }
-}
+// ---- reductions over runs whose every value has its own affine entry (R = 1: LayerNorm) ----
 
 /**
  * dweight[i] += dy*xhat, dbias[i] += dy (float64 partials); returns sum w*dy, `second` = sum w*dy*xhat.
@@ -204,29 +187,6 @@ function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, db
   }
   second = sum2;
   return sum1;
-}
-
-/** dx = rstd*(w*dy - c1 - xhat*c2), xhat = (x - mean)*rstd */
-function dxVecRun<T>(dx: usize, dy: usize, x: usize, w: usize, n: i32, mean: f64, rstd: f64, c1: f64, c2: f64): void {
-  const m = f64x2.splat(mean);
-  const r = f64x2.splat(rstd);
-  const one = f64x2.splat(1);
-  const vc1 = f64x2.splat(c1);
-  const vc2 = f64x2.splat(c2);
-  const step = <usize>sizeof<T>();
-  let i = 0;
-  for (; i + 2 <= n; i += 2) {
-    const o = <usize>i * step;
-    const xhat = f64x2.mul(f64x2.sub(load2<T>(x + o), m), r);
-    const scale = w == 0 ? one : load2<T>(w + o);
-    store2<T>(dx + o, f64x2.mul(r, f64x2.sub(f64x2.sub(f64x2.mul(scale, load2<T>(dy + o)), vc1), f64x2.mul(xhat, vc2))));
-  }
-  for (; i < n; i++) {
-    const o = <usize>i * step;
-    const xhat = (load1<T>(x + o) - mean) * rstd;
-    const scale = w == 0 ? 1 : load1<T>(w + o);
-    store1<T>(dx + o, rstd * (scale * load1<T>(dy + o) - c1 - xhat * c2));
-  }
 }
 
 // ---- float32 runs: f32x4 lanes over blocks of 16 values, each block's sums flushed into float64 ----
@@ -278,23 +238,6 @@ function dxVecRun<T>(dx: usize, dy: usize, x: usize, w: usize, n: i32, mean: f64
   return s1;
 }
 
-/** y = ((x - hi) - lo)*scale + shift */
-@inline function affineRunF32(y: usize, x: usize, n: i32, hi: f32, lo: f32, scale: f32, shift: f32): void {
-  const vh = f32x4.splat(hi);
-  const vl = f32x4.splat(lo);
-  const va = f32x4.splat(scale);
-  const vb = f32x4.splat(shift);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
-    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), va), vb));
-  }
-  for (; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(y + o, (load<f32>(x + o) - hi - lo) * scale + shift);
-  }
-}
-
 /** sum dy (returned) and sum dy*xhat (in `second`), xhat = ((x - hi) - lo)*rstd */
 @inline function backwardSumsRunF32(x: usize, dy: usize, n: i32, hi: f32, lo: f32, rstd: f32): f64 {
   const vh = f32x4.splat(hi);
@@ -324,53 +267,33 @@ function dxVecRun<T>(dx: usize, dy: usize, x: usize, w: usize, n: i32, mean: f64
   return s1;
 }
 
-/** dx = k1*dy - c1 - xhat*c2, xhat = ((x - hi) - lo)*rstd */
-@inline function dxRunF32(dx: usize, dy: usize, x: usize, n: i32, hi: f32, lo: f32, rstd: f32, k1: f32, c1: f32, c2: f32): void {
+/** y = ((x - hi) - lo)*scale*w + (b or shift), float32 lanes; w, b per value (0: absent) */
+@inline function affineRunF32(y: usize, x: usize, w: usize, b: usize, n: i32, hi: f32, lo: f32, scale: f32, shift: f32): void {
   const vh = f32x4.splat(hi);
   const vl = f32x4.splat(lo);
-  const vr = f32x4.splat(rstd);
-  const vk1 = f32x4.splat(k1);
-  const vc1 = f32x4.splat(c1);
-  const vc2 = f32x4.splat(c2);
+  const va = f32x4.splat(scale);
+  const vb = f32x4.splat(shift);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    const xhat = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), vr);
-    v128.store(dx + o, f32x4.sub(f32x4.sub(f32x4.mul(vk1, v128.load(dy + o)), vc1), f32x4.mul(xhat, vc2)));
-  }
-  for (; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(dx + o, k1 * load<f32>(dy + o) - c1 - (load<f32>(x + o) - hi - lo) * rstd * c2);
-  }
-}
-
-/** y = ((x - hi) - lo)*rstd*w + b, float32 lanes; w, b per value (0: absent) */
-@inline function affineVecRunF32(y: usize, x: usize, w: usize, b: usize, n: i32, hi: f32, lo: f32, rstd: f32): void {
-  const vh = f32x4.splat(hi);
-  const vl = f32x4.splat(lo);
-  const vr = f32x4.splat(rstd);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
-    let t = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), vr);
+    let t = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), va);
     if (w != 0) t = f32x4.mul(t, v128.load(w + o));
-    if (b != 0) t = f32x4.add(t, v128.load(b + o));
-    v128.store(y + o, t);
+    v128.store(y + o, f32x4.add(t, b == 0 ? vb : v128.load(b + o)));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    let t = (load<f32>(x + o) - hi - lo) * rstd;
+    let t = (load<f32>(x + o) - hi - lo) * scale;
     if (w != 0) t *= load<f32>(w + o);
-    if (b != 0) t += load<f32>(b + o);
-    store<f32>(y + o, t);
+    store<f32>(y + o, t + (b == 0 ? shift : load<f32>(b + o)));
   }
 }
 
-/** dx = rstd*(w*dy - c1 - xhat*c2), xhat = ((x - hi) - lo)*rstd, float32 lanes; w per value (0: absent) */
-@inline function dxVecRunF32(dx: usize, dy: usize, x: usize, w: usize, n: i32, hi: f32, lo: f32, rstd: f32, c1: f32, c2: f32): void {
+/** dx = k*(w*dy) - c1 - xhat*c2, xhat = ((x - hi) - lo)*rstd, float32 lanes; w per value (0: absent) */
+@inline function dxRunF32(dx: usize, dy: usize, x: usize, w: usize, n: i32, hi: f32, lo: f32, rstd: f32, k: f32, c1: f32, c2: f32): void {
   const vh = f32x4.splat(hi);
   const vl = f32x4.splat(lo);
   const vr = f32x4.splat(rstd);
+  const vk = f32x4.splat(k);
   const vc1 = f32x4.splat(c1);
   const vc2 = f32x4.splat(c2);
   let i = 0;
@@ -378,13 +301,13 @@ function dxVecRun<T>(dx: usize, dy: usize, x: usize, w: usize, n: i32, mean: f64
     const o = <usize>i << 2;
     const xhat = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), vr);
     const g = w == 0 ? v128.load(dy + o) : f32x4.mul(v128.load(w + o), v128.load(dy + o));
-    v128.store(dx + o, f32x4.mul(vr, f32x4.sub(f32x4.sub(g, vc1), f32x4.mul(xhat, vc2))));
+    v128.store(dx + o, f32x4.sub(f32x4.sub(f32x4.mul(vk, g), vc1), f32x4.mul(xhat, vc2)));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
     const xhat = (load<f32>(x + o) - hi - lo) * rstd;
     const g = w == 0 ? load<f32>(dy + o) : load<f32>(w + o) * load<f32>(dy + o);
-    store<f32>(dx + o, rstd * (g - c1 - xhat * c2));
+    store<f32>(dx + o, k * g - c1 - xhat * c2);
   }
 }
 
@@ -443,8 +366,8 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
         const o = runOffset(q, s, S, G, B) * step;
         const pw: usize = weight == 0 ? 0 : weight + j;
         const pb: usize = bias == 0 ? 0 : bias + j;
-        if (f32) affineVecRunF32(y + o, x + o, pw, pb, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r);
-        else affineVecRun<T>(y + o, x + o, pw, pb, B, mu, r);
+        if (f32) affineRunF32(y + o, x + o, pw, pb, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, 0);
+        else affineRun<T>(y + o, x + o, pw, pb, B, mu, r, 0);
       }
       continue;
     }
@@ -455,8 +378,8 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
         const scale = weight == 0 ? r : r * load1<T>(weight + j * step);
         const shift = bias == 0 ? 0 : load1<T>(bias + j * step);
         const o = (base + <usize>(k * R)) * step;
-        if (f32) affineRunF32(y + o, x + o, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>scale, <f32>shift);
-        else affineRun<T>(y + o, x + o, R, mu, scale, shift);
+        if (f32) affineRunF32(y + o, x + o, 0, 0, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>scale, <f32>shift);
+        else affineRun<T>(y + o, x + o, 0, 0, R, mu, scale, shift);
       }
     }
   }
@@ -487,8 +410,9 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
       const c2v = batchStats ? sumDxhatXhatV / M : 0;
       for (let s = 0; s < S; s++) {
         const o = runOffset(q, s, S, G, B) * step;
-        if (f32) dxVecRunF32(dx + o, dy + o, x + o, pw, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>c1v, <f32>c2v);
-        else dxVecRun<T>(dx + o, dy + o, x + o, pw, B, mu, r, c1v, c2v);
+        // dx = rstd*(w*dy - c1v - xhat*c2v)
+        if (f32) dxRunF32(dx + o, dy + o, x + o, pw, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>r, <f32>(r * c1v), <f32>(r * c2v));
+        else dxRun<T>(dx + o, dy + o, x + o, pw, B, mu, r, r, r * c1v, r * c2v);
       }
       continue;
     }
@@ -518,8 +442,8 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
         const j = <usize>(g * K + k);
         const w = weight == 0 ? 1 : load1<T>(weight + j * step);
         const o = (base + <usize>(k * R)) * step;
-        if (f32) dxRunF32(dx + o, dy + o, x + o, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>(r * w), <f32>c1, <f32>c2);
-        else dxRun<T>(dx + o, dy + o, x + o, R, mu, r, r * w, c1, c2);
+        if (f32) dxRunF32(dx + o, dy + o, x + o, 0, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>(r * w), <f32>c1, <f32>c2);
+        else dxRun<T>(dx + o, dy + o, x + o, 0, R, mu, r, r * w, c1, c2);
       }
     }
   }
