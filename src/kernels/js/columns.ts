@@ -6,6 +6,7 @@
  */
 import type { NormView } from '../../core/layout.js';
 import type { FloatArray } from '../../tensor.js';
+import type { NormKernels } from '../types.js';
 
 interface Columns {
   readonly cols: number;
@@ -45,17 +46,7 @@ function columnSums(out: Float64Array, x: FloatArray, first: number, rows: numbe
   }
 }
 
-export function forwardTrainColumns(
-  y: FloatArray,
-  x: FloatArray,
-  view: NormView,
-  weight: FloatArray | null,
-  bias: FloatArray | null,
-  eps: number,
-  mean: Float64Array,
-  variance: Float64Array,
-  rstd: Float64Array,
-): void {
+export const forwardTrainColumns: NormKernels['forwardTrain'] = (y, x, view, weight, bias, eps, mean, variance, rstd) => {
   const { outer: A, span: S, groups: G } = view;
   const { cols, group } = columnsOf(view);
   const m = S * (cols / G);
@@ -79,17 +70,9 @@ export function forwardTrainColumns(
     }
   }
   forwardWithStatsColumns(y, x, view, weight, bias, mean, rstd);
-}
+};
 
-export function forwardWithStatsColumns(
-  y: FloatArray,
-  x: FloatArray,
-  view: NormView,
-  weight: FloatArray | null,
-  bias: FloatArray | null,
-  mean: Float64Array,
-  rstd: Float64Array,
-): void {
+export const forwardWithStatsColumns: NormKernels['forwardWithStats'] = (y, x, view, weight, bias, mean, rstd) => {
   const { outer: A, span: S, groups: G } = view;
   const { cols, group, affine } = columnsOf(view);
   const scale = new Float64Array(cols);
@@ -104,20 +87,9 @@ export function forwardWithStatsColumns(
     }
     for (let s = 0; s < S; s++) for (let c = 0; c < cols; c++, i++) y[i] = x[i] * scale[c] + shift[c];
   }
-}
+};
 
-export function backwardColumns(
-  dx: FloatArray,
-  dweight: FloatArray | null,
-  dbias: FloatArray | null,
-  dy: FloatArray,
-  x: FloatArray,
-  view: NormView,
-  weight: FloatArray | null,
-  mean: Float64Array,
-  rstd: Float64Array,
-  batchStats: boolean,
-): void {
+export const backwardColumns: NormKernels['backward'] = (dx, dweight, dbias, dy, x, view, weight, mean, rstd, batchStats) => {
   const { outer: A, span: S, groups: G, affinePerGroup: K } = view;
   const { cols, group, affine } = columnsOf(view);
   const m = S * (cols / G);
@@ -171,4 +143,4 @@ export function backwardColumns(
   }
   if (dweight !== null) dweight.set(sumDweight);
   if (dbias !== null) dbias.set(sumDbias);
-}
+};

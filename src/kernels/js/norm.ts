@@ -5,7 +5,6 @@
  * View letters: A blocks, S span, G groups, B run, K affine entries per group, R = B/K, M = S*B.
  */
 import type { NormView } from '../../core/layout.js';
-import type { FloatArray } from '../../tensor.js';
 import type { NormKernels } from '../types.js';
 import { backwardColumns, forwardTrainColumns, forwardWithStatsColumns } from './columns.js';
 
@@ -14,17 +13,7 @@ const RUN_MODE_MIN = 8;
 
 const short = (view: NormView) => view.inner / view.affinePerGroup < RUN_MODE_MIN && view.span > 1;
 
-function forwardTrain(
-  y: FloatArray,
-  x: FloatArray,
-  view: NormView,
-  weight: FloatArray | null,
-  bias: FloatArray | null,
-  eps: number,
-  mean: Float64Array,
-  variance: Float64Array,
-  rstd: Float64Array,
-): void {
+const forwardTrain: NormKernels['forwardTrain'] = (y, x, view, weight, bias, eps, mean, variance, rstd) => {
   const { outer: A, span: S, groups: G, inner: B } = view;
   const m = S * B;
   for (let a = 0; a < A; a++) {
@@ -61,17 +50,9 @@ function forwardTrain(
     }
   }
   forwardWithStats(y, x, view, weight, bias, mean, rstd);
-}
+};
 
-function forwardWithStats(
-  y: FloatArray,
-  x: FloatArray,
-  view: NormView,
-  weight: FloatArray | null,
-  bias: FloatArray | null,
-  mean: Float64Array,
-  rstd: Float64Array,
-): void {
+const forwardWithStats: NormKernels['forwardWithStats'] = (y, x, view, weight, bias, mean, rstd) => {
   const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = view;
   const R = B / K;
   let i = 0;
@@ -90,20 +71,9 @@ function forwardWithStats(
       }
     }
   }
-}
+};
 
-function backward(
-  dx: FloatArray,
-  dweight: FloatArray | null,
-  dbias: FloatArray | null,
-  dy: FloatArray,
-  x: FloatArray,
-  view: NormView,
-  weight: FloatArray | null,
-  mean: Float64Array,
-  rstd: Float64Array,
-  batchStats: boolean,
-): void {
+const backward: NormKernels['backward'] = (dx, dweight, dbias, dy, x, view, weight, mean, rstd, batchStats) => {
   const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = view;
   const R = B / K;
   const m = S * B;
@@ -163,17 +133,17 @@ function backward(
   }
   if (dweight !== null) dweight.set(sumDweight);
   if (dbias !== null) dbias.set(sumDbias);
-}
+};
 
 export const jsKernels: NormKernels = {
   name: 'js',
-  forwardTrain: (y, x, view, weight, bias, eps, mean, variance, rstd) => {
-    (short(view) ? forwardTrainColumns : forwardTrain)(y, x, view, weight, bias, eps, mean, variance, rstd);
+  forwardTrain: (...args) => {
+    (short(args[2]) ? forwardTrainColumns : forwardTrain)(...args);
   },
-  forwardWithStats: (y, x, view, weight, bias, mean, rstd) => {
-    (short(view) ? forwardWithStatsColumns : forwardWithStats)(y, x, view, weight, bias, mean, rstd);
+  forwardWithStats: (...args) => {
+    (short(args[2]) ? forwardWithStatsColumns : forwardWithStats)(...args);
   },
-  backward: (dx, dweight, dbias, dy, x, view, weight, mean, rstd, batchStats) => {
-    (short(view) ? backwardColumns : backward)(dx, dweight, dbias, dy, x, view, weight, mean, rstd, batchStats);
+  backward: (...args) => {
+    (short(args[5]) ? backwardColumns : backward)(...args);
   },
 };
