@@ -54,7 +54,7 @@ export function checkTensor(t: Tensor, what: string): void {
   }
 }
 
-export function describeValue(value: unknown): string {
+function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'object') return value.constructor.name;
   return typeof value;

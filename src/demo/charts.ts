@@ -49,7 +49,7 @@ export function accuracyChart(runs: readonly RunResult[]): string {
 }
 
 /** Fig. 1(b, c): 15th, 50th, 85th percentiles of one last-hidden-layer sigmoid input, one panel per network. */
-export function percentileChart(run: RunResult, yMin: number, yMax: number): string {
+function percentileChart(run: RunResult, yMin: number, yMax: number): string {
   const points = run.checkpoints.slice(1);
   const xMax = Math.max(...points.map((c) => c.step));
   const a = axes(xMax, yMin, yMax);

@@ -133,11 +133,6 @@ export function trainNetwork(name: RunResult['network'], digits: Digits, options
   return { network: name, checkpoints, seconds: (performance.now() - started) / 1000 };
 }
 
-/** Both networks, one after the other on this thread. */
-export function runExperiment(digits: Digits, options: ExperimentOptions): RunResult[] {
-  return [trainNetwork('baseline', digits, options), trainNetwork('batchnorm', digits, options)];
-}
-
 /** First checkpoint step at which a run reaches the accuracy, or null. */
 export function stepsTo(run: RunResult, accuracy: number): number | null {
   return run.checkpoints.find((c) => c.accuracy >= accuracy)?.step ?? null;

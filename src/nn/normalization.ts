@@ -205,11 +205,12 @@ export abstract class Normalization implements Module {
         };
       }
     } else {
-      // eval with running statistics: rstd once per channel, shared by every block
+      // eval with running statistics: rstd once per channel, copied to every block
       const groups = view.groups;
+      for (let g = 0; g < groups; g++) rstd[g] = 1 / Math.sqrt(runningVar[g] + this.eps);
       for (let q = 0; q < count; q++) {
         mean[q] = runningMean[q % groups];
-        rstd[q] = 1 / Math.sqrt(runningVar[q % groups] + this.eps);
+        rstd[q] = rstd[q % groups];
       }
       this.kernels.forwardWithStats(y, x.data, view, w, b, mean, rstd);
     }

@@ -3,6 +3,12 @@ import type { Tensor } from '../tensor.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import type { Parameter } from './parameter.js';
 
+/** The entries of module i ("i.weight" -> "weight"). */
+function partOf(state: ModuleStateInput, i: number): ModuleStateInput {
+  const prefix = `${i}.`;
+  return Object.fromEntries(Object.entries(state).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+}
+
 export class Sequential implements Module {
   readonly name = 'Sequential';
   readonly modules: readonly Module[];
@@ -45,17 +51,15 @@ export class Sequential implements Module {
   }
 
   loadStateDict(state: ModuleStateInput): void {
-    // every module checks its part before any writes; a failing part stops before later ones
-    const parts = this.modules.map((_, i) => Object.fromEntries(Object.entries(state).filter(([k]) => k.startsWith(`${i}.`)).map(([k, v]) => [k.slice(`${i}.`.length), v])));
+    // each module checks its part before writing it; if a later part fails, the earlier ones are restored
     const snapshot = this.stateDict();
     try {
       this.modules.forEach((m, i) => {
-        m.loadStateDict(parts[i]);
+        m.loadStateDict(partOf(state, i));
       });
     } catch (error) {
-      // restore the modules already loaded, so the state is never half-updated
       this.modules.forEach((m, i) => {
-        m.loadStateDict(Object.fromEntries(Object.entries(snapshot).filter(([k]) => k.startsWith(`${i}.`)).map(([k, v]) => [k.slice(`${i}.`.length), v])));
+        m.loadStateDict(partOf(snapshot, i));
       });
       throw error;
     }

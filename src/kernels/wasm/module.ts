@@ -47,7 +47,7 @@ function isFn(value: unknown): value is WasmFn {
   return typeof value === 'function';
 }
 
-export function kernelsOf(instance: WebAssembly.Instance): Kernels {
+function kernelsOf(instance: WebAssembly.Instance): Kernels {
   const entries = kernelNames.map((name) => {
     const fn = instance.exports[name];
     if (!isFn(fn)) throw new NormkitError('backend', `wasm kernels: export ${name} is missing`);
@@ -56,7 +56,7 @@ export function kernelsOf(instance: WebAssembly.Instance): Kernels {
   return Object.fromEntries(entries) as Record<KernelName, WasmFn>;
 }
 
-export const sharedMemoryAvailable = typeof SharedArrayBuffer === 'function' && (typeof crossOriginIsolated === 'undefined' || crossOriginIsolated);
+const sharedMemoryAvailable = typeof SharedArrayBuffer === 'function' && (typeof crossOriginIsolated === 'undefined' || crossOriginIsolated);
 
 /** Compiles synchronously (Node; small modules in browsers) and returns null where that is refused. */
 export function compileSync(): WasmShared | null {
