@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { fixtureDir } from './helpers.ts';
+import { useWebGpu } from './webgpu-setup.ts';
 
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const fixtures = ['pytorch-batchnorm.json', 'pytorch-norms.json'].map((f) => fixtureDir + f);
@@ -22,11 +23,26 @@ describe('normkit CLI', () => {
       it(`conformance passes every public fixture (${backend}, ${layout})`, () => {
         const run = normkit('conformance', ...fixtures, '--backend', backend, '--layout', layout);
         assert.equal(run.status, 0, run.stdout + run.stderr);
-        assert.match(run.stdout, new RegExp(`backend ${backend}, layout ${layout}: 209 passed, 0 failed`));
+        assert.match(run.stdout, new RegExp(`backend ${backend}, layout ${layout}: 209 passed, 0 failed, 0 skipped`));
         assert.match(run.stdout, /seed_two_inputs\s+0\s+train\s+grad_input/);
       });
     }
   }
+
+  it('conformance on webgpu passes every float32 fixture and skips float64 ones with the reason', async (t) => {
+    const gpu = await useWebGpu();
+    if (!gpu.ok) {
+      t.skip(gpu.reason);
+      return;
+    }
+    const run = normkit('conformance', ...fixtures, '--backend', 'webgpu', '--layout', 'channels-last');
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    assert.match(run.stderr, /webgpu adapter: /);
+    const summary = /backend webgpu, layout channels-last: (\d+) passed, 0 failed, (\d+) skipped/.exec(run.stdout);
+    assert.ok(summary !== null, run.stdout);
+    assert.ok(Number(summary[1]) > 100 && Number(summary[2]) > 0, summary[0]);
+    assert.match(run.stdout, /skipped: the webgpu backend computes in float32 only/);
+  });
 
   it('--json reports every row and --dump writes what we computed beside every step', () => {
     const dir = mkdtempSync(join(tmpdir(), 'normkit-'));

@@ -1,12 +1,14 @@
 // Every backend against the float64 reference on random views of every norm, layout and dtype.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { Reduction } from '../src/core/layout.ts';
 import { affineSize, normView, statsCount } from '../src/core/layout.ts';
 import { backendNames, backends } from '../src/kernels/index.ts';
 import { referenceNorm } from '../src/reference/normalize.ts';
 import { allocate } from '../src/tensor.ts';
 import { Random, maxAbsDiff } from './helpers.ts';
+import type { WebGpuSetup } from './webgpu-setup.ts';
+import { useWebGpu } from './webgpu-setup.ts';
 
 const reductions: Reduction[] = [
   { kind: 'batch' },
@@ -18,10 +20,25 @@ const reductions: Reduction[] = [
 for (const name of backendNames) {
   const kernels = backends[name];
   describe(`kernels: ${name}`, () => {
+    let gpu: WebGpuSetup = { ok: true, adapter: '' };
+    if (name === 'webgpu') {
+      before(async () => {
+        gpu = await useWebGpu();
+      });
+    }
+    // webgpu sums in float32 (no f64 in WGSL): its statistics carry float32 rounding
+    const statsTol = name === 'webgpu' ? 1e-6 : 1e-12;
+    // and dx loses float32 rounding of its first term where the terms cancel
+    const cancelTol = name === 'webgpu' ? 1e-6 : 1e-14;
     for (const reduction of reductions) {
       for (const layout of ['channels-first', 'channels-last'] as const) {
         for (const dtype of ['float32', 'float64'] as const) {
-          it(`${reduction.kind} ${layout} ${dtype}`, () => {
+          const unsupported = kernels.dtypes.includes(dtype) ? false : `the ${name} backend computes in ${kernels.dtypes.join(', ')} only`;
+          it(`${reduction.kind} ${layout} ${dtype}`, { skip: unsupported }, (t) => {
+            if (!gpu.ok) {
+              t.skip(gpu.reason);
+              return;
+            }
             const random = new Random(11);
             for (let trial = 0; trial < 4; trial++) {
               const shape = [random.int(1, 3), 2 * random.int(1, 3), random.int(2, 4), 2 * random.int(1, 2)];
@@ -44,15 +61,15 @@ for (const name of backendNames) {
               const ref = referenceNorm({ x, dy, view, gamma: weight, beta: bias, eps: 1e-5 });
               const tol = dtype === 'float32' ? 1e-6 : 1e-12;
               const scale = (a: ArrayLike<number>) => Math.max(1e-12, ...Array.from(a, Math.abs));
-              assert.ok(maxAbsDiff(mean, ref.mu) <= 1e-12 * scale(ref.mu) + 1e-14);
-              assert.ok(maxAbsDiff(variance, ref.var) <= 1e-12 * scale(ref.var));
+              assert.ok(maxAbsDiff(mean, ref.mu) <= statsTol * (scale(ref.mu) + Math.sqrt(scale(ref.var))) + 1e-14);
+              assert.ok(maxAbsDiff(variance, ref.var) <= statsTol * scale(ref.var));
               assert.ok(maxAbsDiff(y, ref.y) <= tol * scale(ref.y), `y ${maxAbsDiff(y, ref.y)}`);
               const dx = allocate(dtype, n).fill(Number.NaN);
               const dweight = weight && allocate(dtype, k).fill(Number.NaN);
               const dbias = bias && allocate(dtype, k).fill(Number.NaN);
               kernels.backward(dx, dweight, dbias, dy, x, view, weight, mean, rstd, true);
               // dx cancels (two values per group make it almost 0): allow rounding relative to its first term
-              assert.ok(maxAbsDiff(dx, ref.dx) <= tol * scale(ref.dx) + 1e-14 * scale(ref.dxTerm1), `dx ${maxAbsDiff(dx, ref.dx)}`);
+              assert.ok(maxAbsDiff(dx, ref.dx) <= tol * scale(ref.dx) + cancelTol * scale(ref.dxTerm1), `dx ${maxAbsDiff(dx, ref.dx)}`);
               if (dweight && dbias) {
                 assert.ok(maxAbsDiff(dweight, ref.dgamma) <= tol * scale(ref.dgamma));
                 assert.ok(maxAbsDiff(dbias, ref.dbeta) <= tol * scale(ref.dbeta));

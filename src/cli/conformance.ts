@@ -8,6 +8,7 @@ import { NormkitError } from '../errors.js';
 import type { FixtureFile } from '../io/fixtures.js';
 import { parseFixtures } from '../io/fixtures.js';
 import { backendNames, defaultBackend, getBackend } from '../kernels/index.js';
+import { startWebGpu } from '../node/webgpu-threads.js';
 import { formatNumber, formatTable } from './table.js';
 
 export const conformanceUsage = `usage: normkit conformance FILE... [--backend NAME] [--layout channels-first|channels-last] [--json] [--dump OUT.json]
@@ -17,7 +18,7 @@ export const conformanceUsage = `usage: normkit conformance FILE... [--backend N
   --json     print a machine-readable report instead of the table
   --dump     write the fixtures back with an "actual" object in every step`;
 
-export function conformanceCommand(args: string[]): number {
+export async function conformanceCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -34,6 +35,8 @@ export function conformanceCommand(args: string[]): number {
     return 0;
   }
   if (positionals.length === 0) throw new NormkitError('option', `no fixture file given\n${conformanceUsage}`);
+  // webgpu runs once started (Dawn, from the optional webgpu package)
+  if (values.backend === 'webgpu') console.error(`webgpu adapter: ${await startWebGpu()}`);
   const backend = getBackend(values.backend).name;
   const layout = values.layout;
   if (layout !== 'channels-first' && layout !== 'channels-last') {
@@ -47,19 +50,21 @@ export function conformanceCommand(args: string[]): number {
     dumps.push(result.dump);
   }
   const failed = rows.filter((r) => !r.ok).length;
+  const skipped = rows.filter((r) => r.skipped === true).length;
+  const passed = rows.length - failed - skipped;
   if (values.dump !== undefined) {
     const merged = { format: 'normalization-fixtures/1', generator: dumps.map((d) => d.generator ?? '').join('; '), backend, layout, cases: dumps.flatMap((d) => d.cases) };
     writeFileSync(values.dump, JSON.stringify(merged, null, 1));
   }
   if (values.json) {
-    console.log(JSON.stringify({ backend, layout, files: positionals, passed: rows.length - failed, failed, rows }, null, 1));
+    console.log(JSON.stringify({ backend, layout, files: positionals, passed, failed, skipped, rows }, null, 1));
   } else {
     const table = formatTable(
       ['case', 'step', 'mode', 'tensor', 'ours', 'pytorch', 'bound', 'verdict'],
-      rows.map((r) => [r.case, String(r.step), r.mode, r.tensor, formatNumber(r.error), formatNumber(r.torchError), formatNumber(r.bound), r.ok ? 'ok' : `FAIL ${r.detail}`.trim()]),
+      rows.map((r) => [r.case, String(r.step), r.mode, r.tensor, formatNumber(r.error), formatNumber(r.torchError), formatNumber(r.bound), r.skipped === true ? r.detail : r.ok ? 'ok' : `FAIL ${r.detail}`.trim()]),
     );
     console.log(table);
-    console.log(`\nbackend ${backend}, layout ${layout}: ${rows.length - failed} passed, ${failed} failed`);
+    console.log(`\nbackend ${backend}, layout ${layout}: ${passed} passed, ${failed} failed, ${skipped} skipped`);
   }
   return failed === 0 ? 0 : 1;
 }

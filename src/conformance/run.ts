@@ -5,6 +5,7 @@
 import type { Layout } from '../core/layout.js';
 import { toChannelsFirst, toChannelsLast } from '../core/transpose.js';
 import type { FixtureCase, FixtureExpect, FixtureFile, FixtureStep, FixtureTensor } from '../io/fixtures.js';
+import { backends } from '../kernels/index.js';
 import type { BackendName } from '../kernels/types.js';
 import type { Normalization, StateDict } from '../nn/normalization.js';
 import { buildLayer, hasLayout } from '../nn/registry.js';
@@ -23,6 +24,8 @@ export interface ConformanceRow {
   readonly bound: number | null;
   readonly ok: boolean;
   readonly detail: string;
+  /** The backend cannot run the case (a dtype it lacks): not compared, not counted as passed. */
+  readonly skipped?: true;
 }
 
 /** What we computed in one step, in the fixture's own shapes (`--dump`). */
@@ -130,6 +133,12 @@ function compareStep(c: FixtureCase, index: number, step: FixtureStep, actual: A
 
 /** Runs one case on a fresh layer: one row per compared tensor, and what we computed per step. */
 export function runCase(c: FixtureCase, options: RunOptions): CaseResult {
+  const { dtypes } = backends[options.backend];
+  if (!dtypes.includes(c.dtype)) {
+    const detail = `skipped: the ${options.backend} backend computes in ${dtypes.join(', ')} only`;
+    const row: ConformanceRow = { case: c.name, step: 0, mode: c.steps[0]?.mode ?? 'train', tensor: 'skipped', error: null, torchError: null, bound: null, ok: true, detail, skipped: true };
+    return { rows: [row], actual: c.steps.map(() => ({ error: detail })) };
+  }
   const layout = hasLayout(c.module) ? options.layout : 'channels-first';
   const layer = buildLayer(c.module, c.options, { dtype: c.dtype, backend: options.backend, layout });
   // the generator writes running statistics even where the module keeps none: load the keys this layer has

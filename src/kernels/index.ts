@@ -4,18 +4,25 @@ import { jsKernels } from './js/norm.js';
 import { referenceKernels } from './reference.js';
 import type { BackendName, NormKernels } from './types.js';
 import { wasmAvailable, wasmKernels } from './wasm/backend.js';
+import { webgpuAvailable, webgpuKernels } from './webgpu/backend.js';
 
 export const backends: Readonly<Record<BackendName, NormKernels>> = {
   reference: referenceKernels,
   js: jsKernels,
   wasm: wasmKernels,
+  webgpu: webgpuKernels,
 };
 
-export const backendNames: readonly BackendName[] = ['wasm', 'js', 'reference'];
+export const backendNames: readonly BackendName[] = ['wasm', 'js', 'reference', 'webgpu'];
 
-/** Whether a backend can run here now (wasm needs WebAssembly SIMD, and in browsers `await wasmReady()`). */
+/**
+ * Whether a backend can run here now (wasm needs WebAssembly SIMD, and in browsers `await wasmReady()`;
+ * webgpu needs `await startWebGpu()` from normkit/node).
+ */
 export function backendAvailable(name: BackendName): boolean {
-  return name === 'wasm' ? wasmAvailable() : true;
+  if (name === 'wasm') return wasmAvailable();
+  if (name === 'webgpu') return webgpuAvailable();
+  return true;
 }
 
 /** The fastest backend available here: wasm where it runs, js otherwise. */

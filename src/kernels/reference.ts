@@ -4,6 +4,7 @@ import type { NormKernels } from './types.js';
 
 export const referenceKernels: NormKernels = {
   name: 'reference',
+  dtypes: ['float32', 'float64'],
   forwardTrain(y, x, view, weight, bias, eps, mean, variance, rstd) {
     const result = referenceNorm({ x, view, gamma: weight, beta: bias, eps });
     y.set(result.y);

@@ -1,8 +1,8 @@
 /** The kernel contract every backend implements: the reference, `js`, and later `wasm`, `webgpu`. */
 import type { NormView } from '../core/layout.js';
-import type { FloatArray } from '../tensor.js';
+import type { DType, FloatArray } from '../tensor.js';
 
-export type BackendName = 'reference' | 'js' | 'wasm';
+export type BackendName = 'reference' | 'js' | 'wasm' | 'webgpu';
 
 /**
  * Shapes: x, y, dy, dx hold A*S*G*B elements in memory order; mean, variance, rstd hold A*G
@@ -11,6 +11,8 @@ export type BackendName = 'reference' | 'js' | 'wasm';
  */
 export interface NormKernels {
   readonly name: BackendName;
+  /** The dtypes it computes in (webgpu: float32 only). */
+  readonly dtypes: readonly DType[];
   /** Training forward: batch mean, biased variance and rstd = 1/sqrt(variance + eps), then y. */
   forwardTrain(
     y: FloatArray,
@@ -50,3 +52,8 @@ export interface NormKernels {
     batchStats: boolean,
   ): void;
 }
+
+/** The same contract with results that arrive later (webgpu where no thread may block: browsers). */
+export type AsyncNormKernels = { readonly name: BackendName; readonly dtypes: readonly DType[] } & {
+  readonly [K in 'forwardTrain' | 'forwardWithStats' | 'backward']: (...args: Parameters<NormKernels[K]>) => Promise<void>;
+};

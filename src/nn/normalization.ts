@@ -122,6 +122,7 @@ export abstract class Normalization implements Module {
   /** Switches the kernel backend; the cached forward stays valid, since every backend shares one contract. */
   set backend(name: BackendName) {
     if (!(name in backends) || !backendAvailable(name)) throw new NormkitError('backend', `${this.name}: backend '${name}' is unknown or not available here`);
+    if (!backends[name].dtypes.includes(this.dtype)) throw new NormkitError('dtype', `${this.name}: backend '${name}' computes in ${backends[name].dtypes.join(', ')} only, not ${this.dtype}`);
     this.#backend = name;
   }
 

@@ -137,6 +137,7 @@ const backward: NormKernels['backward'] = (dx, dweight, dbias, dy, x, view, weig
 
 export const jsKernels: NormKernels = {
   name: 'js',
+  dtypes: ['float32', 'float64'],
   forwardTrain: (...args) => {
     (short(args[2]) ? forwardTrainColumns : forwardTrain)(...args);
   },

@@ -319,6 +319,7 @@ function staged<T>(s: State, body: (st: Staging) => T): T {
 
 export const wasmKernels: NormKernels = {
   name: 'wasm',
+  dtypes: ['float32', 'float64'],
   forwardTrain(y, x, view, weight, bias, eps, mean, variance, rstd) {
     const p = plan(ready(), x, view);
     staged(p.s, (st) => {

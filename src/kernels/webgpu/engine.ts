@@ -1,0 +1,367 @@
+/**
+ * The webgpu backend on GPU-resident tensors: the kernel contract's three calls, encoded and
+ * submitted without waiting (WebGPU orders a queue's work), and `read`s that download. Pipelines
+ * and the bind group layout are made once per device (and per mode and lanes); scratch buffers grow.
+ * View letters: A blocks, S span, G groups, B run, K affine entries per group, R = B/K, M = S*B.
+ */
+import type { NormView } from '../../core/layout.js';
+import { affineSize, statsCount } from '../../core/layout.js';
+import { NormkitError } from '../../errors.js';
+import { BufferUsage, MapMode, ShaderStage } from './constants.js';
+import type { Block, Reduction } from './plan.js';
+import { affineReduction, elementwiseWorkgroups, grid, groupReduction, lanesOf, writeBlock } from './plan.js';
+import { Flag, Mode, PARAMS_STRIDE, WORKGROUP, shaderSource } from './shader.js';
+
+/** A float32 tensor in a GPUBuffer (usage STORAGE | COPY_SRC | COPY_DST), `length` values. */
+export interface GpuTensor {
+  readonly buffer: GPUBuffer;
+  readonly length: number;
+}
+
+/** Per statistics group on the GPU: mean as a float32 hi/lo pair, rstd and the biased variance. */
+export interface GpuStats {
+  readonly buffer: GPUBuffer;
+  readonly count: number;
+}
+
+export interface StatsValues {
+  readonly mean: Float64Array;
+  readonly variance: Float64Array;
+  readonly rstd: Float64Array;
+}
+
+type Entry = 'reduce' | 'finish' | 'normalize' | 'inputGrad' | 'affineGrad';
+
+interface Binding {
+  readonly x: GPUBuffer;
+  readonly dy: GPUBuffer | null;
+  readonly weight: GPUBuffer | null;
+  readonly bias: GPUBuffer | null;
+  readonly stats: GPUBuffer;
+  readonly out: GPUBuffer | null;
+}
+
+interface Dispatch {
+  readonly pipeline: GPUComputePipeline;
+  readonly binding: Binding;
+  readonly block: Omit<Block, 'nx'>;
+  readonly workgroups: number;
+}
+
+const TENSOR_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+
+/** Requests a device that may bind the adapter's largest storage buffers. */
+export async function requestDevice(gpu: GPU): Promise<GPUDevice> {
+  const adapter = await gpu.requestAdapter();
+  if (adapter === null) {
+    throw new NormkitError(
+      'backend',
+      'webgpu: no GPU adapter here (in Node without a GPU, install libvulkan1 and Debian chromium and set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json for SwiftShader)',
+    );
+  }
+  const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
+  return adapter.requestDevice({ requiredLimits: { maxStorageBufferBindingSize, maxBufferSize } });
+}
+
+export class WebGpuNorm {
+  readonly device: GPUDevice;
+  readonly #layout: GPUBindGroupLayout;
+  readonly #module: GPUShaderModule;
+  readonly #pipelines = new Map<string, GPUComputePipeline>();
+  readonly #readDummy: GPUBuffer;
+  readonly #writeDummy: GPUBuffer;
+  #params: GPUBuffer | null = null;
+  #partials: GPUBuffer | null = null;
+  #sums: GPUBuffer | null = null;
+  #lost: string | null = null;
+  #error: string | null = null;
+
+  /** On `device`, or on a new device of `gpu` (default: navigator.gpu). */
+  static async create(options: { device?: GPUDevice; gpu?: GPU } = {}): Promise<WebGpuNorm> {
+    if (options.device !== undefined) return new WebGpuNorm(options.device);
+    const gpu = options.gpu ?? (typeof navigator === 'undefined' ? undefined : navigator.gpu);
+    if (gpu === undefined) throw new NormkitError('backend', 'webgpu: navigator.gpu is missing here (in Node, use createNodeWebGpu from normkit/node)');
+    return new WebGpuNorm(await requestDevice(gpu));
+  }
+
+  constructor(device: GPUDevice) {
+    this.device = device;
+    void device.lost.then((info) => {
+      this.#lost = info.message === '' ? info.reason : info.message;
+    });
+    device.onuncapturederror = (event) => {
+      this.#error ??= event.error.message;
+    };
+    const storage = (type: GPUBufferBindingType, binding: number): GPUBindGroupLayoutEntry => ({ binding, visibility: ShaderStage.COMPUTE, buffer: { type } });
+    this.#layout = device.createBindGroupLayout({
+      label: 'normkit',
+      entries: [
+        { binding: 0, visibility: ShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: 80 } },
+        ...[1, 2, 3, 4].map((b) => storage('read-only-storage', b)),
+        ...[5, 6, 7, 8].map((b) => storage('storage', b)),
+      ],
+    });
+    this.#module = device.createShaderModule({ label: 'normkit', code: shaderSource });
+    this.#readDummy = this.#buffer(16, TENSOR_USAGE);
+    this.#writeDummy = this.#buffer(16, TENSOR_USAGE);
+  }
+
+  /** A zeroed tensor of `length` values, or one holding `data`. */
+  tensor(source: number | Float32Array): GpuTensor {
+    this.#usable();
+    const length = typeof source === 'number' ? source : source.length;
+    const bytes = 4 * length;
+    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
+      throw new NormkitError('length', `webgpu: ${length} values (${bytes} bytes) exceed this device's maxStorageBufferBindingSize of ${this.device.limits.maxStorageBufferBindingSize} bytes`);
+    }
+    const buffer = this.#buffer(Math.max(16, bytes), TENSOR_USAGE);
+    if (typeof source !== 'number') this.device.queue.writeBuffer(buffer, 0, source);
+    return { buffer, length };
+  }
+
+  /** Room for `count` statistics groups, or given statistics (eval): mean split into float32 hi and lo. */
+  stats(source: number | { mean: Float64Array; rstd: Float64Array }): GpuStats {
+    this.#usable();
+    const count = typeof source === 'number' ? source : source.mean.length;
+    const buffer = this.#buffer(Math.max(16, 16 * count), TENSOR_USAGE);
+    if (typeof source !== 'number') {
+      const packed = new Float32Array(4 * count);
+      for (let q = 0; q < count; q++) {
+        const hi = Math.fround(source.mean[q]);
+        packed[4 * q] = hi;
+        packed[4 * q + 1] = source.mean[q] - hi;
+        packed[4 * q + 2] = source.rstd[q];
+      }
+      this.device.queue.writeBuffer(buffer, 0, packed);
+    }
+    return { buffer, count };
+  }
+
+  /** Training forward: statistics of x into `stats`, then y. */
+  forwardTrain(y: GpuTensor, x: GpuTensor, view: NormView, weight: GpuTensor | null, bias: GpuTensor | null, eps: number, stats: GpuStats): void {
+    this.#check(view, [y, x], [weight, bias], stats);
+    const group = groupReduction(view);
+    const binding: Binding = { x: x.buffer, dy: null, weight: weight?.buffer ?? null, bias: bias?.buffer ?? null, stats: stats.buffer, out: y.buffer };
+    this.#run([
+      ...this.#reduction(Mode.shifted, group, view, eps, 0, 0, binding),
+      ...this.#reduction(Mode.recentred, group, view, eps, 0, 0, binding),
+      this.#elementwise('normalize', view, this.#affineFlags(weight, bias), binding),
+    ]);
+  }
+
+  /** Forward with given statistics (eval): y = ((x - hi) - lo)*rstd*weight + bias. */
+  forwardWithStats(y: GpuTensor, x: GpuTensor, view: NormView, weight: GpuTensor | null, bias: GpuTensor | null, stats: GpuStats): void {
+    this.#check(view, [y, x], [weight, bias], stats);
+    const binding: Binding = { x: x.buffer, dy: null, weight: weight?.buffer ?? null, bias: bias?.buffer ?? null, stats: stats.buffer, out: y.buffer };
+    this.#run([this.#elementwise('normalize', view, this.#affineFlags(weight, bias), binding)]);
+  }
+
+  /**
+   * Backward from dy: two sums per statistics group and one dx pass. BatchNorm (one block, K = 1)
+   * shares its sums of dy and dy*xhat between dx and the affine gradients; otherwise the affine
+   * entries get their own reduction.
+   */
+  backward(
+    dx: GpuTensor,
+    dweight: GpuTensor | null,
+    dbias: GpuTensor | null,
+    dy: GpuTensor,
+    x: GpuTensor,
+    view: NormView,
+    weight: GpuTensor | null,
+    stats: GpuStats,
+    batchStats: boolean,
+  ): void {
+    this.#check(view, [dx, dy, x], [weight, dweight, dbias], stats);
+    const grads = dweight !== null || dbias !== null;
+    const fused = view.outer === 1 && view.affinePerGroup === 1;
+    const groups = statsCount(view);
+    const binding: Binding = { x: x.buffer, dy: dy.buffer, weight: weight?.buffer ?? null, bias: null, stats: stats.buffer, out: dx.buffer };
+    const weightFlag = weight === null ? 0 : Flag.weight;
+    const dispatches: Dispatch[] = [];
+    if (batchStats) {
+      const flags = fused ? 0 : weightFlag | Flag.weighted;
+      dispatches.push(...this.#reduction(Mode.group, groupReduction(view), view, 0, flags, 0, binding));
+    }
+    const affineOffset = batchStats && fused ? 0 : groups;
+    if (grads && !(batchStats && fused)) dispatches.push(...this.#reduction(Mode.affine, affineReduction(view), view, 0, 0, groups, binding));
+    dispatches.push(this.#elementwise('inputGrad', view, weightFlag | (fused ? Flag.fused : 0) | (batchStats ? Flag.batchStats : 0), binding));
+    const entries = affineSize(view);
+    [dweight, dbias].forEach((grad, mode) => {
+      if (grad === null) return;
+      dispatches.push({
+        pipeline: this.#pipeline('affineGrad', mode, 1),
+        binding: { ...binding, out: grad.buffer },
+        block: { view, eps: 0, reduction: { targets: entries, D: 1, C1: 0, C2: 0, L: 1, count: 0, chunks: 1 }, flags: 0, sumsOffset: affineOffset },
+        workgroups: Math.ceil(entries / WORKGROUP),
+      });
+    });
+    this.#run(dispatches);
+  }
+
+  /** Downloads a tensor (into `target` when given). */
+  async read(tensor: GpuTensor, target?: Float32Array): Promise<Float32Array> {
+    const bytes = await this.#download(tensor.buffer, 4 * tensor.length);
+    const values = new Float32Array(bytes);
+    if (target === undefined) return values;
+    target.set(values);
+    return target;
+  }
+
+  /** Downloads statistics as float64: mean = hi + lo. */
+  async readStats(stats: GpuStats): Promise<StatsValues> {
+    const packed = new Float32Array(await this.#download(stats.buffer, 16 * stats.count));
+    const mean = new Float64Array(stats.count);
+    const variance = new Float64Array(stats.count);
+    const rstd = new Float64Array(stats.count);
+    for (let q = 0; q < stats.count; q++) {
+      mean[q] = packed[4 * q] + packed[4 * q + 1];
+      rstd[q] = packed[4 * q + 2];
+      variance[q] = packed[4 * q + 3];
+    }
+    return { mean, variance, rstd };
+  }
+
+  /** Resolves when the work submitted so far has run; rejects with the first GPU error since the last check. */
+  async finish(): Promise<void> {
+    this.#usable();
+    await this.device.queue.onSubmittedWorkDone();
+    this.#raise();
+  }
+
+  /** Frees this backend's own buffers; the device stays with its owner. */
+  destroy(): void {
+    for (const b of [this.#params, this.#partials, this.#sums, this.#readDummy, this.#writeDummy]) b?.destroy();
+    this.#params = this.#partials = this.#sums = null;
+  }
+
+  #buffer(size: number, usage: number): GPUBuffer {
+    return this.device.createBuffer({ size: Math.ceil(size / 4) * 4, usage });
+  }
+
+  #usable(): void {
+    if (this.#lost !== null) throw new NormkitError('backend', `webgpu: the device was lost (${this.#lost}); create a new backend on a new device`);
+  }
+
+  #raise(): void {
+    const error = this.#error;
+    if (error === null) return;
+    this.#error = null;
+    throw new NormkitError('backend', `webgpu: ${error}`);
+  }
+
+  #check(view: NormView, tensors: GpuTensor[], affine: (GpuTensor | null)[], stats: GpuStats): void {
+    this.#usable();
+    const n = view.outer * view.span * view.groups * view.inner;
+    for (const t of tensors) {
+      if (t.length !== n) throw new NormkitError('length', `webgpu: expected tensors of ${n} values for the view, got ${t.length}`);
+    }
+    const entries = affineSize(view);
+    for (const t of affine) {
+      if (t !== null && t.length !== entries) throw new NormkitError('length', `webgpu: expected affine tensors of ${entries} values, got ${t.length}`);
+    }
+    if (stats.count !== statsCount(view)) throw new NormkitError('length', `webgpu: expected statistics for ${statsCount(view)} groups, got ${stats.count}`);
+    const buffers = [...tensors, ...affine].flatMap((t) => (t === null ? [] : [t.buffer]));
+    if (new Set(buffers).size !== buffers.length) throw new NormkitError('option', 'webgpu: outputs and inputs must be distinct buffers');
+  }
+
+  #affineFlags(weight: GpuTensor | null, bias: GpuTensor | null): number {
+    return (weight === null ? 0 : Flag.weight) | (bias === null ? 0 : Flag.bias);
+  }
+
+  #pipeline(entry: Entry, mode: number, lanes: number): GPUComputePipeline {
+    const key = `${entry}/${mode}/${lanes}`;
+    let pipeline = this.#pipelines.get(key);
+    if (pipeline === undefined) {
+      pipeline = this.device.createComputePipeline({
+        label: `normkit ${key}`,
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.#layout] }),
+        compute: { module: this.#module, entryPoint: entry, constants: { MODE: mode, LANES: lanes } },
+      });
+      this.#pipelines.set(key, pipeline);
+    }
+    return pipeline;
+  }
+
+  #reduction(mode: number, reduction: Reduction, view: NormView, eps: number, flags: number, sumsOffset: number, binding: Binding): Dispatch[] {
+    const block = { view, eps, reduction, flags, sumsOffset };
+    return [
+      { pipeline: this.#pipeline('reduce', mode, 1), binding, block, workgroups: reduction.targets * reduction.chunks },
+      { pipeline: this.#pipeline('finish', mode, 1), binding, block, workgroups: reduction.targets },
+    ];
+  }
+
+  #elementwise(entry: 'normalize' | 'inputGrad', view: NormView, flags: number, binding: Binding): Dispatch {
+    const lanes = lanesOf(view);
+    const n = view.outer * view.span * view.groups * view.inner;
+    return { pipeline: this.#pipeline(entry, 0, lanes), binding, block: { view, eps: 0, reduction: null, flags, sumsOffset: 0 }, workgroups: elementwiseWorkgroups(n, lanes) };
+  }
+
+  /** Grows a scratch buffer to at least `bytes`; queue order keeps reuse across calls safe. */
+  #scratch(current: GPUBuffer | null, bytes: number, usage: number): GPUBuffer {
+    if (current !== null && current.size >= bytes) return current;
+    current?.destroy();
+    return this.#buffer(Math.max(256, bytes * 2), usage);
+  }
+
+  #run(dispatches: Dispatch[]): void {
+    const live = dispatches.filter((d) => d.workgroups > 0);
+    if (live.length === 0) return;
+    const maxPerDimension = this.device.limits.maxComputeWorkgroupsPerDimension;
+    const partialBytes = Math.max(...live.map((d) => 8 * (d.block.reduction === null ? 0 : d.block.reduction.targets * d.block.reduction.chunks)));
+    const sumBytes = Math.max(...live.map((d) => 8 * (d.block.sumsOffset + (d.block.reduction?.targets ?? 0))));
+    this.#params = this.#scratch(this.#params, PARAMS_STRIDE * live.length, BufferUsage.UNIFORM | BufferUsage.COPY_DST);
+    this.#partials = this.#scratch(this.#partials, partialBytes, BufferUsage.STORAGE);
+    this.#sums = this.#scratch(this.#sums, sumBytes, BufferUsage.STORAGE);
+    const params = new DataView(new ArrayBuffer(PARAMS_STRIDE * live.length));
+    const grids = live.map((d, i) => {
+      const [nx, ny] = grid(d.workgroups, maxPerDimension);
+      writeBlock(params, PARAMS_STRIDE * i, { ...d.block, nx });
+      return [nx, ny] as const;
+    });
+    this.device.queue.writeBuffer(this.#params, 0, new Uint8Array(params.buffer));
+    const groups = new Map<Binding, GPUBindGroup>();
+    const encoder = this.device.createCommandEncoder({ label: 'normkit' });
+    const pass = encoder.beginComputePass();
+    live.forEach((d, i) => {
+      let group = groups.get(d.binding);
+      if (group === undefined) {
+        group = this.#bindGroup(d.binding);
+        groups.set(d.binding, group);
+      }
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, group, [PARAMS_STRIDE * i]);
+      pass.dispatchWorkgroups(grids[i][0], grids[i][1]);
+    });
+    pass.end();
+    this.device.queue.submit([encoder.finish()]);
+  }
+
+  #bindGroup(b: Binding): GPUBindGroup {
+    const params = this.#params!;
+    const read = [b.x, b.dy, b.weight, b.bias].map((buffer) => buffer ?? this.#readDummy);
+    const write = [b.stats, this.#partials!, this.#sums!, b.out ?? this.#writeDummy];
+    return this.device.createBindGroup({
+      layout: this.#layout,
+      entries: [
+        { binding: 0, resource: { buffer: params, size: 80 } },
+        ...[...read, ...write].map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
+      ],
+    });
+  }
+
+  async #download(source: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    this.#usable();
+    const staging = this.#buffer(Math.max(16, bytes), BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+    try {
+      const encoder = this.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(source, 0, staging, 0, Math.ceil(bytes / 4) * 4);
+      this.device.queue.submit([encoder.finish()]);
+      await staging.mapAsync(MapMode.READ);
+      this.#raise();
+      return staging.getMappedRange(0, Math.ceil(bytes / 4) * 4).slice(0, bytes);
+    } finally {
+      staging.destroy();
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * What the webgpu kernels dispatch for a view: the reduction targets and their chunks, the
+ * elementwise lanes, and the parameter blocks the shader reads. Pure arithmetic, no GPU.
+ * View letters: A blocks, S span, G groups, B run, K affine entries per group, R = B/K, M = S*B.
+ */
+import type { NormView } from '../../core/layout.js';
+import { CHUNK, WORKGROUP } from './shader.js';
+
+/** Chunks per target at most: beyond it each invocation sums more than 16 values. */
+const MAX_CHUNKS = 1024;
+
+export interface Reduction {
+  readonly targets: number;
+  readonly D: number;
+  readonly C1: number;
+  readonly C2: number;
+  readonly L: number;
+  readonly count: number;
+  readonly chunks: number;
+}
+
+function withChunks(r: Omit<Reduction, 'chunks'>): Reduction {
+  return { ...r, chunks: Math.min(MAX_CHUNKS, Math.max(1, Math.ceil(r.count / CHUNK))) };
+}
+
+/** Per statistics group (a, g): the (s, b) elements at a*S*G*B + g*B + s*G*B + b. */
+export function groupReduction(view: NormView): Reduction {
+  const { outer: A, span: S, groups: G, inner: B } = view;
+  return withChunks({ targets: A * G, D: G, C1: S * G * B, C2: B, L: B, count: S * B });
+}
+
+/** Per affine entry (g, k): the (a, s, e) elements at g*B + k*R + (a*S + s)*G*B + e. */
+export function affineReduction(view: NormView): Reduction {
+  const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = view;
+  const R = B / K;
+  return withChunks({ targets: G * K, D: K, C1: B, C2: R, L: R, count: A * S * R });
+}
+
+/** Elements per invocation in the elementwise passes: 4 when every run of 4 shares its statistics and affine entry. */
+export function lanesOf(view: NormView): 1 | 4 {
+  const R = view.inner / view.affinePerGroup;
+  return view.inner % 4 === 0 && R % 4 === 0 ? 4 : 1;
+}
+
+/** A dispatch of `workgroups` as a 2-D grid within the per-dimension limit; the shader linearises it with nx. */
+export function grid(workgroups: number, maxPerDimension: number): [number, number] {
+  const nx = Math.min(workgroups, maxPerDimension);
+  return [nx, Math.ceil(workgroups / nx)];
+}
+
+export function elementwiseWorkgroups(n: number, lanes: number): number {
+  return Math.ceil(n / (WORKGROUP * lanes));
+}
+
+export interface Block {
+  readonly view: NormView;
+  readonly eps: number;
+  readonly reduction: Reduction | null;
+  readonly flags: number;
+  readonly nx: number;
+  readonly sumsOffset: number;
+}
+
+/** Writes one Params block (shader.ts) at `offset` of `target`. */
+export function writeBlock(target: DataView, offset: number, block: Block): void {
+  const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = block.view;
+  const r = block.reduction;
+  const u32 = [S, G, B, K, B / K, A * S * G * B];
+  u32.forEach((v, i) => {
+    target.setUint32(offset + 4 * i, v, true);
+  });
+  target.setFloat32(offset + 24, 1 / (S * B), true);
+  target.setFloat32(offset + 28, block.eps, true);
+  const rest = [r?.targets ?? 0, r?.D ?? 1, r?.C1 ?? 0, r?.C2 ?? 0, r?.L ?? 1, r?.count ?? 0, r?.chunks ?? 1, block.flags, block.nx, block.sumsOffset, 0, 0];
+  rest.forEach((v, i) => {
+    target.setUint32(offset + 32 + 4 * i, v, true);
+  });
+}

@@ -1,0 +1,25 @@
+/** WebGPU in Node.js through Dawn (the optional `webgpu` package), with a clear error where it is missing. */
+import { NormkitError } from '../errors.js';
+import { WebGpuNorm } from '../kernels/webgpu/engine.js';
+
+/** One Dawn instance per thread, held here: its devices crash once the instance is garbage-collected. */
+let instance: GPU | null = null;
+
+/** Dawn's navigator.gpu. Without a GPU, SwiftShader: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json. */
+export async function dawnGpu(): Promise<GPU> {
+  if (instance !== null) return instance;
+  let dawn: { create: (options: string[]) => GPU };
+  try {
+    dawn = await import('webgpu');
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new NormkitError('backend', `the webgpu backend needs the optional dependency 'webgpu' (Dawn for Node.js): npm install webgpu (${reason})`);
+  }
+  instance = dawn.create([]);
+  return instance;
+}
+
+/** The webgpu backend on GPU-resident tensors, on a new Dawn device (its work runs on this thread's event loop). */
+export async function createNodeWebGpu(): Promise<WebGpuNorm> {
+  return WebGpuNorm.create({ gpu: await dawnGpu() });
+}

@@ -1,0 +1,30 @@
+/** Messages between the synchronous webgpu facade (webgpu-threads.ts) and its GPU worker (webgpu-worker.ts). */
+import type { MessagePort } from 'node:worker_threads';
+import type { NormView } from '../core/layout.js';
+import type { NormkitErrorCode } from '../errors.js';
+
+export type Call =
+  | { op: 'forwardTrain'; x: Float32Array; view: NormView; weight: Float32Array | null; bias: Float32Array | null; eps: number }
+  | { op: 'forwardWithStats'; x: Float32Array; view: NormView; weight: Float32Array | null; bias: Float32Array | null; mean: Float64Array; rstd: Float64Array }
+  | {
+      op: 'backward';
+      dy: Float32Array;
+      x: Float32Array;
+      view: NormView;
+      weight: Float32Array | null;
+      mean: Float64Array;
+      rstd: Float64Array;
+      batchStats: boolean;
+      affineGrads: boolean;
+    };
+
+/** outputs in the contract's order: forwardTrain y, mean, variance, rstd; forwardWithStats y; backward dx, dweight, dbias. */
+export type Reply = { ok: true; outputs: (Float32Array | Float64Array | null)[] } | { ok: false; code: NormkitErrorCode; message: string };
+
+export type Ready = { ok: true; adapter: string } | { ok: false; code: NormkitErrorCode; message: string };
+
+export interface WorkerInit {
+  /** [0]: 1 once a reply is posted. */
+  readonly signal: Int32Array;
+  readonly port: MessagePort;
+}
