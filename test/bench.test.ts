@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { useWebGpu } from './webgpu-setup.ts';
 
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
@@ -20,7 +21,9 @@ interface Row {
 }
 
 describe('normkit bench', () => {
-  it('prints JSON rows for normkit, the peers and the DRAM bound, and writes the chart', () => {
+  it('prints JSON rows for normkit, the peers and the DRAM bound, and writes the chart', async () => {
+    // webgpu rows wherever an adapter exists (CI: SwiftShader)
+    const gpu = await useWebGpu();
     const svg = join(mkdtempSync(join(tmpdir(), 'normkit-bench-')), 'chart.svg');
     const run = spawnSync(process.execPath, [cli, 'bench', '--shape', 'C', '--reps', '3', '--json', '--svg', svg], { encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
@@ -31,7 +34,8 @@ describe('normkit bench', () => {
       assert.equal(row.shape, 'C');
     }
     const systems = new Set(rows.map((r) => r.system));
-    for (const name of ['normkit-js', 'normkit-wasm', 'normkit-wasm-resident', 'dram-bound', 'tfjs-cpu', 'tfjs-wasm', 'onnxruntime-node']) {
+    const gpuSystems = gpu.ok ? ['normkit-webgpu', 'normkit-webgpu-resident'] : [];
+    for (const name of ['normkit-js', 'normkit-wasm', 'normkit-wasm-resident', 'dram-bound', 'tfjs-cpu', 'tfjs-wasm', 'onnxruntime-node', ...gpuSystems]) {
       assert.ok(systems.has(name), `no rows for ${name}`);
     }
     for (const op of ['forward', 'backward', 'forward+backward', 'inference']) {

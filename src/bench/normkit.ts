@@ -1,4 +1,4 @@
-/** normkit's own backends as benchmark systems: js, wasm on one thread, wasm threaded, wasm with data resident in wasm memory. */
+/** normkit's own backends as benchmark systems: js, wasm on one thread, wasm threaded, wasm with data resident in wasm memory, webgpu with copies. */
 import type { Layout } from '../core/layout.js';
 import { statsCount } from '../core/layout.js';
 import { toChannelsFirst, toChannelsLast } from '../core/transpose.js';
@@ -93,10 +93,14 @@ function normkitSystem(options: Options, layout: Layout): System {
   };
 }
 
-/** Every normkit system for both layouts; `pool` is the started worker pool (null when threads are off). */
-export function normkitSystems(pool: WorkerPool | null): System[] {
+/**
+ * Every normkit system for both layouts; `pool` is the started worker pool (null when threads are off);
+ * `webgpu`: whether the synchronous webgpu backend is started (it copies to and from the GPU on every call).
+ */
+export function normkitSystems(pool: WorkerPool | null, webgpu: boolean): System[] {
   const systems: System[] = [];
   for (const layout of ['channels-first', 'channels-last'] as const) {
+    if (webgpu) systems.push(normkitSystem({ name: 'normkit-webgpu', kernels: backends.webgpu, threads: 1, resident: false }, layout));
     systems.push(normkitSystem({ name: 'normkit-js', kernels: backends.js, threads: 1, resident: false }, layout));
     systems.push(normkitSystem({ name: 'normkit-wasm', kernels: backends.wasm, threads: 1, pool: null, resident: false }, layout));
     if (pool !== null) {

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import type { CheckResult } from '../bench/harness.js';
 import { benchShape } from '../bench/harness.js';
 import { normkitSystems } from '../bench/normkit.js';
+import { webgpuResidentSystems } from '../bench/webgpu.js';
 import { onnxSystem } from '../bench/peers/onnx.js';
 import { tfjsSystems } from '../bench/peers/tfjs.js';
 import { probeBandwidth } from '../bench/probe.js';
@@ -13,13 +14,17 @@ import type { Row, System } from '../bench/types.js';
 import { bytesPerElement, shapeSpecs } from '../bench/types.js';
 import { NormkitError } from '../errors.js';
 import { wasmPool } from '../kernels/wasm/backend.js';
+import type { WebGpuNorm } from '../kernels/webgpu/engine.js';
+import { createNodeWebGpu } from '../node/dawn.js';
 import { startWasmThreads, stopWasmThreads } from '../node/wasm-threads.js';
+import { startWebGpu, stopWebGpu } from '../node/webgpu-threads.js';
 
-export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--json] [--svg FILE] [--markdown FILE]
+export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--no-webgpu] [--json] [--svg FILE] [--markdown FILE]
   Times forward (train), backward, forward+backward and inference, interleaved in one process, for normkit's
-  backends (js, wasm on 1 thread, wasm threaded, wasm with data resident in wasm memory) and the peers that
-  are installed (tfjs cpu and wasm, onnxruntime-node), after checking each against the float64 result; and a
-  DRAM bound from a copy-bandwidth probe of the same run.
+  backends (js, wasm on 1 thread, wasm threaded, wasm with data resident in wasm memory, webgpu with copies
+  and GPU-resident where an adapter exists) and the peers that are installed (tfjs cpu and wasm,
+  onnxruntime-node), after checking each against the float64 result; and a DRAM bound from a
+  copy-bandwidth probe of the same run.
   --json   one JSON array of rows {system, threads, shape, layout, op, median_ms, min_ms}
   --svg    write a chart of the ratios to the DRAM bound
   --markdown  write one Markdown table of the medians (the README's)`;
@@ -32,6 +37,7 @@ export async function benchCommand(args: string[]): Promise<number> {
       reps: { type: 'string', default: '9' },
       threads: { type: 'string', default: String(availableParallelism()) },
       'no-peers': { type: 'boolean', default: false },
+      'no-webgpu': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       svg: { type: 'string' },
       markdown: { type: 'string' },
@@ -54,9 +60,14 @@ export async function benchCommand(args: string[]): Promise<number> {
     if (!values.json) console.log(line);
   };
   await startWasmThreads(threads);
+  const gpu = values['no-webgpu'] ? null : await startGpu(log);
   try {
     const pool = wasmPool();
-    const systems: System[] = [...normkitSystems(pool), ...(values['no-peers'] ? [] : [...tfjsSystems, onnxSystem(threads)])];
+    const systems: System[] = [
+      ...normkitSystems(pool, gpu !== null),
+      ...(gpu === null ? [] : webgpuResidentSystems(gpu)),
+      ...(values['no-peers'] ? [] : [...tfjsSystems, onnxSystem(threads)]),
+    ];
     const bandwidth = probeBandwidth();
     log(`memory bandwidth probe: typed-array copy ${bandwidth.typedCopy.toFixed(1)} GB/s, wasm copy on ${pool?.threads ?? 1} threads ${bandwidth.wasmCopy.toFixed(1)} GB/s (read + write)`);
     const rows: Row[] = [];
@@ -74,6 +85,20 @@ export async function benchCommand(args: string[]): Promise<number> {
     const failed = checks.filter((c) => !c.ok && c.system.startsWith('normkit'));
     return failed.length === 0 ? 0 : 1;
   } finally {
+    gpu?.destroy();
+    await stopWebGpu();
     await stopWasmThreads();
+  }
+}
+
+/** The webgpu backend (synchronous, on its worker) and a GPU-resident engine here; null with the reason logged where there is no adapter. */
+async function startGpu(log: (line: string) => void): Promise<WebGpuNorm | null> {
+  try {
+    log(`webgpu adapter: ${await startWebGpu()}`);
+    return await createNodeWebGpu();
+  } catch (error) {
+    log(`webgpu: not run (${error instanceof Error ? error.message : String(error)})`);
+    await stopWebGpu();
+    return null;
   }
 }
