@@ -22,17 +22,11 @@ export function ensureChromium(): string {
   );
 }
 
-export function launchChromium(): Promise<Browser> {
+/** webgpu: offer WebGPU (headless Chromium then gives SwiftShader's adapter where there is no GPU). */
+export function launchChromium(options: { webgpu?: boolean } = {}): Promise<Browser> {
+  const gpu = options.webgpu === true ? ['--enable-unsafe-webgpu'] : ['--disable-gpu'];
   return chromium.launch({
     executablePath: ensureChromium(),
-    args: [
-      '--no-sandbox',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-gpu',
-      '--disable-quic',
-    ],
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', ...gpu],
   });
 }

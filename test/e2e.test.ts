@@ -7,7 +7,10 @@ import type { Browser, Page } from 'playwright-core';
 import { normView } from '../src/core/layout.ts';
 import { referenceNorm } from '../src/reference/normalize.ts';
 import { servePage } from '../web/server.ts';
+import { conformanceBound, normalizedError } from '../src/conformance/compare.ts';
+import type { FixtureTensor } from '../src/io/fixtures.ts';
 import { launchChromium } from './browser.ts';
+import { loadFixtures } from './helpers.ts';
 
 interface ViewParams {
   x: number[];
@@ -207,6 +210,107 @@ describe('explainer page (headless Chromium)', () => {
     const page = await open('?x=1,2,3,4,5,6,7,9', 390, 844);
     const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     assert.ok(scrollWidth <= innerWidth, `page is ${scrollWidth}px wide in a ${innerWidth}px window`);
+    await page.close();
+    assert.deepEqual(consoleErrors, []);
+  });
+});
+
+describe('explainer page with WebGPU (headless Chromium --enable-unsafe-webgpu: SwiftShader where there is no GPU)', () => {
+  let browser: Browser;
+  let url = '';
+  let close: () => Promise<void> = () => Promise.resolve();
+  const consoleErrors: string[] = [];
+
+  before(async () => {
+    browser = await launchChromium({ webgpu: true });
+    const served = await servePage(0);
+    url = served.url;
+    close = () => served.server.close();
+  });
+
+  after(async () => {
+    await browser.close();
+    await close();
+  });
+
+  /** The page once it has decided whether to offer webgpu; null (with the reason) where it has no adapter outside CI. */
+  async function openWithGpu(search: string): Promise<Page | null> {
+    const page = await browser.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    await page.goto(url + search);
+    const adapter = await page.evaluate('(async () => Boolean(navigator.gpu && (await navigator.gpu.requestAdapter())))()');
+    if (adapter !== true) {
+      // CI has SwiftShader: an adapter must exist there
+      assert.equal(process.env.NORMKIT_REQUIRE_WEBGPU, undefined, 'no WebGPU adapter in headless Chromium');
+      await page.close();
+      return null;
+    }
+    await page.waitForSelector('label.backend-switch:not([hidden])');
+    return page;
+  }
+
+  it('offers the webgpu backend switch, and its float32 dL/dx matches the reference', async (t) => {
+    const page = await openWithGpu('?x=0.5,-1,2&gamma=0.7&beta=-0.3&eps=1e-3&dy=1,0.5,-2');
+    if (page === null) {
+      t.skip('no WebGPU adapter in this Chromium');
+      return;
+    }
+    assert.match((await page.textContent('#backend-webgpu')) ?? '', /webgpu \(float32, .+\)/);
+    await page.selectOption('#backend', 'webgpu');
+    await page.waitForSelector('table.checks[data-backend="webgpu"][data-ready="true"]');
+    const closed = await page.$$eval('[data-closed]', (els) => els.map((e) => Number(e.getAttribute('data-closed'))));
+    const p = { x: [0.5, -1, 2], gamma: 0.7, beta: -0.3, eps: 1e-3, dy: [1, 0.5, -2] };
+    const ref = referenceNorm({ x: p.x, dy: p.dy, view: normView({ kind: 'batch' }, [3, 1], 'channels-first'), gamma: [p.gamma], beta: [p.beta], eps: p.eps });
+    assert.equal(closed.length, 3);
+    const scale = Math.max(...Array.from(ref.dx, Math.abs));
+    closed.forEach((v, i) => {
+      assert.ok(Math.abs(v - ref.dx[i]) <= 1e-6 * scale, `dx${i + 1}: ${v} vs ${ref.dx[i]}`);
+    });
+    assert.match((await page.textContent('table.checks thead')) ?? '', /closed form \(webgpu kernel on .+, float32\)/);
+    // editing a value recomputes on the GPU
+    await page.fill('#in-x1', '1.5');
+    await page.waitForSelector('table.checks[data-backend="webgpu"][data-ready="true"]');
+    await page.selectOption('#backend', 'js');
+    await page.waitForSelector('table.checks[data-backend="js"]');
+    await page.close();
+  });
+
+  it('runs a public fixture case (bn2d_large_offset) through the page on webgpu and conforms', async (t) => {
+    const page = await openWithGpu('');
+    if (page === null) {
+      t.skip('no WebGPU adapter in this Chromium');
+      return;
+    }
+    const c = loadFixtures('pytorch-batchnorm.json').cases.find((k) => k.name === 'bn2d_large_offset')!;
+    const step = c.steps[0];
+    const actual = await page.evaluate<Record<'output' | 'grad_input' | 'grad_weight' | 'grad_bias', number[]>>(`(async () => {
+      const nk = window.normkit;
+      const step = ${JSON.stringify({ input: step.input, grad_output: step.grad_output, weight: c.state.weight, bias: c.state.bias, eps: c.options.eps })};
+      const kernels = nk.webgpuTypedKernels(await nk.WebGpuNorm.create());
+      const view = nk.normView({ kind: 'batch' }, step.input.shape, 'channels-first');
+      const x = Float32Array.from(step.input.data);
+      const [weight, bias] = [Float32Array.from(step.weight), Float32Array.from(step.bias)];
+      const groups = view.groups;
+      const [mean, variance, rstd] = [new Float64Array(groups), new Float64Array(groups), new Float64Array(groups)];
+      const y = new Float32Array(x.length);
+      await kernels.forwardTrain(y, x, view, weight, bias, step.eps, mean, variance, rstd);
+      const [dx, dweight, dbias] = [new Float32Array(x.length), new Float32Array(groups), new Float32Array(groups)];
+      await kernels.backward(dx, dweight, dbias, Float32Array.from(step.grad_output.data), x, view, weight, mean, rstd, true);
+      return { output: Array.from(y), grad_input: Array.from(dx), grad_weight: Array.from(dweight), grad_bias: Array.from(dbias) };
+    })()`);
+    const truth = step.expect_float64!;
+    const torch = step.expect!;
+    const values = (v: readonly number[] | FixtureTensor | undefined): readonly number[] => (v === undefined ? [] : 'data' in v ? v.data : v);
+    for (const key of ['output', 'grad_input', 'grad_weight', 'grad_bias'] as const) {
+      const error = normalizedError(actual[key], values(truth[key]));
+      const bound = conformanceBound('float32', normalizedError(values(torch[key]), values(truth[key])));
+      assert.ok(error <= bound, `${key}: ${error} > ${bound}`);
+      // the hi/lo mean: far inside PyTorch's float32 error (2e-4 on output, 1e-3 on grad_weight)
+      assert.ok(error < 1e-5, `${key}: ${error}`);
+    }
     await page.close();
     assert.deepEqual(consoleErrors, []);
   });

@@ -1,13 +1,25 @@
 // Starts the webgpu backend for a test file. Without a GPU, Dawn runs on SwiftShader (Debian chromium's
-// Vulkan ICD + libvulkan1); tests skip with the reason only where no adapter exists, and never in CI.
+// Vulkan ICD + libvulkan1, installed here when missing and this process may). Tests skip with the reason
+// only where no adapter exists, and never where NORMKIT_REQUIRE_WEBGPU is set (.ci/run sets it).
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { startWebGpu } from '../src/node/webgpu-threads.ts';
+import { ensureChromium } from './browser.ts';
 
 export const swiftshaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
-/** Points Vulkan at SwiftShader where no ICD is chosen; Dawn reads this when it starts. */
-export function preferSwiftShader(): void {
-  if (process.env.VK_ICD_FILENAMES === undefined && existsSync(swiftshaderIcd)) process.env.VK_ICD_FILENAMES = swiftshaderIcd;
+function hasVulkanLoader(): boolean {
+  return ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib/aarch64-linux-gnu/libvulkan.so.1', '/usr/lib/libvulkan.so.1'].some((p) => existsSync(p));
+}
+
+/** Points Vulkan at SwiftShader where no ICD is chosen (Dawn reads it when it starts), installing the loader where it may. */
+function preferSwiftShader(): void {
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!hasVulkanLoader() && root && existsSync('/usr/bin/apt-get')) {
+    console.log('# installing the Vulkan loader for the webgpu tests (apt-get install -y libvulkan1)');
+    execFileSync('apt-get', ['install', '-y', '-q', 'libvulkan1'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+  if (process.env.VK_ICD_FILENAMES === undefined && existsSync(ensureChromium()) && existsSync(swiftshaderIcd)) process.env.VK_ICD_FILENAMES = swiftshaderIcd;
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
 }
 
@@ -21,7 +33,7 @@ export function useWebGpu(): Promise<WebGpuSetup> {
     try {
       return { ok: true, adapter: await startWebGpu() };
     } catch (error) {
-      if (process.env.CI !== undefined) throw error;
+      if (process.env.NORMKIT_REQUIRE_WEBGPU !== undefined) throw error;
       return { ok: false, reason: `no WebGPU adapter here: ${error instanceof Error ? error.message : String(error)}` };
     }
   })();

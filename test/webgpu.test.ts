@@ -42,7 +42,7 @@ describe('webgpu backend', () => {
   after(() => {
     engine?.destroy();
   });
-  const withGpu = (name: string, body: (engine: WebGpuNorm) => Promise<void> | void) =>
+  const withGpu = (name: string, body: (engine: WebGpuNorm) => Promise<void> | void): void => {
     it(name, async (t) => {
       if (!gpu.ok || engine === null) {
         t.skip(gpu.ok ? 'no engine' : gpu.reason);
@@ -50,6 +50,7 @@ describe('webgpu backend', () => {
       }
       await body(engine);
     });
+  };
 
   withGpu('is unavailable to layers until started, and names the adapter once started', () => {
     assert.equal(available.before, false);
@@ -87,7 +88,7 @@ describe('webgpu backend', () => {
     stats.buffer.destroy();
   });
 
-  withGpu('keeps the mean beyond float32 as hi + lo: offset 1e3, std 1e-2 (bn2d_large_offset)', async (g) => {
+  withGpu('keeps the mean beyond float32 as hi + lo: offset 1e3, std 1e-2 (bn2d_large_offset)', () => {
     const random = new Random(5);
     const view = normView({ kind: 'batch' }, [8, 4, 16, 16], 'channels-first');
     const { x, dy, weight, bias } = inputs(random, view, 1000, 0.01);

@@ -10,6 +10,9 @@ import { renderGraph } from './graph.ts';
 import { short } from './format.ts';
 import type { Model } from './model.ts';
 import { computeModel } from './model.ts';
+import type { PageGpu } from './gpu.ts';
+import { gpuInputGrad, startGpu } from './gpu.ts';
+import type { ClosedForm } from './panels.ts';
 import { renderChecks, renderTwoInputNote } from './panels.ts';
 import type { Params } from './params.ts';
 import { MAX_N, MIN_N, defaultDy, defaultX, parseParams, toSearch } from './params.ts';
@@ -19,6 +22,10 @@ const parsed = parseParams(window.location.search);
 let params: Params = parsed.params;
 let model: Model = computeModel(params);
 let stepIndex = -1;
+let gpu: PageGpu | null = null;
+let backend: ClosedForm['backend'] = 'js';
+/** Bumped on every change, so a late webgpu answer for older values is dropped. */
+let generation = 0;
 
 const problems = byId('problems', HTMLElement);
 const graph = byId('graph', HTMLElement);
@@ -63,9 +70,30 @@ function renderStep(): void {
   note.textContent = step.note(model);
 }
 
+/** The check panel on the chosen backend: js at once, webgpu once its download arrives. */
+function renderCheckPanel(): void {
+  const checks = byId('checks', HTMLElement);
+  const current = ++generation;
+  if (backend === 'js' || gpu === null) {
+    checks.replaceChildren(renderChecks(model, { backend: 'js', label: 'js kernel, float64', dx: model.closedDx }));
+    return;
+  }
+  const label = `webgpu kernel on ${gpu.adapter}, float32`;
+  checks.replaceChildren(renderChecks(model, { backend: 'webgpu', label, dx: null }));
+  const shown = model;
+  gpuInputGrad(gpu.kernels, shown.params).then(
+    (dx) => {
+      if (current === generation) checks.replaceChildren(renderChecks(shown, { backend: 'webgpu', label, dx }));
+    },
+    (error: unknown) => {
+      showProblems([`webgpu: ${error instanceof Error ? error.message : String(error)}`]);
+    },
+  );
+}
+
 function render(): void {
   graph.replaceChildren(renderGraph(model, showEdge));
-  byId('checks', HTMLElement).replaceChildren(renderChecks(model));
+  renderCheckPanel();
   byId('two-inputs', HTMLElement).replaceChildren(renderTwoInputNote(model));
   byId('n-value', HTMLElement).textContent = String(params.x.length);
   renderStep();
@@ -178,3 +206,17 @@ async function startWasm(): Promise<void> {
   status.textContent = threads === 0 ? 'wasm backend: unavailable here (js backend in use)' : `wasm backend: SIMD on ${threads} thread${threads === 1 ? '' : 's'}`;
 }
 void startWasm();
+
+/** Offers the backend switch when navigator.gpu gives an adapter. */
+async function offerGpu(): Promise<void> {
+  gpu = await startGpu();
+  const select = byId('backend', HTMLSelectElement);
+  select.closest('label')?.toggleAttribute('hidden', gpu === null);
+  if (gpu === null) return;
+  byId('backend-webgpu', HTMLOptionElement).textContent = `webgpu (float32, ${gpu.adapter})`;
+  select.addEventListener('change', () => {
+    backend = select.value === 'webgpu' ? 'webgpu' : 'js';
+    renderCheckPanel();
+  });
+}
+void offerGpu();

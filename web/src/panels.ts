@@ -7,23 +7,31 @@ function cell(text: string, attrs: Record<string, string> = {}): HTMLTableCellEl
   return html('td', attrs, [text]);
 }
 
-/** dL/dx by the chain rule (reference), the closed form (js kernel) and central differences (gradcheck). */
-export function renderChecks(m: Model): HTMLElement {
-  const head = html('tr', {}, ['', 'chain rule (reference)', 'closed form (js kernel)', 'finite differences', '|ref − closed|', '|ref − fd|'].map((t) => html('th', { scope: 'col' }, [t])));
+/** The closed form's dL/dx and which kernel gave it (js in float64; webgpu in float32, null while it runs). */
+export interface ClosedForm {
+  readonly backend: 'js' | 'webgpu';
+  readonly label: string;
+  readonly dx: Float64Array | null;
+}
+
+/** dL/dx by the chain rule (reference), the closed form (js or webgpu kernel) and central differences (gradcheck). */
+export function renderChecks(m: Model, closed: ClosedForm): HTMLElement {
+  const head = html('tr', {}, ['', 'chain rule (reference)', `closed form (${closed.label})`, 'finite differences', '|ref − closed|', '|ref − fd|'].map((t) => html('th', { scope: 'col' }, [t])));
   const rows = Array.from({ length: m.n }, (_, i) => {
     const ref = m.ref.dx[i];
+    const mine = closed.dx?.[i];
     return html('tr', { 'data-check': `x${i + 1}` }, [
       html('th', { scope: 'row' }, [`∂L/∂x${i + 1}`]),
       cell(short(ref), { 'data-ref': String(ref) }),
-      cell(short(m.closedDx[i]), { 'data-closed': String(m.closedDx[i]) }),
+      mine === undefined ? cell('…') : cell(short(mine), { 'data-closed': String(mine) }),
       cell(short(m.numericDx[i]), { 'data-fd': String(m.numericDx[i]) }),
-      cell(short(Math.abs(ref - m.closedDx[i]))),
+      cell(mine === undefined ? '…' : short(Math.abs(ref - mine))),
       cell(short(Math.abs(ref - m.numericDx[i]))),
     ]);
   });
   const param = (name: string, ref: number, fd: number) =>
     html('tr', {}, [html('th', { scope: 'row' }, [`∂L/∂${name}`]), cell(short(ref)), cell('—'), cell(short(fd)), cell('—'), cell(short(Math.abs(ref - fd)))]);
-  const table = html('table', { class: 'checks' }, [
+  const table = html('table', { class: 'checks', 'data-backend': closed.backend, 'data-ready': String(closed.dx !== null) }, [
     html('thead', {}, [head]),
     html('tbody', {}, [...rows, param('γ', m.ref.dgamma[0], m.numericDgamma), param('β', m.ref.dbeta[0], m.numericDbeta)]),
   ]);
