@@ -29,8 +29,8 @@ let started: Promise<WebGpuSetup> | null = null;
 
 export function useWebGpu(): Promise<WebGpuSetup> {
   started ??= (async (): Promise<WebGpuSetup> => {
-    preferSwiftShader();
     try {
+      preferSwiftShader();
       return { ok: true, adapter: await startWebGpu() };
     } catch (error) {
       if (process.env.NORMKIT_REQUIRE_WEBGPU !== undefined) throw error;

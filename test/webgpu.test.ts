@@ -7,6 +7,7 @@ import { affineSize, normView, statsCount } from '../src/core/layout.ts';
 import { NormkitError } from '../src/errors.ts';
 import { backendAvailable, backends } from '../src/kernels/index.ts';
 import { WebGpuNorm, requestDevice } from '../src/kernels/webgpu/engine.ts';
+import { lanesOf } from '../src/kernels/webgpu/plan.ts';
 import { BatchNorm2d } from '../src/nn/batchnorm.ts';
 import { LayerNorm } from '../src/nn/layernorm.ts';
 import { dawnGpu } from '../src/node/dawn.ts';
@@ -86,6 +87,32 @@ describe('webgpu backend', () => {
     assert.ok(relative(await g.read(dbs), ref.dbeta) < 2e-6);
     for (const t of [xs, dys, ws, bs, ys, dxs, dws, dbs]) t.buffer.destroy();
     stats.buffer.destroy();
+  });
+
+  withGpu('reads vec4 loads where runs of 4 share statistics and affine entries, and single values elsewhere', () => {
+    const random = new Random(17);
+    const cases: [Parameters<typeof normView>[0], number[], 'channels-first' | 'channels-last', 1 | 4][] = [
+      [{ kind: 'group', groups: 2 }, [3, 4, 4, 4], 'channels-first', 4],
+      [{ kind: 'instance' }, [3, 4, 4, 2], 'channels-first', 4],
+      [{ kind: 'group', groups: 2 }, [3, 3, 3, 8], 'channels-last', 1],
+      [{ kind: 'batch' }, [5, 3, 3, 3], 'channels-first', 1],
+    ];
+    for (const [reduction, shape, layout, lanes] of cases) {
+      const view = normView(reduction, shape, layout);
+      assert.equal(lanesOf(view), lanes);
+      const { x, dy, weight, bias } = inputs(random, view, 1, 2);
+      const count = statsCount(view);
+      const [y, dx, dweight, dbias] = [new Float32Array(x.length), new Float32Array(x.length), new Float32Array(weight.length), new Float32Array(weight.length)];
+      const [mean, variance, rstd] = [new Float64Array(count), new Float64Array(count), new Float64Array(count)];
+      backends.webgpu.forwardTrain(y, x, view, weight, bias, 1e-5, mean, variance, rstd);
+      backends.webgpu.backward(dx, dweight, dbias, dy, x, view, weight, mean, rstd, true);
+      const ref = referenceNorm({ x, dy, view, gamma: weight, beta: bias, eps: 1e-5 });
+      const what = `${reduction.kind} ${layout}`;
+      assert.ok(relative(y, ref.y) < 2e-6, `${what} y`);
+      assert.ok(relative(dx, ref.dx) < 2e-6, `${what} dx`);
+      assert.ok(relative(dweight, ref.dgamma) < 2e-6, `${what} dweight`);
+      assert.ok(relative(dbias, ref.dbeta) < 2e-6, `${what} dbias`);
+    }
   });
 
   withGpu('keeps the mean beyond float32 as hi + lo: offset 1e3, std 1e-2 (bn2d_large_offset)', () => {

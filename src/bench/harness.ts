@@ -91,7 +91,7 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       }
       await p.beforeSample?.();
       const { calls, once } = await callsPerSample(fn);
-      entries.push({ system, prepared: p, op, fn, times: calls === 1 ? [once] : [], spent: calls === 1 ? once : 0, calls });
+      entries.push({ system, prepared: p, op, fn, times: calls === 1 ? [once / (p.repeat ?? 1)] : [], spent: calls === 1 ? once : 0, calls });
     }
   }
   for (let round = 0; round < options.reps; round++) {
@@ -100,9 +100,16 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       if (enough && entry.spent > options.budgetMs) continue;
       await entry.prepared.beforeSample?.();
       const ms = await timeCalls(entry.fn, entry.calls);
-      entry.times.push(ms);
+      entry.times.push(ms / (entry.prepared.repeat ?? 1));
       entry.spent += ms * entry.calls;
     }
+  }
+  // kernels alone, by the GPU's clock, beside the wall-clock rows of the systems that can say
+  const gpuRows: Row[] = [];
+  for (const e of entries) {
+    const time = await e.prepared.gpuTime?.(e.op);
+    if (time === undefined) continue;
+    gpuRows.push({ system: `${e.system.name.replace(/-resident$/, '')}-kernels`, threads: e.system.threads, shape: spec.name, layout: spec.layout, op: e.op, median_ms: time.median, min_ms: time.min });
   }
   for (const p of prepared) p.dispose();
   const rows: Row[] = entries.map((e) => ({
@@ -114,12 +121,17 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
     median_ms: median(e.times),
     min_ms: Math.min(...e.times),
   }));
+  rows.push(...gpuRows);
   // the roofline of this run: minimal bytes at the best copy bandwidth
   const n = data.x.length;
   for (const op of ops) {
     if (!rows.some((r) => r.op === op)) continue;
     const ms = (n * bytesPerElement[op]) / (bandwidth.best * 1e6);
     rows.push({ system: 'dram-bound', threads: 0, shape: spec.name, layout: spec.layout, op, median_ms: ms, min_ms: ms });
+    if (bandwidth.gpu !== undefined) {
+      const gpuMs = (n * bytesPerElement[op]) / (bandwidth.gpu * 1e6);
+      rows.push({ system: 'gpu-bound', threads: 0, shape: spec.name, layout: spec.layout, op, median_ms: gpuMs, min_ms: gpuMs });
+    }
   }
   return { rows, checks };
 }

@@ -8,6 +8,8 @@ export interface Bandwidth {
   readonly typedCopy: number;
   readonly wasmCopy: number;
   readonly best: number;
+  /** The GPU's buffer-to-buffer copy (webgpu), where an adapter exists. */
+  readonly gpu?: number;
 }
 
 const BYTES = 128 * 1024 * 1024;

@@ -16,12 +16,15 @@ function groupsOf(rows: readonly Row[]): Row[][] {
 
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.1 ? v.toFixed(2) : v.toFixed(4));
 
-/** One table per shape, layout and op: times, GB/s of minimal traffic, ratio to the roofline and normkit's lead. */
+/** One table per shape, layout and op: times, GB/s of minimal traffic, ratio to the roofline (webgpu rows: the GPU's) and normkit's lead. */
 export function formatReport(rows: readonly Row[], bytesPerElement: Readonly<Record<string, number>>): string {
   const out: string[] = [];
   for (const group of groupsOf(rows)) {
     const { shape, layout, op } = group[0];
     const bound = group.find((r) => r.system === 'dram-bound')?.median_ms ?? Number.NaN;
+    // GPU rows against the GPU's copy bandwidth where it was probed
+    const gpuBound = group.find((r) => r.system === 'gpu-bound')?.median_ms ?? bound;
+    const boundOf = (r: Row) => (r.system.startsWith('normkit-webgpu') || r.system === 'gpu-bound' ? gpuBound : bound);
     const best = Math.min(...group.filter((r) => r.system.startsWith('normkit')).map((r) => r.median_ms));
     const bytes = (elements[shape] ?? 0) * (bytesPerElement[op] ?? 0);
     const sorted = [...group].sort((a, b) => a.median_ms - b.median_ms);
@@ -35,8 +38,8 @@ export function formatReport(rows: readonly Row[], bytesPerElement: Readonly<Rec
           fmt(r.median_ms),
           fmt(r.min_ms),
           (bytes / (r.median_ms * 1e6)).toFixed(1),
-          (r.median_ms / bound).toFixed(2),
-          r.system.startsWith('normkit') || r.system === 'dram-bound' ? '' : `${(r.median_ms / best).toFixed(1)}x slower`,
+          (r.median_ms / boundOf(r)).toFixed(2),
+          r.system.startsWith('normkit') || r.system.endsWith('-bound') ? '' : `${(r.median_ms / best).toFixed(1)}x slower`,
         ]),
       ),
     );
@@ -60,7 +63,7 @@ export function renderSvg(rows: readonly Row[]): string {
     const bound = group.find((r) => r.system === 'dram-bound')?.median_ms ?? 1;
     parts.push(`<text x="10" y="${y}" font-weight="bold">${shape} ${layout} · ${op}</text>`);
     y += 6;
-    for (const r of [...group].filter((r) => r.system !== 'dram-bound').sort((a, b) => a.median_ms - b.median_ms)) {
+    for (const r of [...group].filter((r) => !r.system.endsWith('-bound')).sort((a, b) => a.median_ms - b.median_ms)) {
       const ratio = r.median_ms / bound;
       const color = r.system.startsWith('normkit') ? '#2f6fdb' : '#9aa6b8';
       parts.push(`<text x="${left - 8}" y="${y + 11}" text-anchor="end">${r.system} (${r.threads}t)</text>`);
@@ -76,7 +79,7 @@ export function renderSvg(rows: readonly Row[]): string {
 
 /** One Markdown table: a row per shape, layout and op; a column per system (median ms); the best normkit against the bound. */
 export function formatMarkdown(rows: readonly Row[]): string {
-  const systems = [...new Set(rows.filter((r) => r.system !== 'dram-bound').map((r) => `${r.system} (${r.threads}t)`))];
+  const systems = [...new Set(rows.filter((r) => !r.system.endsWith('-bound')).map((r) => `${r.system} (${r.threads}t)`))];
   const header = ['shape', 'op', 'DRAM bound', ...systems, 'best normkit / bound'];
   const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
   for (const group of groupsOf(rows)) {

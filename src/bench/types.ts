@@ -45,6 +45,10 @@ export interface Prepared {
   readonly run: Partial<Record<Op, () => unknown>>;
   /** y for forward and inference, dx for backward and forward+backward. */
   result(op: Op): Promise<Float32Array> | Float32Array;
+  /** GPU time of one op by the device's own clock (timestamp queries), ms: median and min over a few runs. */
+  gpuTime?(op: Op): Promise<{ median: number; min: number }>;
+  /** Operations each call of `run[op]` performs (a GPU queues them and waits once); times are per operation. */
+  readonly repeat?: number;
   /** Untimed set-up before each sample (a peer with global state puts its own back). */
   beforeSample?(): Promise<void>;
   dispose(): void;

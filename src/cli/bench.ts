@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import type { CheckResult } from '../bench/harness.js';
 import { benchShape } from '../bench/harness.js';
 import { normkitSystems } from '../bench/normkit.js';
-import { webgpuResidentSystems } from '../bench/webgpu.js';
+import { probeGpuBandwidth, webgpuResidentSystems } from '../bench/webgpu.js';
 import { onnxSystem } from '../bench/peers/onnx.js';
 import { tfjsSystems } from '../bench/peers/tfjs.js';
 import { probeBandwidth } from '../bench/probe.js';
@@ -19,12 +19,16 @@ import { createNodeWebGpu } from '../node/dawn.js';
 import { startWasmThreads, stopWasmThreads } from '../node/wasm-threads.js';
 import { startWebGpu, stopWebGpu } from '../node/webgpu-threads.js';
 
-export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--no-webgpu] [--json] [--svg FILE] [--markdown FILE]
+export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--no-webgpu] [--systems PREFIX]... [--json] [--svg FILE] [--markdown FILE]
   Times forward (train), backward, forward+backward and inference, interleaved in one process, for normkit's
   backends (js, wasm on 1 thread, wasm threaded, wasm with data resident in wasm memory, webgpu with copies
   and GPU-resident where an adapter exists) and the peers that are installed (tfjs cpu and wasm,
   onnxruntime-node), after checking each against the float64 result; and a DRAM bound from a
   copy-bandwidth probe of the same run.
+  --systems  time only the systems whose names start so (e.g. normkit-webgpu); repeatable
+  webgpu rows are measured against the GPU's copy bandwidth (gpu-bound); GPU-resident steps are queued
+  as a training loop queues them, with one wait per batch of about 200 ms; normkit-webgpu-kernels is
+  their GPU time alone (timestamp queries), where the adapter has them
   --json   one JSON array of rows {system, threads, shape, layout, op, median_ms, min_ms}
   --svg    write a chart of the ratios to the DRAM bound
   --markdown  write one Markdown table of the medians (the README's)`;
@@ -38,6 +42,7 @@ export async function benchCommand(args: string[]): Promise<number> {
       threads: { type: 'string', default: String(availableParallelism()) },
       'no-peers': { type: 'boolean', default: false },
       'no-webgpu': { type: 'boolean', default: false },
+      systems: { type: 'string', multiple: true },
       json: { type: 'boolean', default: false },
       svg: { type: 'string' },
       markdown: { type: 'string' },
@@ -67,9 +72,10 @@ export async function benchCommand(args: string[]): Promise<number> {
       ...normkitSystems(pool, gpu !== null),
       ...(gpu === null ? [] : webgpuResidentSystems(gpu)),
       ...(values['no-peers'] ? [] : [...tfjsSystems, onnxSystem(threads)]),
-    ];
-    const bandwidth = probeBandwidth();
+    ].filter((system) => values.systems === undefined || values.systems.some((prefix) => system.name.startsWith(prefix)));
+    const bandwidth = { ...probeBandwidth(), ...(gpu === null ? {} : { gpu: await probeGpuBandwidth(gpu) }) };
     log(`memory bandwidth probe: typed-array copy ${bandwidth.typedCopy.toFixed(1)} GB/s, wasm copy on ${pool?.threads ?? 1} threads ${bandwidth.wasmCopy.toFixed(1)} GB/s (read + write)`);
+    if (bandwidth.gpu !== undefined) log(`GPU bandwidth probe: compute copy (vec4, WebGPU) ${bandwidth.gpu.toFixed(1)} GB/s (read + write)`);
     const rows: Row[] = [];
     const checks: CheckResult[] = [];
     for (const spec of specs) {
@@ -95,7 +101,7 @@ export async function benchCommand(args: string[]): Promise<number> {
 async function startGpu(log: (line: string) => void): Promise<WebGpuNorm | null> {
   try {
     log(`webgpu adapter: ${await startWebGpu()}`);
-    return await createNodeWebGpu();
+    return await createNodeWebGpu({ timestamps: true });
   } catch (error) {
     log(`webgpu: not run (${error instanceof Error ? error.message : String(error)})`);
     await stopWebGpu();

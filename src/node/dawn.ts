@@ -19,7 +19,10 @@ export async function dawnGpu(): Promise<GPU> {
   return instance;
 }
 
-/** The webgpu backend on GPU-resident tensors, on a new Dawn device (its work runs on this thread's event loop). */
-export async function createNodeWebGpu(): Promise<WebGpuNorm> {
-  return WebGpuNorm.create({ gpu: await dawnGpu() });
+/**
+ * The webgpu backend on GPU-resident tensors, on a new Dawn device (its work runs on this thread's event
+ * loop); `timestamps` asks for 'timestamp-query' where the adapter has it (WebGpuNorm.startTiming).
+ */
+export async function createNodeWebGpu(options: { timestamps?: boolean } = {}): Promise<WebGpuNorm> {
+  return WebGpuNorm.create({ gpu: await dawnGpu(), timestamps: options.timestamps ?? false });
 }

@@ -50,8 +50,11 @@ interface Dispatch {
 
 const TENSOR_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 
-/** Requests a device that may bind the adapter's largest storage buffers. */
-export async function requestDevice(gpu: GPU): Promise<GPUDevice> {
+/**
+ * Requests a device that may bind the adapter's largest storage buffers; with `timestamps`, one that can
+ * time its passes too where the adapter has 'timestamp-query' (WebGpuNorm.startTiming).
+ */
+export async function requestDevice(gpu: GPU, options: { timestamps?: boolean } = {}): Promise<GPUDevice> {
   const adapter = await gpu.requestAdapter();
   if (adapter === null) {
     throw new NormkitError(
@@ -60,28 +63,35 @@ export async function requestDevice(gpu: GPU): Promise<GPUDevice> {
     );
   }
   const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
-  return adapter.requestDevice({ requiredLimits: { maxStorageBufferBindingSize, maxBufferSize } });
+  const requiredFeatures: GPUFeatureName[] = options.timestamps === true && adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+  return adapter.requestDevice({ requiredLimits: { maxStorageBufferBindingSize, maxBufferSize }, requiredFeatures });
 }
 
 export class WebGpuNorm {
   readonly device: GPUDevice;
   readonly #layout: GPUBindGroupLayout;
-  readonly #module: GPUShaderModule;
+  readonly #modules: Record<1 | 4, GPUShaderModule>;
   readonly #pipelines = new Map<string, GPUComputePipeline>();
   readonly #readDummy: GPUBuffer;
   readonly #writeDummy: GPUBuffer;
   #params: GPUBuffer | null = null;
   #partials: GPUBuffer | null = null;
   #sums: GPUBuffer | null = null;
+  /** Bind groups by the buffers they bind: a training loop binds the same ones every step. */
+  readonly #bindGroups = new Map<string, GPUBindGroup>();
+  readonly #bufferIds = new WeakMap<GPUBuffer, number>();
+  #nextId = 0;
+  /** Pass timestamps while timing: a query set of 2 per call, and how many calls it holds so far. */
+  #timing: { readonly queries: GPUQuerySet; readonly capacity: number; used: number } | null = null;
   #lost: string | null = null;
   #error: string | null = null;
 
-  /** On `device`, or on a new device of `gpu` (default: navigator.gpu). */
-  static async create(options: { device?: GPUDevice; gpu?: GPU } = {}): Promise<WebGpuNorm> {
+  /** On `device`, or on a new device of `gpu` (default: navigator.gpu); `timestamps`: see requestDevice. */
+  static async create(options: { device?: GPUDevice; gpu?: GPU; timestamps?: boolean } = {}): Promise<WebGpuNorm> {
     if (options.device !== undefined) return new WebGpuNorm(options.device);
     const gpu = options.gpu ?? (typeof navigator === 'undefined' ? undefined : navigator.gpu);
     if (gpu === undefined) throw new NormkitError('backend', 'webgpu: navigator.gpu is missing here (in Node, use createNodeWebGpu from normkit/node)');
-    return new WebGpuNorm(await requestDevice(gpu));
+    return new WebGpuNorm(await requestDevice(gpu, { timestamps: options.timestamps ?? false }));
   }
 
   constructor(device: GPUDevice) {
@@ -101,7 +111,10 @@ export class WebGpuNorm {
         ...[5, 6, 7, 8].map((b) => storage('storage', b)),
       ],
     });
-    this.#module = device.createShaderModule({ label: 'normkit', code: shaderSource });
+    this.#modules = {
+      1: device.createShaderModule({ label: 'normkit f32', code: shaderSource(1) }),
+      4: device.createShaderModule({ label: 'normkit vec4', code: shaderSource(4) }),
+    };
     this.#readDummy = this.#buffer(16, TENSOR_USAGE);
     this.#writeDummy = this.#buffer(16, TENSOR_USAGE);
   }
@@ -140,12 +153,13 @@ export class WebGpuNorm {
   /** Training forward: statistics of x into `stats`, then y. */
   forwardTrain(y: GpuTensor, x: GpuTensor, view: NormView, weight: GpuTensor | null, bias: GpuTensor | null, eps: number, stats: GpuStats): void {
     this.#check(view, [y, x], [weight, bias], stats);
-    const group = groupReduction(view);
+    const lanes = lanesOf(view);
+    const group = groupReduction(view, lanes);
     const binding: Binding = { x: x.buffer, dy: null, weight: weight?.buffer ?? null, bias: bias?.buffer ?? null, stats: stats.buffer, out: y.buffer };
     this.#run([
-      ...this.#reduction(Mode.shifted, group, view, eps, 0, 0, binding),
-      ...this.#reduction(Mode.recentred, group, view, eps, 0, 0, binding),
-      this.#elementwise('normalize', view, this.#affineFlags(weight, bias), binding),
+      ...this.#reduction(Mode.shifted, lanes, group, view, eps, 0, 0, binding),
+      ...this.#reduction(Mode.recentred, lanes, group, view, eps, 0, 0, binding),
+      this.#elementwise('normalize', lanes, view, this.#affineFlags(weight, bias), binding),
     ]);
   }
 
@@ -153,7 +167,7 @@ export class WebGpuNorm {
   forwardWithStats(y: GpuTensor, x: GpuTensor, view: NormView, weight: GpuTensor | null, bias: GpuTensor | null, stats: GpuStats): void {
     this.#check(view, [y, x], [weight, bias], stats);
     const binding: Binding = { x: x.buffer, dy: null, weight: weight?.buffer ?? null, bias: bias?.buffer ?? null, stats: stats.buffer, out: y.buffer };
-    this.#run([this.#elementwise('normalize', view, this.#affineFlags(weight, bias), binding)]);
+    this.#run([this.#elementwise('normalize', lanesOf(view), view, this.#affineFlags(weight, bias), binding)]);
   }
 
   /**
@@ -178,21 +192,22 @@ export class WebGpuNorm {
     const groups = statsCount(view);
     const binding: Binding = { x: x.buffer, dy: dy.buffer, weight: weight?.buffer ?? null, bias: null, stats: stats.buffer, out: dx.buffer };
     const weightFlag = weight === null ? 0 : Flag.weight;
+    const lanes = lanesOf(view);
     const dispatches: Dispatch[] = [];
     if (batchStats) {
       const flags = fused ? 0 : weightFlag | Flag.weighted;
-      dispatches.push(...this.#reduction(Mode.group, groupReduction(view), view, 0, flags, 0, binding));
+      dispatches.push(...this.#reduction(Mode.group, lanes, groupReduction(view, lanes), view, 0, flags, 0, binding));
     }
     const affineOffset = batchStats && fused ? 0 : groups;
-    if (grads && !(batchStats && fused)) dispatches.push(...this.#reduction(Mode.affine, affineReduction(view), view, 0, 0, groups, binding));
-    dispatches.push(this.#elementwise('inputGrad', view, weightFlag | (fused ? Flag.fused : 0) | (batchStats ? Flag.batchStats : 0), binding));
+    if (grads && !(batchStats && fused)) dispatches.push(...this.#reduction(Mode.affine, lanes, affineReduction(view, lanes), view, 0, 0, groups, binding));
+    dispatches.push(this.#elementwise('inputGrad', lanes, view, weightFlag | (fused ? Flag.fused : 0) | (batchStats ? Flag.batchStats : 0), binding));
     const entries = affineSize(view);
     [dweight, dbias].forEach((grad, mode) => {
       if (grad === null) return;
       dispatches.push({
         pipeline: this.#pipeline('affineGrad', mode, 1),
         binding: { ...binding, out: grad.buffer },
-        block: { view, eps: 0, reduction: { targets: entries, D: 1, C1: 0, C2: 0, L: 1, count: 0, chunks: 1 }, flags: 0, sumsOffset: affineOffset },
+        block: { view, lanes: 1, eps: 0, reduction: { targets: entries, D: 1, C1: 0, C2: 0, L: 1, stride: 0, count: 0, chunks: 1 }, flags: 0, sumsOffset: affineOffset },
         workgroups: Math.ceil(entries / WORKGROUP),
       });
     });
@@ -229,10 +244,43 @@ export class WebGpuNorm {
     this.#raise();
   }
 
+  /**
+   * Times the GPU work of the next `capacity` calls (forwardTrain, forwardWithStats, backward: one compute
+   * pass each) with timestamp queries; the device needs 'timestamp-query' (create with timestamps: true).
+   */
+  startTiming(capacity = 1024): void {
+    this.#usable();
+    if (!this.device.features.has('timestamp-query')) throw new NormkitError('backend', "webgpu: this device has no 'timestamp-query' feature");
+    this.#timing?.queries.destroy();
+    this.#timing = { queries: this.device.createQuerySet({ type: 'timestamp', count: 2 * capacity }), capacity, used: 0 };
+  }
+
+  /** Ends timing: the GPU time of each timed call, in ms. */
+  async stopTiming(): Promise<number[]> {
+    const timing = this.#timing;
+    this.#timing = null;
+    if (timing === null || timing.used === 0) {
+      timing?.queries.destroy();
+      return [];
+    }
+    const resolved = this.#buffer(16 * timing.used, BufferUsage.COPY_SRC | BufferUsage.QUERY_RESOLVE);
+    const encoder = this.device.createCommandEncoder();
+    encoder.resolveQuerySet(timing.queries, 0, 2 * timing.used, resolved, 0);
+    this.device.queue.submit([encoder.finish()]);
+    try {
+      const ticks = new BigInt64Array(await this.#download(resolved, 16 * timing.used));
+      return Array.from({ length: timing.used }, (_, k) => Number(ticks[2 * k + 1] - ticks[2 * k]) / 1e6);
+    } finally {
+      resolved.destroy();
+      timing.queries.destroy();
+    }
+  }
+
   /** Frees this backend's own buffers; the device stays with its owner. */
   destroy(): void {
     for (const b of [this.#params, this.#partials, this.#sums, this.#readDummy, this.#writeDummy]) b?.destroy();
     this.#params = this.#partials = this.#sums = null;
+    this.#bindGroups.clear();
   }
 
   #buffer(size: number, usage: number): GPUBuffer {
@@ -269,32 +317,31 @@ export class WebGpuNorm {
     return (weight === null ? 0 : Flag.weight) | (bias === null ? 0 : Flag.bias);
   }
 
-  #pipeline(entry: Entry, mode: number, lanes: number): GPUComputePipeline {
+  #pipeline(entry: Entry, mode: number, lanes: 1 | 4): GPUComputePipeline {
     const key = `${entry}/${mode}/${lanes}`;
     let pipeline = this.#pipelines.get(key);
     if (pipeline === undefined) {
       pipeline = this.device.createComputePipeline({
         label: `normkit ${key}`,
         layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.#layout] }),
-        compute: { module: this.#module, entryPoint: entry, constants: { MODE: mode, LANES: lanes } },
+        compute: { module: this.#modules[lanes], entryPoint: entry, constants: { MODE: mode } },
       });
       this.#pipelines.set(key, pipeline);
     }
     return pipeline;
   }
 
-  #reduction(mode: number, reduction: Reduction, view: NormView, eps: number, flags: number, sumsOffset: number, binding: Binding): Dispatch[] {
-    const block = { view, eps, reduction, flags, sumsOffset };
+  #reduction(mode: number, lanes: 1 | 4, reduction: Reduction, view: NormView, eps: number, flags: number, sumsOffset: number, binding: Binding): Dispatch[] {
+    const block = { view, lanes, eps, reduction, flags, sumsOffset };
     return [
-      { pipeline: this.#pipeline('reduce', mode, 1), binding, block, workgroups: reduction.targets * reduction.chunks },
-      { pipeline: this.#pipeline('finish', mode, 1), binding, block, workgroups: reduction.targets },
+      { pipeline: this.#pipeline('reduce', mode, lanes), binding, block, workgroups: reduction.targets * reduction.chunks },
+      { pipeline: this.#pipeline('finish', mode, lanes), binding, block, workgroups: reduction.targets },
     ];
   }
 
-  #elementwise(entry: 'normalize' | 'inputGrad', view: NormView, flags: number, binding: Binding): Dispatch {
-    const lanes = lanesOf(view);
+  #elementwise(entry: 'normalize' | 'inputGrad', lanes: 1 | 4, view: NormView, flags: number, binding: Binding): Dispatch {
     const n = view.outer * view.span * view.groups * view.inner;
-    return { pipeline: this.#pipeline(entry, 0, lanes), binding, block: { view, eps: 0, reduction: null, flags, sumsOffset: 0 }, workgroups: elementwiseWorkgroups(n, lanes) };
+    return { pipeline: this.#pipeline(entry, 0, lanes), binding, block: { view, lanes, eps: 0, reduction: null, flags, sumsOffset: 0 }, workgroups: elementwiseWorkgroups(n, lanes) };
   }
 
   /** Grows a scratch buffer to at least `bytes`; queue order keeps reuse across calls safe. */
@@ -320,15 +367,14 @@ export class WebGpuNorm {
       return [nx, ny] as const;
     });
     this.device.queue.writeBuffer(this.#params, 0, new Uint8Array(params.buffer));
-    const groups = new Map<Binding, GPUBindGroup>();
     const encoder = this.device.createCommandEncoder({ label: 'normkit' });
-    const pass = encoder.beginComputePass();
+    const timing = this.#timing;
+    const slot = timing !== null && timing.used < timing.capacity ? timing.used++ : -1;
+    const pass = encoder.beginComputePass(
+      slot < 0 || timing === null ? {} : { timestampWrites: { querySet: timing.queries, beginningOfPassWriteIndex: 2 * slot, endOfPassWriteIndex: 2 * slot + 1 } },
+    );
     live.forEach((d, i) => {
-      let group = groups.get(d.binding);
-      if (group === undefined) {
-        group = this.#bindGroup(d.binding);
-        groups.set(d.binding, group);
-      }
+      const group = this.#bindGroup(d.binding);
       pass.setPipeline(d.pipeline);
       pass.setBindGroup(0, group, [PARAMS_STRIDE * i]);
       pass.dispatchWorkgroups(grids[i][0], grids[i][1]);
@@ -341,13 +387,30 @@ export class WebGpuNorm {
     const params = this.#params!;
     const read = [b.x, b.dy, b.weight, b.bias].map((buffer) => buffer ?? this.#readDummy);
     const write = [b.stats, this.#partials!, this.#sums!, b.out ?? this.#writeDummy];
-    return this.device.createBindGroup({
-      layout: this.#layout,
-      entries: [
-        { binding: 0, resource: { buffer: params, size: 80 } },
-        ...[...read, ...write].map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
-      ],
-    });
+    const key = [params, ...read, ...write].map((buffer) => this.#idOf(buffer)).join(',');
+    let group = this.#bindGroups.get(key);
+    if (group === undefined) {
+      // bounded: entries of destroyed buffers are never looked up again
+      if (this.#bindGroups.size >= 256) this.#bindGroups.clear();
+      group = this.device.createBindGroup({
+        layout: this.#layout,
+        entries: [
+          { binding: 0, resource: { buffer: params, size: 80 } },
+          ...[...read, ...write].map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
+        ],
+      });
+      this.#bindGroups.set(key, group);
+    }
+    return group;
+  }
+
+  #idOf(buffer: GPUBuffer): number {
+    let id = this.#bufferIds.get(buffer);
+    if (id === undefined) {
+      id = ++this.#nextId;
+      this.#bufferIds.set(buffer, id);
+    }
+    return id;
   }
 
   async #download(source: GPUBuffer, bytes: number): Promise<ArrayBuffer> {

@@ -9,34 +9,38 @@ import { CHUNK, WORKGROUP } from './shader.js';
 /** Chunks per target at most: beyond it each invocation sums more than 16 values. */
 const MAX_CHUNKS = 1024;
 
+/** Offsets, lengths and counts in loads (`lanes` values each). */
 export interface Reduction {
   readonly targets: number;
   readonly D: number;
   readonly C1: number;
   readonly C2: number;
   readonly L: number;
+  readonly stride: number;
   readonly count: number;
   readonly chunks: number;
 }
 
-function withChunks(r: Omit<Reduction, 'chunks'>): Reduction {
-  return { ...r, chunks: Math.min(MAX_CHUNKS, Math.max(1, Math.ceil(r.count / CHUNK))) };
+function inLoads(r: Omit<Reduction, 'chunks'>, lanes: number): Reduction {
+  const count = r.count / lanes;
+  const chunks = Math.min(MAX_CHUNKS, Math.max(1, Math.ceil(count / CHUNK)));
+  return { targets: r.targets, D: r.D, C1: r.C1 / lanes, C2: r.C2 / lanes, L: r.L / lanes, stride: r.stride / lanes, count, chunks };
 }
 
 /** Per statistics group (a, g): the (s, b) elements at a*S*G*B + g*B + s*G*B + b. */
-export function groupReduction(view: NormView): Reduction {
+export function groupReduction(view: NormView, lanes: 1 | 4): Reduction {
   const { outer: A, span: S, groups: G, inner: B } = view;
-  return withChunks({ targets: A * G, D: G, C1: S * G * B, C2: B, L: B, count: S * B });
+  return inLoads({ targets: A * G, D: G, C1: S * G * B, C2: B, L: B, stride: G * B, count: S * B }, lanes);
 }
 
 /** Per affine entry (g, k): the (a, s, e) elements at g*B + k*R + (a*S + s)*G*B + e. */
-export function affineReduction(view: NormView): Reduction {
+export function affineReduction(view: NormView, lanes: 1 | 4): Reduction {
   const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = view;
   const R = B / K;
-  return withChunks({ targets: G * K, D: K, C1: B, C2: R, L: R, count: A * S * R });
+  return inLoads({ targets: G * K, D: K, C1: B, C2: R, L: R, stride: G * B, count: A * S * R }, lanes);
 }
 
-/** Elements per invocation in the elementwise passes: 4 when every run of 4 shares its statistics and affine entry. */
+/** Values per load: 4 when every run of 4 shares its statistics and affine entry (B and R = B/K multiples of 4). */
 export function lanesOf(view: NormView): 1 | 4 {
   const R = view.inner / view.affinePerGroup;
   return view.inner % 4 === 0 && R % 4 === 0 ? 4 : 1;
@@ -54,6 +58,7 @@ export function elementwiseWorkgroups(n: number, lanes: number): number {
 
 export interface Block {
   readonly view: NormView;
+  readonly lanes: 1 | 4;
   readonly eps: number;
   readonly reduction: Reduction | null;
   readonly flags: number;
@@ -65,13 +70,13 @@ export interface Block {
 export function writeBlock(target: DataView, offset: number, block: Block): void {
   const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = block.view;
   const r = block.reduction;
-  const u32 = [S, G, B, K, B / K, A * S * G * B];
+  const u32 = [S, G, B, K, B / K, (A * S * G * B) / block.lanes];
   u32.forEach((v, i) => {
     target.setUint32(offset + 4 * i, v, true);
   });
   target.setFloat32(offset + 24, 1 / (S * B), true);
   target.setFloat32(offset + 28, block.eps, true);
-  const rest = [r?.targets ?? 0, r?.D ?? 1, r?.C1 ?? 0, r?.C2 ?? 0, r?.L ?? 1, r?.count ?? 0, r?.chunks ?? 1, block.flags, block.nx, block.sumsOffset, 0, 0];
+  const rest = [r?.targets ?? 0, r?.D ?? 1, r?.C1 ?? 0, r?.C2 ?? 0, r?.L ?? 1, r?.count ?? 0, r?.chunks ?? 1, block.flags, block.nx, block.sumsOffset, r?.stride ?? 0, 0];
   rest.forEach((v, i) => {
     target.setUint32(offset + 32 + 4 * i, v, true);
   });

@@ -4,8 +4,12 @@
  *
  * Reductions are two-level: `reduce` gives each workgroup one chunk of one target (a statistics
  * group, or an affine entry) and tree-reduces it into `partials`; `finish` gives each target one
- * workgroup that tree-reduces its chunks. Target t covers `count` elements at memory index
- * (t / D)*C1 + (t % D)*C2 + (r / L)*G*B + r % L, r < count.
+ * workgroup that tree-reduces its chunks. Target t covers `count` loads at
+ * (t / D)*C1 + (t % D)*C2 + (r / L)*stride + r % L, r < count.
+ *
+ * A load is one value, or (module built with lanes 4, where every run of 4 values shares its statistics
+ * and affine entry: B and B/K multiples of 4) one vec4: the reduction and elementwise passes then read
+ * 16 bytes per invocation, which is what reaches a GPU's memory bandwidth.
  *
  * Float32 accuracy: statistics are sums of d = x - shift with shift a value of the group (no
  * E[x^2] - E[x]^2 on raw data), so mean = shift + E[d] is kept as a hi/lo pair; when the shift lies
@@ -32,15 +36,20 @@ export const Mode = {
 /** Params.flags bits. */
 export const Flag = { weight: 1, bias: 2, weighted: 4, fused: 8, batchStats: 16 } as const;
 
-export const shaderSource = /* wgsl */ `
+/** The module for loads of `lanes` values (1: f32, 4: vec4<f32>). */
+export function shaderSource(lanes: 1 | 4): string {
+  const V = lanes === 4 ? 'vec4<f32>' : 'f32';
+  return /* wgsl */ `
 struct Params {
   S: u32, G: u32, B: u32, K: u32,
   R: u32, n: u32, invM: f32, eps: f32,
   targets: u32, D: u32, C1: u32, C2: u32,
   L: u32, count: u32, chunks: u32, flags: u32,
-  nx: u32, sumsOffset: u32, pad0: u32, pad1: u32,
+  nx: u32, sumsOffset: u32, stride: u32, pad: u32,
 }
 
+alias V = ${V};
+const LANES: u32 = ${lanes}u;
 const WG: u32 = ${WORKGROUP}u;
 const FLAG_WEIGHT: u32 = ${Flag.weight}u;
 const FLAG_BIAS: u32 = ${Flag.bias}u;
@@ -49,48 +58,51 @@ const FLAG_FUSED: u32 = ${Flag.fused}u;
 const FLAG_BATCH_STATS: u32 = ${Flag.batchStats}u;
 
 override MODE: u32 = 0u;
-// elements per invocation in the elementwise passes: 4 when B and R are multiples of 4
-override LANES: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<V>;
+@group(0) @binding(2) var<storage, read> dy: array<V>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 // per statistics group: mean hi, mean lo, rstd, variance (variance < 0 flags a group for re-centring)
 @group(0) @binding(5) var<storage, read_write> stats: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> partials: array<vec2<f32>>;
 @group(0) @binding(7) var<storage, read_write> sums: array<vec2<f32>>;
-@group(0) @binding(8) var<storage, read_write> out: array<f32>;
+@group(0) @binding(8) var<storage, read_write> out: array<V>;
 
 var<workgroup> scratch: array<vec2<f32>, WG>;
 var<workgroup> flagged: u32;
 
 fn has(bit: u32) -> bool { return (p.flags & bit) != 0u; }
 
-fn statsIndex(i: u32) -> u32 { return (i / (p.S * p.G * p.B)) * p.G + (i / p.B) % p.G; }
+fn total(v: V) -> f32 { return ${lanes === 4 ? '(v.x + v.y) + (v.z + v.w)' : 'v'}; }
 
-fn affineIndex(i: u32) -> u32 { return ((i / p.B) % p.G) * p.K + (i % p.B) / p.R; }
+fn first(v: V) -> f32 { return ${lanes === 4 ? 'v.x' : 'v'}; }
 
-fn element(t: u32, r: u32) -> u32 { return (t / p.D) * p.C1 + (t % p.D) * p.C2 + (r / p.L) * (p.G * p.B) + r % p.L; }
+// e: memory index of a value (the first of a load)
+fn statsIndex(e: u32) -> u32 { return (e / (p.S * p.G * p.B)) * p.G + (e / p.B) % p.G; }
 
-fn xhat(i: u32, st: vec4<f32>) -> f32 { return ((x[i] - st.x) - st.y) * st.z; }
+fn affineIndex(e: u32) -> u32 { return ((e / p.B) % p.G) * p.K + (e % p.B) / p.R; }
 
-fn weightAt(i: u32) -> f32 { return select(1.0, weight[affineIndex(i)], has(FLAG_WEIGHT)); }
+fn element(t: u32, r: u32) -> u32 { return (t / p.D) * p.C1 + (t % p.D) * p.C2 + (r / p.L) * p.stride + r % p.L; }
 
-fn biasAt(i: u32) -> f32 { return select(0.0, bias[affineIndex(i)], has(FLAG_BIAS)); }
+fn xhat(i: u32, st: vec4<f32>) -> V { return ((x[i] - st.x) - st.y) * st.z; }
+
+fn weightAt(e: u32) -> f32 { return select(1.0, weight[affineIndex(e)], has(FLAG_WEIGHT)); }
+
+fn biasAt(e: u32) -> f32 { return select(0.0, bias[affineIndex(e)], has(FLAG_BIAS)); }
 
 fn term(t: u32, i: u32, shift: f32) -> vec2<f32> {
   if MODE <= 1u {
     let d = x[i] - shift;
-    return vec2(d, d * d);
+    return vec2(total(d), total(d * d));
   }
   if MODE == 2u {
-    let g = dy[i] * select(1.0, weightAt(i), has(FLAG_WEIGHTED));
-    return vec2(g, g * xhat(i, stats[t]));
+    let g = dy[i] * select(1.0, weightAt(i * LANES), has(FLAG_WEIGHTED));
+    return vec2(total(g), total(g * xhat(i, stats[t])));
   }
   let g = dy[i];
-  return vec2(g, g * xhat(i, stats[statsIndex(i)]));
+  return vec2(total(g), total(g * xhat(i, stats[statsIndex(i * LANES)])));
 }
 
 fn treeSum(v: vec2<f32>, lid: u32) -> vec2<f32> {
@@ -117,15 +129,29 @@ fn reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   let t = w / p.chunks;
   if !takesPart(t, lid) { return; }
   var shift = 0.0;
-  if MODE == 0u { shift = x[element(t, 0u)]; }
+  if MODE == 0u { shift = first(x[element(t, 0u)]); }
   if MODE == 1u { shift = stats[t].x; }
   let chunkLen = (p.count + p.chunks - 1u) / p.chunks;
   let start = (w % p.chunks) * chunkLen;
   let end = min(start + chunkLen, p.count);
+  // element(t, r) = base + (r / L)*stride + r % L, with (r / L, r % L) carried across steps of WG: no division per load
+  let base = element(t, 0u);
+  let stepRow = WG / p.L;
+  let stepCol = WG % p.L;
+  var row = (start + lid) / p.L;
+  var col = (start + lid) % p.L;
   var acc = vec2(0.0, 0.0);
-  for (var r = start + lid; r < end; r += WG) { acc += term(t, element(t, r), shift); }
-  let total = treeSum(acc, lid);
-  if lid == 0u { partials[w] = total; }
+  for (var r = start + lid; r < end; r += WG) {
+    acc += term(t, base + row * p.stride + col, shift);
+    row += stepRow;
+    col += stepCol;
+    if col >= p.L {
+      col -= p.L;
+      row += 1u;
+    }
+  }
+  let sum = treeSum(acc, lid);
+  if lid == 0u { partials[w] = sum; }
 }
 
 @compute @workgroup_size(WG)
@@ -135,14 +161,14 @@ fn finish(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   if !takesPart(t, lid) { return; }
   var acc = vec2(0.0, 0.0);
   for (var c = lid; c < p.chunks; c += WG) { acc += partials[t * p.chunks + c]; }
-  let total = treeSum(acc, lid);
+  let sum = treeSum(acc, lid);
   if lid != 0u { return; }
-  let meanD = total.x * p.invM;
+  let meanD = sum.x * p.invM;
   // var = E[d^2] - E[d]^2: no cancellation while the shift lies within a few deviations of the mean
-  let variance = max(total.y * p.invM - meanD * meanD, 0.0);
+  let variance = max(sum.y * p.invM - meanD * meanD, 0.0);
   switch MODE {
     case 0u: {
-      let shift = x[element(t, 0u)];
+      let shift = first(x[element(t, 0u)]);
       if meanD * meanD > 4.0 * variance {
         stats[t] = vec4(shift + meanD, 0.0, 0.0, -1.0);
       } else {
@@ -153,7 +179,7 @@ fn finish(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
       stats[t] = vec4(stats[t].x, meanD, 1.0 / sqrt(variance + p.eps), variance);
     }
     default: {
-      sums[p.sumsOffset + t] = total;
+      sums[p.sumsOffset + t] = sum;
     }
   }
 }
@@ -161,41 +187,41 @@ fn finish(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
 // y = ((x - hi) - lo)*rstd*weight + bias
 @compute @workgroup_size(WG)
 fn normalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let first = ((wg.x + wg.y * p.nx) * WG + lid) * LANES;
-  if first >= p.n { return; }
-  let st = stats[statsIndex(first)];
-  let scale = st.z * weightAt(first);
-  let shift = biasAt(first);
-  for (var i = first; i < first + LANES; i++) { out[i] = ((x[i] - st.x) - st.y) * scale + shift; }
+  let i = (wg.x + wg.y * p.nx) * WG + lid;
+  if i >= p.n { return; }
+  let e = i * LANES;
+  let st = stats[statsIndex(e)];
+  out[i] = ((x[i] - st.x) - st.y) * (st.z * weightAt(e)) + biasAt(e);
 }
 
 // dx = rstd*(dy*w - sum(dy*w)/M - xhat*sum(dy*w*xhat)/M); fused: the sums are of dy and dy*xhat, w factored out
 @compute @workgroup_size(WG)
 fn inputGrad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let first = ((wg.x + wg.y * p.nx) * WG + lid) * LANES;
-  if first >= p.n { return; }
-  let q = statsIndex(first);
+  let i = (wg.x + wg.y * p.nx) * WG + lid;
+  if i >= p.n { return; }
+  let e = i * LANES;
+  let q = statsIndex(e);
   let st = stats[q];
-  let w = weightAt(first);
+  let w = weightAt(e);
   if !has(FLAG_BATCH_STATS) {
-    for (var i = first; i < first + LANES; i++) { out[i] = dy[i] * w * st.z; }
+    out[i] = dy[i] * (w * st.z);
     return;
   }
   let s = sums[q] * p.invM;
   if has(FLAG_FUSED) {
-    let scale = w * st.z;
-    for (var i = first; i < first + LANES; i++) { out[i] = scale * fma(-xhat(i, st), s.y, dy[i] - s.x); }
+    out[i] = (w * st.z) * fma(-xhat(i, st), V(s.y), dy[i] - s.x);
   } else {
-    for (var i = first; i < first + LANES; i++) { out[i] = st.z * fma(-xhat(i, st), s.y, fma(dy[i], w, -s.x)); }
+    out[i] = st.z * fma(-xhat(i, st), V(s.y), fma(dy[i], V(w), V(-s.x)));
   }
 }
 
-// MODE 0: dweight = sum(dy*xhat); MODE 1: dbias = sum(dy); per affine entry, from the sums at sumsOffset
+// MODE 0: dweight = sum(dy*xhat); MODE 1: dbias = sum(dy); per affine entry, from the sums at sumsOffset (lanes 1 only)
 @compute @workgroup_size(WG)
 fn affineGrad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let j = (wg.x + wg.y * p.nx) * WG + lid;
   if j >= p.targets { return; }
   let s = sums[p.sumsOffset + j];
-  out[j] = select(s.y, s.x, MODE == 1u);
+  out[j] = V(select(s.y, s.x, MODE == 1u));
 }
 `;
+}
