@@ -15,7 +15,8 @@ export async function dawnGpu(): Promise<GPU> {
     const reason = error instanceof Error ? error.message : String(error);
     throw new NormkitError('backend', `the webgpu backend needs the optional dependency 'webgpu' (Dawn for Node.js): npm install webgpu (${reason})`);
   }
-  instance = dawn.create([]);
+  // timestamps at full resolution (browsers quantize them against timing attacks; here they serve benchmarks)
+  instance = dawn.create(['disable-dawn-features=timestamp_quantization']);
   return instance;
 }
 

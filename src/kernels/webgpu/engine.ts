@@ -9,7 +9,7 @@ import { affineSize, statsCount } from '../../core/layout.js';
 import { NormkitError } from '../../errors.js';
 import { BufferUsage, MapMode, ShaderStage } from './constants.js';
 import type { Block, Reduction } from './plan.js';
-import { affineReduction, elementwiseWorkgroups, grid, groupReduction, lanesOf, writeBlock } from './plan.js';
+import { affineReduction, elementwiseWorkgroups, grid, groupReduction, lanesOf, reduceWorkgroups, writeBlock } from './plan.js';
 import { Flag, Mode, PARAMS_STRIDE, WORKGROUP, shaderSource } from './shader.js';
 
 /** A float32 tensor in a GPUBuffer (usage STORAGE | COPY_SRC | COPY_DST), `length` values. */
@@ -30,7 +30,7 @@ export interface StatsValues {
   readonly rstd: Float64Array;
 }
 
-type Entry = 'reduce' | 'finish' | 'normalize' | 'inputGrad' | 'affineGrad';
+type Entry = 'reduce' | 'reduceColumns' | 'finish' | 'normalize' | 'inputGrad' | 'affineGrad';
 
 interface Binding {
   readonly x: GPUBuffer;
@@ -207,7 +207,7 @@ export class WebGpuNorm {
       dispatches.push({
         pipeline: this.#pipeline('affineGrad', mode, 1),
         binding: { ...binding, out: grad.buffer },
-        block: { view, lanes: 1, eps: 0, reduction: { targets: entries, D: 1, C1: 0, C2: 0, L: 1, stride: 0, count: 0, chunks: 1 }, flags: 0, sumsOffset: affineOffset },
+        block: { view, lanes: 1, eps: 0, reduction: { targets: entries, D: 1, C1: 0, C2: 0, L: 1, stride: 0, count: 0, chunks: 1, columns: false }, flags: 0, sumsOffset: affineOffset },
         workgroups: Math.ceil(entries / WORKGROUP),
       });
     });
@@ -334,7 +334,7 @@ export class WebGpuNorm {
   #reduction(mode: number, lanes: 1 | 4, reduction: Reduction, view: NormView, eps: number, flags: number, sumsOffset: number, binding: Binding): Dispatch[] {
     const block = { view, lanes, eps, reduction, flags, sumsOffset };
     return [
-      { pipeline: this.#pipeline('reduce', mode, lanes), binding, block, workgroups: reduction.targets * reduction.chunks },
+      { pipeline: this.#pipeline(reduction.columns ? 'reduceColumns' : 'reduce', mode, lanes), binding, block, workgroups: reduceWorkgroups(reduction) },
       { pipeline: this.#pipeline('finish', mode, lanes), binding, block, workgroups: reduction.targets },
     ];
   }

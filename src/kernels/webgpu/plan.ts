@@ -4,7 +4,7 @@
  * View letters: A blocks, S span, G groups, B run, K affine entries per group, R = B/K, M = S*B.
  */
 import type { NormView } from '../../core/layout.js';
-import { CHUNK, WORKGROUP } from './shader.js';
+import { CHUNK, COLUMN_TILE, WORKGROUP } from './shader.js';
 
 /** Chunks per target at most: beyond it each invocation sums more than 16 values. */
 const MAX_CHUNKS = 1024;
@@ -19,12 +19,25 @@ export interface Reduction {
   readonly stride: number;
   readonly count: number;
   readonly chunks: number;
+  /** A target's loads lie `stride` apart (L = 1): reduceColumns, 64 targets per workgroup. */
+  readonly columns: boolean;
 }
 
-function inLoads(r: Omit<Reduction, 'chunks'>, lanes: number): Reduction {
+/** Rows per chunk in column reductions: 16 per row lane. */
+const COLUMN_CHUNK = (WORKGROUP / COLUMN_TILE) * 16;
+
+function inLoads(r: Omit<Reduction, 'chunks' | 'columns'>, lanes: number): Reduction {
   const count = r.count / lanes;
-  const chunks = Math.min(MAX_CHUNKS, Math.max(1, Math.ceil(count / CHUNK)));
-  return { targets: r.targets, D: r.D, C1: r.C1 / lanes, C2: r.C2 / lanes, L: r.L / lanes, stride: r.stride / lanes, count, chunks };
+  const L = r.L / lanes;
+  const stride = r.stride / lanes;
+  const columns = L === 1 && stride > 1;
+  const chunks = Math.min(MAX_CHUNKS, Math.max(1, Math.ceil(count / (columns ? COLUMN_CHUNK : CHUNK))));
+  return { targets: r.targets, D: r.D, C1: r.C1 / lanes, C2: r.C2 / lanes, L, stride, count, chunks, columns };
+}
+
+/** Workgroups of a reduction's first level. */
+export function reduceWorkgroups(r: Reduction): number {
+  return (r.columns ? Math.ceil(r.targets / COLUMN_TILE) : r.targets) * r.chunks;
 }
 
 /** Per statistics group (a, g): the (s, b) elements at a*S*G*B + g*B + s*G*B + b. */

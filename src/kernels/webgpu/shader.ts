@@ -18,6 +18,8 @@
 export const WORKGROUP = 256;
 /** Elements per chunk of a reduction: 16 per invocation before the tree. */
 export const CHUNK = WORKGROUP * 16;
+/** Targets per workgroup in column reductions (values of a target strided apart, L = 1): 64 columns x 4 row lanes. */
+export const COLUMN_TILE = 64;
 /** Bytes of one parameter block; a multiple of minUniformBufferOffsetAlignment's largest allowed value. */
 export const PARAMS_STRIDE = 256;
 
@@ -152,6 +154,36 @@ fn reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   }
   let sum = treeSum(acc, lid);
   if lid == 0u { partials[w] = sum; }
+}
+
+// L = 1: a target's loads lie stride apart (channels-last statistics, LayerNorm's affine entries). A workgroup
+// takes 64 neighbouring targets and 4 row lanes, so each row's 64 reads are contiguous.
+@compute @workgroup_size(WG)
+fn reduceColumns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let w = wg.x + wg.y * p.nx;
+  let tiles = (p.targets + ${COLUMN_TILE - 1}u) / ${COLUMN_TILE}u;
+  if w >= tiles * p.chunks { return; }
+  let column = lid % ${COLUMN_TILE}u;
+  let lane = lid / ${COLUMN_TILE}u;
+  let t = (w / p.chunks) * ${COLUMN_TILE}u + column;
+  let live = t < p.targets;
+  var acc = vec2(0.0, 0.0);
+  // the re-centring pass: only targets the first pass flagged
+  if live && (MODE != 1u || stats[t].w < 0.0) {
+    var shift = 0.0;
+    if MODE == 0u { shift = first(x[element(t, 0u)]); }
+    if MODE == 1u { shift = stats[t].x; }
+    let chunkLen = (p.count + p.chunks - 1u) / p.chunks;
+    let start = (w % p.chunks) * chunkLen;
+    let end = min(start + chunkLen, p.count);
+    let base = element(t, 0u);
+    for (var r = start + lane; r < end; r += WG / ${COLUMN_TILE}u) { acc += term(t, base + r * p.stride, shift); }
+  }
+  scratch[lid] = acc;
+  workgroupBarrier();
+  if lane == 0u && live {
+    partials[t * p.chunks + w % p.chunks] = (scratch[column] + scratch[column + ${COLUMN_TILE}u]) + (scratch[column + ${2 * COLUMN_TILE}u] + scratch[column + ${3 * COLUMN_TILE}u]);
+  }
 }
 
 @compute @workgroup_size(WG)
