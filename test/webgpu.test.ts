@@ -185,6 +185,13 @@ describe('webgpu backend', () => {
     assert.throws(() => {
       own.forwardTrain(own.tensor(24), x, view, own.tensor(2), null, 1e-5, stats);
     }, /expected affine tensors of 3 values, got 2/);
+    const foreign = own.device.createBuffer({ size: 96, usage: 0x8 }); // COPY_DST only
+    assert.throws(() => {
+      own.forwardTrain(own.tensor(24), { buffer: foreign, length: 24 }, view, null, null, 1e-5, stats);
+    }, /needs a GPUBuffer with STORAGE usage/);
+    assert.throws(() => {
+      own.forwardTrain(own.tensor(24), { buffer: own.tensor(4).buffer, length: 24 }, view, null, null, 1e-5, stats);
+    }, /cannot hold 24 float32 values/);
     own.device.destroy();
     await own.device.lost;
     assert.throws(() => own.tensor(4), (e: unknown) => e instanceof NormkitError && e.code === 'backend' && /device was lost/.test(e.message));

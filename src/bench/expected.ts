@@ -1,13 +1,32 @@
 /** What every system must compute, from normkit's float64 js kernels (checked against the reference by the test suite). */
 import type { NormView } from '../core/layout.js';
 import { normView, statsCount } from '../core/layout.js';
+import { toChannelsFirst, toChannelsLast } from '../core/transpose.js';
 import { jsKernels } from '../kernels/js/norm.js';
+import type { FloatArray } from '../tensor.js';
 import type { BenchData, Op, ShapeSpec } from './types.js';
 
 export function viewOf(spec: ShapeSpec, layout = spec.layout): NormView {
   if (spec.norm === 'layer') return normView({ kind: 'layer', normalizedRank: 1 }, spec.shape, 'channels-first');
   if (spec.norm === 'group') return normView({ kind: 'group', groups: spec.groups ?? 1 }, spec.shape, layout);
   return normView({ kind: 'batch' }, spec.shape, layout);
+}
+
+/** How normkit lays a shape's logical (channels-first) data out in the spec's layout: its view, and the transposes there and back. */
+export interface Physical {
+  readonly view: NormView;
+  readonly arrange: (a: Float32Array) => Float32Array;
+  readonly back: (a: FloatArray) => Float32Array;
+}
+
+export function physicalOf(spec: ShapeSpec): Physical {
+  const last = spec.layout === 'channels-last' && spec.norm !== 'layer';
+  const physical = last ? [spec.shape[0], ...spec.shape.slice(2), spec.shape[1]] : spec.shape;
+  return {
+    view: viewOf({ ...spec, shape: physical }),
+    arrange: (a) => (last ? Float32Array.from(toChannelsLast(a, spec.shape).data) : a),
+    back: (a) => Float32Array.from(last ? toChannelsFirst(a, physical).data : a),
+  };
 }
 
 export type Expected = Readonly<Record<Op, Float64Array>>;

@@ -1,13 +1,12 @@
 /** normkit's own backends as benchmark systems: js, wasm on one thread, wasm threaded, wasm with data resident in wasm memory, webgpu with copies. */
 import type { Layout } from '../core/layout.js';
 import { statsCount } from '../core/layout.js';
-import { toChannelsFirst, toChannelsLast } from '../core/transpose.js';
 import { backends } from '../kernels/index.js';
 import type { NormKernels } from '../kernels/types.js';
 import { freeWasmTensor, setWasmPool, wasmTensor } from '../kernels/wasm/backend.js';
 import type { WorkerPool } from '../kernels/wasm/pool.js';
 import type { FloatArray } from '../tensor.js';
-import { viewOf } from './expected.js';
+import { physicalOf } from './expected.js';
 import type { BenchData, Op, Prepared, System } from './types.js';
 
 interface Options {
@@ -28,10 +27,7 @@ function normkitSystem(options: Options, layout: Layout): System {
     supports: (spec) => spec.layout === layout,
     prepare: (data: BenchData) => {
       const { spec } = data;
-      const last = spec.layout === 'channels-last' && spec.norm !== 'layer';
-      const physical = last ? [spec.shape[0], ...spec.shape.slice(2), spec.shape[1]] : spec.shape;
-      const view = viewOf({ ...spec, shape: physical });
-      const arrange = (a: Float32Array): FloatArray => (last ? toChannelsLast(a, spec.shape).data : a);
+      const { view, arrange, back } = physicalOf(spec);
       const fresh = (source?: Float32Array): FloatArray => {
         if (!options.resident) return source === undefined ? new Float32Array(data.x.length) : arrange(source);
         const t = wasmTensor('float32', spec.shape).data;
@@ -78,7 +74,6 @@ function normkitSystem(options: Options, layout: Layout): System {
           k.forwardWithStats(y, x, view, data.weight, data.bias, runMean, runRstd);
         };
       }
-      const back = (a: FloatArray): Float32Array => Float32Array.from(last ? toChannelsFirst(a, physical).data : a);
       return Promise.resolve({
         run,
         result: (op: Op) => {

@@ -5,10 +5,9 @@
  */
 import type { Layout } from '../core/layout.js';
 import { affineSize, statsCount } from '../core/layout.js';
-import { toChannelsFirst, toChannelsLast } from '../core/transpose.js';
 import { BufferUsage } from '../kernels/webgpu/constants.js';
 import type { WebGpuNorm } from '../kernels/webgpu/engine.js';
-import { viewOf } from './expected.js';
+import { physicalOf } from './expected.js';
 import { median } from './timing.js';
 import type { BenchData, Op, Prepared, System } from './types.js';
 
@@ -20,10 +19,7 @@ function residentSystem(engine: WebGpuNorm, layout: Layout): System {
     supports: (spec) => spec.layout === layout,
     prepare: (data: BenchData) => {
       const { spec } = data;
-      const last = spec.layout === 'channels-last' && spec.norm !== 'layer';
-      const physical = last ? [spec.shape[0], ...spec.shape.slice(2), spec.shape[1]] : spec.shape;
-      const view = viewOf({ ...spec, shape: physical });
-      const arrange = (a: Float32Array): Float32Array => (last ? Float32Array.from(toChannelsLast(a, spec.shape).data) : a);
+      const { view, arrange, back } = physicalOf(spec);
       const n = data.x.length;
       const k = affineSize(view);
       const count = statsCount(view);
@@ -66,11 +62,13 @@ function residentSystem(engine: WebGpuNorm, layout: Layout): System {
           ]),
         ),
         repeat,
-        ...(engine.device.features.has('timestamp-query') && { gpuTime: (op: Op) => gpuTime(engine, steps[op] ?? (() => undefined), op === 'forward+backward' ? 2 : 1) }),
+        ...(engine.device.features.has('timestamp-query') && {
+          gpuTime: (op: Op) => gpuTime(engine, steps[op] ?? (() => undefined), op === 'forward+backward' ? 2 : 1, repeat === 1 ? 3 : 16),
+        }),
         result: async (op: Op) => {
           steps[op]?.();
           const values = await engine.read(op === 'forward' || op === 'inference' ? y : dx);
-          return last ? Float32Array.from(toChannelsFirst(values, physical).data) : values;
+          return back(values);
         },
         dispose: () => {
           for (const t of [x, dy, weight, bias, y, dx, dweight, dbias, stats, running]) t.buffer.destroy();
@@ -101,9 +99,8 @@ async function calibrate(engine: WebGpuNorm, forward: () => void, backward: () =
   return Math.max(1, Math.min(2000, Math.round(200 / step)));
 }
 
-/** GPU time of a step (`calls` kernel calls) by timestamp queries: median and min over 16 steps. */
-async function gpuTime(engine: WebGpuNorm, step: () => void, calls: number): Promise<{ median: number; min: number }> {
-  const steps = 16;
+/** GPU time of a step (`calls` kernel calls) by timestamp queries: median and min over `steps` steps. */
+async function gpuTime(engine: WebGpuNorm, step: () => void, calls: number, steps: number): Promise<{ median: number; min: number }> {
   engine.startTiming(steps * calls);
   for (let i = 0; i < steps; i++) step();
   const passes = await engine.stopTiming();

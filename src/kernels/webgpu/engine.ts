@@ -309,6 +309,12 @@ export class WebGpuNorm {
       if (t !== null && t.length !== entries) throw new NormkitError('length', `webgpu: expected affine tensors of ${entries} values, got ${t.length}`);
     }
     if (stats.count !== statsCount(view)) throw new NormkitError('length', `webgpu: expected statistics for ${statsCount(view)} groups, got ${stats.count}`);
+    for (const t of [...tensors, ...affine]) {
+      if (t === null) continue;
+      if ((t.buffer.usage & BufferUsage.STORAGE) === 0) throw new NormkitError('option', 'webgpu: a tensor needs a GPUBuffer with STORAGE usage');
+      if (t.buffer.size < 4 * t.length) throw new NormkitError('length', `webgpu: a buffer of ${t.buffer.size} bytes cannot hold ${t.length} float32 values`);
+    }
+    if (stats.buffer.size < 16 * stats.count) throw new NormkitError('length', `webgpu: a statistics buffer of ${stats.buffer.size} bytes cannot hold ${stats.count} groups`);
     const buffers = [...tensors, ...affine].flatMap((t) => (t === null ? [] : [t.buffer]));
     if (new Set(buffers).size !== buffers.length) throw new NormkitError('option', 'webgpu: outputs and inputs must be distinct buffers');
   }

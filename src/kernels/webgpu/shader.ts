@@ -107,6 +107,20 @@ fn term(t: u32, i: u32, shift: f32) -> vec2<f32> {
   return vec2(total(g), total(g * xhat(i, stats[statsIndex(i * LANES)])));
 }
 
+// what target t's values are summed around: its first value (first pass), or the first pass's mean (re-centring)
+fn shiftOf(t: u32) -> f32 {
+  if MODE == 0u { return first(x[element(t, 0u)]); }
+  if MODE == 1u { return stats[t].x; }
+  return 0.0;
+}
+
+// loads [x, y) of chunk c of a target
+fn chunkRange(c: u32) -> vec2<u32> {
+  let chunkLen = (p.count + p.chunks - 1u) / p.chunks;
+  let start = c * chunkLen;
+  return vec2(start, min(start + chunkLen, p.count));
+}
+
 fn treeSum(v: vec2<f32>, lid: u32) -> vec2<f32> {
   scratch[lid] = v;
   workgroupBarrier();
@@ -130,12 +144,10 @@ fn reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   if w >= p.targets * p.chunks { return; }
   let t = w / p.chunks;
   if !takesPart(t, lid) { return; }
-  var shift = 0.0;
-  if MODE == 0u { shift = first(x[element(t, 0u)]); }
-  if MODE == 1u { shift = stats[t].x; }
-  let chunkLen = (p.count + p.chunks - 1u) / p.chunks;
-  let start = (w % p.chunks) * chunkLen;
-  let end = min(start + chunkLen, p.count);
+  let shift = shiftOf(t);
+  let range = chunkRange(w % p.chunks);
+  let start = range.x;
+  let end = range.y;
   // element(t, r) = base + (r / L)*stride + r % L, with (r / L, r % L) carried across steps of WG: no division per load
   let base = element(t, 0u);
   let stepRow = WG / p.L;
@@ -170,14 +182,10 @@ fn reduceColumns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
   var acc = vec2(0.0, 0.0);
   // the re-centring pass: only targets the first pass flagged
   if live && (MODE != 1u || stats[t].w < 0.0) {
-    var shift = 0.0;
-    if MODE == 0u { shift = first(x[element(t, 0u)]); }
-    if MODE == 1u { shift = stats[t].x; }
-    let chunkLen = (p.count + p.chunks - 1u) / p.chunks;
-    let start = (w % p.chunks) * chunkLen;
-    let end = min(start + chunkLen, p.count);
+    let shift = shiftOf(t);
+    let range = chunkRange(w % p.chunks);
     let base = element(t, 0u);
-    for (var r = start + lane; r < end; r += WG / ${COLUMN_TILE}u) { acc += term(t, base + r * p.stride, shift); }
+    for (var r = range.x + lane; r < range.y; r += WG / ${COLUMN_TILE}u) { acc += term(t, base + r * p.stride, shift); }
   }
   scratch[lid] = acc;
   workgroupBarrier();
