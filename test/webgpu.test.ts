@@ -197,6 +197,13 @@ describe('webgpu backend', () => {
     assert.throws(() => own.tensor(4), (e: unknown) => e instanceof NormkitError && e.code === 'backend' && /device was lost/.test(e.message));
   });
 
+  it('says how to get an adapter where there is none', async () => {
+    await assert.rejects(
+      requestDevice({ requestAdapter: () => Promise.resolve(null) }),
+      (e: unknown) => e instanceof NormkitError && e.code === 'backend' && /no GPU adapter here .*VK_ICD_FILENAMES=\/usr\/lib\/chromium\/vk_swiftshader_icd\.json/.test(e.message),
+    );
+  });
+
   withGpu('serves layers: BatchNorm2d and LayerNorm on webgpu match js, float64 is refused', () => {
     const random = new Random(13);
     for (const make of [() => new BatchNorm2d(3), () => new LayerNorm([5])]) {

@@ -54,7 +54,7 @@ const TENSOR_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.CO
  * Requests a device that may bind the adapter's largest storage buffers; with `timestamps`, one that can
  * time its passes too where the adapter has 'timestamp-query' (WebGpuNorm.startTiming).
  */
-export async function requestDevice(gpu: GPU, options: { timestamps?: boolean } = {}): Promise<GPUDevice> {
+export async function requestDevice(gpu: Pick<GPU, 'requestAdapter'>, options: { timestamps?: boolean } = {}): Promise<GPUDevice> {
   const adapter = await gpu.requestAdapter();
   if (adapter === null) {
     throw new NormkitError(
