@@ -8,6 +8,7 @@ import { NormkitError } from '../src/errors.ts';
 import { backendAvailable, backends } from '../src/kernels/index.ts';
 import { WebGpuNorm, requestDevice } from '../src/kernels/webgpu/engine.ts';
 import { lanesOf } from '../src/kernels/webgpu/plan.ts';
+import { webgpuTypedKernels } from '../src/kernels/webgpu/typed-kernels.ts';
 import { BatchNorm2d } from '../src/nn/batchnorm.ts';
 import { LayerNorm } from '../src/nn/layernorm.ts';
 import { dawnGpu } from '../src/node/dawn.ts';
@@ -195,6 +196,29 @@ describe('webgpu backend', () => {
     own.device.destroy();
     await own.device.lost;
     assert.throws(() => own.tensor(4), (e: unknown) => e instanceof NormkitError && e.code === 'backend' && /device was lost/.test(e.message));
+  });
+
+  withGpu('typed-array kernels with promises: overlapping calls each get their own results, float64 is refused', async (g) => {
+    const kernels = webgpuTypedKernels(g);
+    const random = new Random(19);
+    const views = [normView({ kind: 'batch' }, [6, 3, 5], 'channels-first'), normView({ kind: 'layer', normalizedRank: 1 }, [7, 12], 'channels-first')];
+    const runs = views.flatMap((view) => [0, 1].map(() => ({ view, ...inputs(random, view, 3, 2) })));
+    const results = await Promise.all(
+      runs.map(async ({ view, x, dy, weight, bias }) => {
+        const count = statsCount(view);
+        const [y, dx] = [new Float32Array(x.length), new Float32Array(x.length)];
+        const [mean, variance, rstd] = [new Float64Array(count), new Float64Array(count), new Float64Array(count)];
+        await kernels.forwardTrain(y, x, view, weight, bias, 1e-5, mean, variance, rstd);
+        await kernels.backward(dx, null, null, dy, x, view, weight, mean, rstd, true);
+        return { y, dx };
+      }),
+    );
+    results.forEach(({ y, dx }, i) => {
+      const { view, x, dy, weight, bias } = runs[i];
+      const ref = referenceNorm({ x, dy, view, gamma: weight, beta: bias, eps: 1e-5 });
+      assert.ok(relative(y, ref.y) < 2e-6 && relative(dx, ref.dx) < 2e-6, `call ${i}`);
+    });
+    await assert.rejects(kernels.forwardWithStats(new Float32Array(4), new Float64Array(4), views[0], null, null, new Float64Array(3), new Float64Array(3)), /webgpu computes in float32: x is a Float64Array/);
   });
 
   it('says how to get an adapter where there is none', async () => {
