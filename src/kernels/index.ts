@@ -2,6 +2,7 @@
 import { NormkitError } from '../errors.js';
 import { jsKernels } from './js/norm.js';
 import { referenceKernels } from './reference.js';
+import type { DType } from '../tensor.js';
 import type { BackendName, NormKernels } from './types.js';
 import { wasmAvailable, wasmKernels } from './wasm/backend.js';
 import { webgpuAvailable, webgpuKernels } from './webgpu/backend.js';
@@ -23,6 +24,12 @@ export function backendAvailable(name: BackendName): boolean {
   if (name === 'wasm') return wasmAvailable();
   if (name === 'webgpu') return webgpuAvailable();
   return true;
+}
+
+/** Throws a 'dtype' NormkitError, naming `who`, where the backend does not compute in `dtype` (webgpu: float32 only). */
+export function checkBackendDtype(name: BackendName, dtype: DType, who: string): void {
+  const { dtypes } = backends[name];
+  if (!dtypes.includes(dtype)) throw new NormkitError('dtype', `${who}: backend '${name}' computes in ${dtypes.join(', ')} only, not ${dtype}`);
 }
 
 /** The fastest backend available here: wasm where it runs, js otherwise. */

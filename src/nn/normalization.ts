@@ -7,7 +7,7 @@ import type { NormView } from '../core/layout.js';
 import { affineSize, reduceSize, statsCount } from '../core/layout.js';
 import { nextRunningStats, updateFactor } from '../core/stats.js';
 import { NormkitError } from '../errors.js';
-import { backendAvailable, backends } from '../kernels/index.js';
+import { backendAvailable, backends, checkBackendDtype } from '../kernels/index.js';
 import type { BackendName, NormKernels } from '../kernels/types.js';
 import type { DType, FloatArray, Tensor } from '../tensor.js';
 import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
@@ -122,7 +122,7 @@ export abstract class Normalization implements Module {
   /** Switches the kernel backend; the cached forward stays valid, since every backend shares one contract. */
   set backend(name: BackendName) {
     if (!(name in backends) || !backendAvailable(name)) throw new NormkitError('backend', `${this.name}: backend '${name}' is unknown or not available here`);
-    if (!backends[name].dtypes.includes(this.dtype)) throw new NormkitError('dtype', `${this.name}: backend '${name}' computes in ${backends[name].dtypes.join(', ')} only, not ${this.dtype}`);
+    checkBackendDtype(name, this.dtype, this.name);
     this.#backend = name;
   }
 

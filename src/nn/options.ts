@@ -2,7 +2,7 @@
 import type { Layout } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import type { BackendName } from '../kernels/types.js';
-import { backendAvailable, backends, isBackendName, defaultBackend } from '../kernels/index.js';
+import { backendAvailable, checkBackendDtype, isBackendName, defaultBackend } from '../kernels/index.js';
 import type { DType } from '../tensor.js';
 
 /**
@@ -53,9 +53,7 @@ export function resolveCommon(name: string, options: CommonOptions): ResolvedOpt
       `${name}: backend ${describe(backend)} is not available here (wasm: await wasmReady() in browsers; webgpu: await startWebGpu() from normkit/node)`,
     );
   }
-  if (!backends[backend].dtypes.includes(dtype)) {
-    throw new NormkitError('dtype', `${name}: backend '${backend}' computes in ${backends[backend].dtypes.join(', ')} only, got dtype '${dtype}'`);
-  }
+  checkBackendDtype(backend, dtype, name);
   if (nonFinite !== 'propagate' && nonFinite !== 'skip-update' && nonFinite !== 'throw') {
     throw new NormkitError(
       'option',
