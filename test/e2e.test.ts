@@ -56,34 +56,45 @@ function assertMatches(actual: Map<string, [number, number]>, expected: Map<stri
   }
 }
 
-describe('explainer page (headless Chromium)', () => {
-  let browser: Browser;
+/** For a describe block: Chromium and the built page served on localhost, started before its tests and closed after. */
+function usePage(options: { webgpu?: boolean } = {}): { newPage: (search: string, viewport?: { width: number; height: number }) => Promise<Page>; consoleErrors: string[] } {
+  let browser: Browser | null = null;
   let url = '';
   let close: () => Promise<void> = () => Promise.resolve();
   const consoleErrors: string[] = [];
-
-  async function open(search = '', width = 1280, height = 800): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width, height } });
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
-    page.on('pageerror', (e) => consoleErrors.push(e.message));
-    await page.goto(url + search);
-    await page.waitForSelector('[data-node="L"]');
-    return page;
-  }
-
   before(async () => {
-    browser = await launchChromium();
+    browser = await launchChromium(options);
     const served = await servePage(0);
     url = served.url;
     close = () => served.server.close();
   });
-
   after(async () => {
-    await browser.close();
+    await browser?.close();
     await close();
   });
+  return {
+    consoleErrors,
+    newPage: async (search, viewport = { width: 1280, height: 800 }) => {
+      if (browser === null) throw new Error('the browser is not started');
+      const page = await browser.newPage({ viewport });
+      page.on('console', (m) => {
+        if (m.type() === 'error') consoleErrors.push(m.text());
+      });
+      page.on('pageerror', (e) => consoleErrors.push(e.message));
+      await page.goto(url + search);
+      return page;
+    },
+  };
+}
+
+describe('explainer page (headless Chromium)', () => {
+  const { newPage, consoleErrors } = usePage();
+
+  async function open(search = '', width = 1280, height = 800): Promise<Page> {
+    const page = await newPage(search, { width, height });
+    await page.waitForSelector('[data-node="L"]');
+    return page;
+  }
 
   it("shows the reference's numbers in the default view, and writes the screenshot", async () => {
     const page = await open();
@@ -216,31 +227,11 @@ describe('explainer page (headless Chromium)', () => {
 });
 
 describe('explainer page with WebGPU (headless Chromium --enable-unsafe-webgpu: SwiftShader where there is no GPU)', () => {
-  let browser: Browser;
-  let url = '';
-  let close: () => Promise<void> = () => Promise.resolve();
-  const consoleErrors: string[] = [];
-
-  before(async () => {
-    browser = await launchChromium({ webgpu: true });
-    const served = await servePage(0);
-    url = served.url;
-    close = () => served.server.close();
-  });
-
-  after(async () => {
-    await browser.close();
-    await close();
-  });
+  const { newPage, consoleErrors } = usePage({ webgpu: true });
 
   /** The page once it has decided whether to offer webgpu; null (with the reason) where it has no adapter outside CI. */
   async function openWithGpu(search: string): Promise<Page | null> {
-    const page = await browser.newPage();
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
-    page.on('pageerror', (e) => consoleErrors.push(e.message));
-    await page.goto(url + search);
+    const page = await newPage(search);
     const adapter = await page.evaluate('(async () => Boolean(navigator.gpu && (await navigator.gpu.requestAdapter())))()');
     if (adapter !== true) {
       // CI has SwiftShader: an adapter must exist there
