@@ -97,6 +97,8 @@ describe('webgpu backend', () => {
       [{ kind: 'instance' }, [3, 4, 4, 2], 'channels-first', 4],
       [{ kind: 'group', groups: 2 }, [3, 3, 3, 8], 'channels-last', 1],
       [{ kind: 'batch' }, [5, 3, 3, 3], 'channels-first', 1],
+      // few targets, split into many small chunks (a row per lane) so a GPU has work
+      [{ kind: 'batch' }, [256, 64], 'channels-first', 1],
     ];
     for (const [reduction, shape, layout, lanes] of cases) {
       const view = normView(reduction, shape, layout);

@@ -25,13 +25,22 @@ export interface Reduction {
 
 /** Rows per chunk in column reductions: 16 per row lane. */
 const COLUMN_CHUNK = (WORKGROUP / COLUMN_TILE) * 16;
+/**
+ * Fewer first-level workgroups than this leave a large GPU mostly idle (few targets of moderate size,
+ * e.g. BatchNorm1d on 256x1024): chunks are then split further, down to one load per invocation
+ * (a row per lane in column mode).
+ */
+const MIN_WORKGROUPS = 256;
 
 function inLoads(r: Omit<Reduction, 'chunks' | 'columns'>, lanes: number): Reduction {
   const count = r.count / lanes;
   const L = r.L / lanes;
   const stride = r.stride / lanes;
   const columns = L === 1 && stride > 1;
-  const chunks = Math.min(MAX_CHUNKS, Math.max(1, Math.ceil(count / (columns ? COLUMN_CHUNK : CHUNK))));
+  const blocks = columns ? Math.ceil(r.targets / COLUMN_TILE) : r.targets;
+  const bySize = Math.ceil(count / (columns ? COLUMN_CHUNK : CHUNK));
+  const byParallelism = Math.min(Math.ceil(MIN_WORKGROUPS / blocks), Math.floor(count / (columns ? WORKGROUP / COLUMN_TILE : WORKGROUP)));
+  const chunks = Math.min(MAX_CHUNKS, Math.max(1, bySize, byParallelism));
   return { targets: r.targets, D: r.D, C1: r.C1 / lanes, C2: r.C2 / lanes, L, stride, count, chunks, columns };
 }
 

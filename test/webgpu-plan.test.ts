@@ -1,0 +1,32 @@
+// How the webgpu kernels split work (pure arithmetic, no GPU): load width, reduction kinds, chunks.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { normView } from '../src/core/layout.ts';
+import { affineReduction, groupReduction, lanesOf, reduceWorkgroups } from '../src/kernels/webgpu/plan.ts';
+
+describe('webgpu dispatch plan', () => {
+  it('reads NCHW BatchNorm as vec4 rows in chunks of 4,096 loads (shape A: the H100-measured plan)', () => {
+    const view = normView({ kind: 'batch' }, [32, 64, 56, 56], 'channels-first');
+    assert.equal(lanesOf(view), 4);
+    const r = groupReduction(view, 4);
+    assert.deepEqual([r.columns, r.count, r.L, r.stride, r.chunks], [false, (32 * 56 * 56) / 4, (56 * 56) / 4, (64 * 56 * 56) / 4, 7]);
+    assert.equal(reduceWorkgroups(r), 64 * 7);
+  });
+
+  it('reduces strided values in columns: channels-last BatchNorm, LayerNorm affine gradients', () => {
+    const nhwc = normView({ kind: 'batch' }, [32, 56, 56, 64], 'channels-last');
+    assert.equal(lanesOf(nhwc), 1);
+    const r = groupReduction(nhwc, 1);
+    assert.deepEqual([r.columns, r.stride, r.chunks], [true, 64, 1024]);
+    const ln = normView({ kind: 'layer', normalizedRank: 1 }, [8192, 1024], 'channels-first');
+    assert.equal(groupReduction(ln, 1).columns, false);
+    assert.equal(affineReduction(ln, 1).columns, true);
+  });
+
+  it('splits few moderate targets further so a large GPU has work (BatchNorm1d on 256x1024), but not below a load per invocation', () => {
+    const b = groupReduction(normView({ kind: 'batch' }, [256, 1024], 'channels-first'), 1);
+    assert.ok(reduceWorkgroups(b) >= 256, `${reduceWorkgroups(b)} workgroups`);
+    const tiny = groupReduction(normView({ kind: 'batch' }, [8, 16, 8, 8], 'channels-first'), 4);
+    assert.equal(tiny.chunks, 1);
+  });
+});
