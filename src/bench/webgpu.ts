@@ -1,7 +1,7 @@
 /**
- * The webgpu backend as benchmark systems: `normkit-webgpu` through the synchronous contract
- * (upload, run, download on every call) and `normkit-webgpu-resident` on GPU-resident tensors,
- * timed until the GPU has finished (onSubmittedWorkDone).
+ * The webgpu backend's GPU-resident benchmark system (`normkit-webgpu` with copies is a normkit
+ * system over the synchronous contract, normkit.ts): steps queued and timed until the GPU has
+ * finished, their GPU time alone by timestamp queries, and the GPU's copy bandwidth.
  */
 import type { Layout } from '../core/layout.js';
 import { affineSize, statsCount } from '../core/layout.js';
