@@ -29,6 +29,15 @@ export function physicalOf(spec: ShapeSpec): Physical {
   };
 }
 
+/** The running statistics inference uses, per statistics group of `view`: mean and rstd = 1/sqrt(var + eps). */
+export function runningStats(data: BenchData, view: NormView): { mean: Float64Array; rstd: Float64Array } {
+  const count = statsCount(view);
+  return {
+    mean: Float64Array.from({ length: count }, (_, q) => data.runningMean[q % view.groups] ?? 0),
+    rstd: Float64Array.from({ length: count }, (_, q) => 1 / Math.sqrt((data.runningVar[q % view.groups] ?? 1) + data.eps)),
+  };
+}
+
 export type Expected = Readonly<Record<Op, Float64Array>>;
 
 export function expected(data: BenchData): Expected {

@@ -6,7 +6,7 @@ import type { NormKernels } from '../kernels/types.js';
 import { freeWasmTensor, setWasmPool, wasmTensor } from '../kernels/wasm/backend.js';
 import type { WorkerPool } from '../kernels/wasm/pool.js';
 import type { FloatArray } from '../tensor.js';
-import { physicalOf } from './expected.js';
+import { physicalOf, runningStats } from './expected.js';
 import type { BenchData, Op, Prepared, System } from './types.js';
 
 interface Options {
@@ -39,8 +39,7 @@ function normkitSystem(options: Options, layout: Layout): System {
       const [mean, variance, rstd] = [new Float64Array(count), new Float64Array(count), new Float64Array(count)];
       const dweight = new Float32Array(data.weight.length);
       const dbias = new Float32Array(data.bias.length);
-      const runMean = Float64Array.from({ length: count }, (_, q) => data.runningMean[q % view.groups] ?? 0);
-      const runRstd = Float64Array.from({ length: count }, (_, q) => 1 / Math.sqrt((data.runningVar[q % view.groups] ?? 1) + data.eps));
+      const running = runningStats(data, view);
       const k = options.kernels;
       const threads = () => {
         if (options.pool !== undefined) setWasmPool(options.pool);
@@ -71,7 +70,7 @@ function normkitSystem(options: Options, layout: Layout): System {
       if (spec.norm === 'batch') {
         run.inference = () => {
           threads();
-          k.forwardWithStats(y, x, view, data.weight, data.bias, runMean, runRstd);
+          k.forwardWithStats(y, x, view, data.weight, data.bias, running.mean, running.rstd);
         };
       }
       return Promise.resolve({

@@ -7,7 +7,7 @@ import type { Layout } from '../core/layout.js';
 import { affineSize, statsCount } from '../core/layout.js';
 import { BufferUsage } from '../kernels/webgpu/constants.js';
 import type { WebGpuNorm } from '../kernels/webgpu/engine.js';
-import { physicalOf } from './expected.js';
+import { physicalOf, runningStats } from './expected.js';
 import { median } from './timing.js';
 import type { BenchData, Op, Prepared, System } from './types.js';
 
@@ -26,10 +26,7 @@ function residentSystem(engine: WebGpuNorm, layout: Layout): System {
       const [x, dy, weight, bias] = [arrange(data.x), arrange(data.dy), data.weight, data.bias].map((a) => engine.tensor(a));
       const [y, dx, dweight, dbias] = [engine.tensor(n), engine.tensor(n), engine.tensor(k), engine.tensor(k)];
       const stats = engine.stats(count);
-      const running = engine.stats({
-        mean: Float64Array.from({ length: count }, (_, q) => data.runningMean[q % view.groups] ?? 0),
-        rstd: Float64Array.from({ length: count }, (_, q) => 1 / Math.sqrt((data.runningVar[q % view.groups] ?? 1) + data.eps)),
-      });
+      const running = engine.stats(runningStats(data, view));
       const forward = () => {
         engine.forwardTrain(y, x, view, weight, bias, data.eps, stats);
       };

@@ -65,8 +65,8 @@ function syncKernels(port: MessagePort, signal: Int32Array, timeoutMs: number): 
       const dweightOut = optional(dweight, 'dweight');
       const dbiasOut = optional(dbias, 'dbias');
       const affineGrads = dweightOut !== null || dbiasOut !== null;
-      const call_: Call = { op: 'backward', dy: float32(dy, 'dy'), x: float32(x, 'x'), view: { ...view }, weight: optional(weight, 'weight'), mean, rstd, batchStats, affineGrads };
-      const [dxs, dweights, dbiases] = call(call_);
+      const message: Call = { op: 'backward', dy: float32(dy, 'dy'), x: float32(x, 'x'), view: { ...view }, weight: optional(weight, 'weight'), mean, rstd, batchStats, affineGrads };
+      const [dxs, dweights, dbiases] = call(message);
       dxOut.set(dxs!);
       if (dweightOut !== null) dweightOut.set(dweights!);
       if (dbiasOut !== null) dbiasOut.set(dbiases!);

@@ -10,7 +10,7 @@ import { NormkitError } from '../../errors.js';
 import { BufferUsage, MapMode, ShaderStage } from './constants.js';
 import type { Block, Reduction } from './plan.js';
 import { affineReduction, elementwiseWorkgroups, grid, groupReduction, lanesOf, reduceWorkgroups, writeBlock } from './plan.js';
-import { Flag, Mode, PARAMS_STRIDE, WORKGROUP, shaderSource } from './shader.js';
+import { AffineGrad, Flag, Mode, PARAMS_STRIDE, WORKGROUP, shaderSource } from './shader.js';
 
 /** A float32 tensor in a GPUBuffer (usage STORAGE | COPY_SRC | COPY_DST), `length` values. */
 export interface GpuTensor {
@@ -202,15 +202,18 @@ export class WebGpuNorm {
     if (grads && !(batchStats && fused)) dispatches.push(...this.#reduction(Mode.affine, lanes, affineReduction(view, lanes), view, 0, 0, groups, binding));
     dispatches.push(this.#elementwise('inputGrad', lanes, view, weightFlag | (fused ? Flag.fused : 0) | (batchStats ? Flag.batchStats : 0), binding));
     const entries = affineSize(view);
-    [dweight, dbias].forEach((grad, mode) => {
-      if (grad === null) return;
+    for (const [grad, mode] of [
+      [dweight, AffineGrad.weight],
+      [dbias, AffineGrad.bias],
+    ] as const) {
+      if (grad === null) continue;
       dispatches.push({
         pipeline: this.#pipeline('affineGrad', mode, 1),
         binding: { ...binding, out: grad.buffer },
         block: { view, lanes: 1, eps: 0, reduction: { targets: entries, D: 1, C1: 0, C2: 0, L: 1, stride: 0, count: 0, chunks: 1, columns: false }, flags: 0, sumsOffset: affineOffset },
         workgroups: Math.ceil(entries / WORKGROUP),
       });
-    });
+    }
     this.#run(dispatches);
   }
 

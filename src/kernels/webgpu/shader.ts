@@ -35,6 +35,9 @@ export const Mode = {
   affine: 3,
 } as const;
 
+/** Which affine gradient affineGrad writes (override MODE). */
+export const AffineGrad = { weight: 0, bias: 1 } as const;
+
 /** Params.flags bits. */
 export const Flag = { weight: 1, bias: 2, weighted: 4, fused: 8, batchStats: 16 } as const;
 
@@ -60,6 +63,10 @@ const FLAG_FUSED: u32 = ${Flag.fused}u;
 const FLAG_BATCH_STATS: u32 = ${Flag.batchStats}u;
 
 override MODE: u32 = 0u;
+const SHIFTED: u32 = ${Mode.shifted}u;
+const RECENTRED: u32 = ${Mode.recentred}u;
+const GROUP: u32 = ${Mode.group}u;
+const GRAD_BIAS: u32 = ${AffineGrad.bias}u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<V>;
@@ -90,17 +97,18 @@ fn element(t: u32, r: u32) -> u32 { return (t / p.D) * p.C1 + (t % p.D) * p.C2 +
 
 fn xhat(i: u32, st: vec4<f32>) -> V { return ((x[i] - st.x) - st.y) * st.z; }
 
-fn weightAt(e: u32) -> f32 { return select(1.0, weight[affineIndex(e)], has(FLAG_WEIGHT)); }
+// j: affine index (affineIndex)
+fn weightOf(j: u32) -> f32 { return select(1.0, weight[j], has(FLAG_WEIGHT)); }
 
-fn biasAt(e: u32) -> f32 { return select(0.0, bias[affineIndex(e)], has(FLAG_BIAS)); }
+fn biasOf(j: u32) -> f32 { return select(0.0, bias[j], has(FLAG_BIAS)); }
 
 fn term(t: u32, i: u32, shift: f32) -> vec2<f32> {
-  if MODE <= 1u {
+  if MODE == SHIFTED || MODE == RECENTRED {
     let d = x[i] - shift;
     return vec2(total(d), total(d * d));
   }
-  if MODE == 2u {
-    let g = dy[i] * select(1.0, weightAt(i * LANES), has(FLAG_WEIGHTED));
+  if MODE == GROUP {
+    let g = dy[i] * select(1.0, weightOf(affineIndex(i * LANES)), has(FLAG_WEIGHTED));
     return vec2(total(g), total(g * xhat(i, stats[t])));
   }
   let g = dy[i];
@@ -109,8 +117,8 @@ fn term(t: u32, i: u32, shift: f32) -> vec2<f32> {
 
 // what target t's values are summed around: its first value (first pass), or the first pass's mean (re-centring)
 fn shiftOf(t: u32) -> f32 {
-  if MODE == 0u { return first(x[element(t, 0u)]); }
-  if MODE == 1u { return stats[t].x; }
+  if MODE == SHIFTED { return first(x[element(t, 0u)]); }
+  if MODE == RECENTRED { return stats[t].x; }
   return 0.0;
 }
 
@@ -133,7 +141,7 @@ fn treeSum(v: vec2<f32>, lid: u32) -> vec2<f32> {
 
 // whether this workgroup's target takes part: every target, except in the re-centring pass
 fn takesPart(t: u32, lid: u32) -> bool {
-  if MODE != 1u { return true; }
+  if MODE != RECENTRED { return true; }
   if lid == 0u { flagged = select(0u, 1u, stats[t].w < 0.0); }
   return workgroupUniformLoad(&flagged) != 0u;
 }
@@ -181,7 +189,7 @@ fn reduceColumns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
   let live = t < p.targets;
   var acc = vec2(0.0, 0.0);
   // the re-centring pass: only targets the first pass flagged
-  if live && (MODE != 1u || stats[t].w < 0.0) {
+  if live && (MODE != RECENTRED || stats[t].w < 0.0) {
     let shift = shiftOf(t);
     let range = chunkRange(w % p.chunks);
     let base = element(t, 0u);
@@ -207,7 +215,7 @@ fn finish(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   // var = E[d^2] - E[d]^2: no cancellation while the shift lies within a few deviations of the mean
   let variance = max(sum.y * p.invM - meanD * meanD, 0.0);
   switch MODE {
-    case 0u: {
+    case SHIFTED: {
       let shift = first(x[element(t, 0u)]);
       if meanD * meanD > 4.0 * variance {
         stats[t] = vec4(shift + meanD, 0.0, 0.0, -1.0);
@@ -215,7 +223,7 @@ fn finish(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         stats[t] = vec4(shift, meanD, 1.0 / sqrt(variance + p.eps), variance);
       }
     }
-    case 1u: {
+    case RECENTRED: {
       stats[t] = vec4(stats[t].x, meanD, 1.0 / sqrt(variance + p.eps), variance);
     }
     default: {
@@ -231,7 +239,8 @@ fn normalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   if i >= p.n { return; }
   let e = i * LANES;
   let st = stats[statsIndex(e)];
-  out[i] = ((x[i] - st.x) - st.y) * (st.z * weightAt(e)) + biasAt(e);
+  let j = affineIndex(e);
+  out[i] = ((x[i] - st.x) - st.y) * (st.z * weightOf(j)) + biasOf(j);
 }
 
 // dx = rstd*(dy*w - sum(dy*w)/M - xhat*sum(dy*w*xhat)/M); fused: the sums are of dy and dy*xhat, w factored out
@@ -242,7 +251,7 @@ fn inputGrad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let e = i * LANES;
   let q = statsIndex(e);
   let st = stats[q];
-  let w = weightAt(e);
+  let w = weightOf(affineIndex(e));
   if !has(FLAG_BATCH_STATS) {
     out[i] = dy[i] * (w * st.z);
     return;
@@ -255,13 +264,13 @@ fn inputGrad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   }
 }
 
-// MODE 0: dweight = sum(dy*xhat); MODE 1: dbias = sum(dy); per affine entry, from the sums at sumsOffset (lanes 1 only)
+// MODE AffineGrad.weight: dweight = sum(dy*xhat); AffineGrad.bias: dbias = sum(dy); per affine entry, from the sums at sumsOffset (lanes 1 only)
 @compute @workgroup_size(WG)
 fn affineGrad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let j = (wg.x + wg.y * p.nx) * WG + lid;
   if j >= p.targets { return; }
   let s = sums[p.sumsOffset + j];
-  out[j] = V(select(s.y, s.x, MODE == 1u));
+  out[j] = V(select(s.y, s.x, MODE == GRAD_BIAS));
 }
 `;
 }
