@@ -7,7 +7,7 @@ import { Random } from '../src/random.ts';
 import type { DType, FloatArray, Tensor } from '../src/tensor.ts';
 import { allocate } from '../src/tensor.ts';
 
-export const fixtureDir = fileURLToPath(new URL('../../shared/fixtures/', import.meta.url));
+export const fixtureDir = fileURLToPath(new URL('../fixtures/', import.meta.url));
 export const fixtureFiles = ['pytorch-batchnorm.json', 'pytorch-norms.json'] as const;
 
 export function loadFixtures(name: string): FixtureFile {
