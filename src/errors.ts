@@ -13,7 +13,13 @@ export type NormkitErrorCode =
   | 'state-dict'
   | 'non-finite'
   | 'backend'
-  | 'fixture';
+  | 'fixture'
+  /** a size past what normkit can allocate or index */
+  | 'size'
+  /** an output sharing memory with an input or with the layer's own arrays */
+  | 'alias'
+  /** an input saved for backward was overwritten in place after forward */
+  | 'modified';
 
 export class NormkitError extends Error {
   readonly code: NormkitErrorCode;

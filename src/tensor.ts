@@ -1,4 +1,5 @@
 /** Dense row-major tensors over float typed arrays, and the shape helpers every layer shares. */
+import { plainView, typedArrayTag } from './core/typed.js';
 import { NormkitError } from './errors.js';
 
 export type FloatArray = Float32Array | Float64Array;
@@ -21,41 +22,89 @@ export function dtypeOf(data: FloatArray): DType {
 }
 
 export function allocate(dtype: DType, length: number): FloatArray {
-  return dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
+  try {
+    return dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
+  } catch (error) {
+    // a length past the typed-array limit, or memory the engine cannot give
+    if (error instanceof RangeError) throw new NormkitError('size', `cannot allocate ${length} ${dtype} values: ${error.message}`);
+    throw error;
+  }
 }
 
 /** A tensor of the given dtype holding `values`, checked against `shape`. */
 export function tensor(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32'): Tensor {
+  checkDType('tensor', dtype);
+  // a JavaScript caller can pass anything: check as unknown
+  const given: unknown = values;
+  if (typeof given !== 'object' || given === null || !('length' in given) || typeof given.length !== 'number') {
+    throw new NormkitError('dtype', `tensor: expected values as an array of numbers or a typed array, got ${describeValue(given)}`);
+  }
+  const dims = readShape(shape, 'tensor');
+  const n = numel(dims);
+  if (values.length !== n) throw new NormkitError('length', `tensor: ${values.length} values do not match shape ${formatShape(dims)} (${n} elements)`);
   const data = allocate(dtype, values.length);
   data.set(values);
-  const t = { data, shape: [...shape] };
-  checkTensor(t, 'tensor');
-  return t;
+  return readTensor({ data, shape: dims }, 'tensor');
+}
+
+/** Throws an 'option' NormkitError unless `dtype` is 'float32' or 'float64'. */
+export function checkDType(who: string, dtype: unknown): DType {
+  if (dtype !== 'float32' && dtype !== 'float64') throw new NormkitError('option', `${who}: dtype must be 'float32' or 'float64', got ${describeValue(dtype)}`);
+  return dtype;
 }
 
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-/** Throws unless `t` has float data whose length is the product of a shape of non-negative integers. */
-export function checkTensor(t: Tensor, what: string): void {
-  if (!(t.data instanceof Float32Array) && !(t.data instanceof Float64Array)) {
-    throw new NormkitError('dtype', `${what}: expected data as Float32Array or Float64Array, got ${describeValue(t.data)}`);
+/** The most elements a tensor or parameter may have: the largest typed array there is. */
+export const maxElements = 2 ** 32 - 1;
+
+/**
+ * `t` as normkit reads it: a plain view of its float data (see core/typed.ts) and a copy of its shape,
+ * after checking that `t` is a tensor whose data length is the product of a shape of non-negative integers.
+ */
+export function readTensor(t: unknown, what: string): Tensor {
+  if (typeof t !== 'object' || t === null) {
+    throw new NormkitError('shape', `${what}: expected a tensor { data, shape }, got ${describeValue(t)}`);
   }
-  if (!Array.isArray(t.shape) || t.shape.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new NormkitError('shape', `${what}: expected a shape of non-negative integers, got ${String(t.shape)}`);
+  const { data: rawData, shape }: { data?: unknown; shape?: unknown } = t;
+  const data = plainView(rawData);
+  if (data === null) {
+    const tag = typedArrayTag(rawData);
+    throw new NormkitError('dtype', `${what}: expected data as Float32Array or Float64Array, got ${tag ?? describeValue(rawData)}`);
   }
-  const n = numel(t.shape);
-  if (t.data.length !== n) {
-    throw new NormkitError(
-      'length',
-      `${what}: data length ${t.data.length} does not match shape ${formatShape(t.shape)} (${n} elements)`,
-    );
+  const checked = readShape(shape, what);
+  const n = numel(checked);
+  if (data.length !== n) {
+    throw new NormkitError('length', `${what}: data length ${data.length} does not match shape ${formatShape(checked)} (${n} elements)`);
   }
+  return { data, shape: checked };
 }
 
-function describeValue(value: unknown): string {
+/** A copy of a caller's shape after checking it is an array of non-negative safe integers. */
+export function readShape(shape: unknown, what: string): number[] {
+  if (!Array.isArray(shape)) {
+    throw new NormkitError('shape', `${what}: expected a shape as an array of non-negative integers, got ${describeValue(shape)}`);
+  }
+  const dims: unknown[] = shape;
+  const bad = dims.findIndex((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0);
+  if (bad >= 0) {
+    throw new NormkitError('shape', `${what}: expected a shape of non-negative integers, got ${describeValue(dims[bad])} at dimension ${bad}`);
+  }
+  return dims.filter((d): d is number => typeof d === 'number');
+}
+
+/** Throws unless `t` has float data whose length is the product of a shape of non-negative integers. */
+export function checkTensor(t: Tensor, what: string): void {
+  readTensor(t, what);
+}
+
+/** A short description of what a caller passed: its type, or the value itself where it is short. */
+export function describeValue(value: unknown): string {
   if (value === null) return 'null';
-  if (typeof value === 'object') return value.constructor.name;
+  if (typeof value === 'string') return value.length <= 40 ? `'${value}'` : 'a string';
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === undefined) return String(value);
+  if (typeof value === 'object') return typedArrayTag(value) ?? (Object.getPrototypeOf(value) === null ? 'Object' : value.constructor.name || 'Object');
   return typeof value;
 }

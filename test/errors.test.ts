@@ -6,41 +6,8 @@ import { BatchNorm1d, BatchNorm2d } from '../src/nn/batchnorm.ts';
 import { GroupNorm } from '../src/nn/groupnorm.ts';
 import { InstanceNorm2d } from '../src/nn/instancenorm.ts';
 import { LayerNorm } from '../src/nn/layernorm.ts';
-import type { Normalization } from '../src/nn/normalization.ts';
 import type { Tensor } from '../src/tensor.ts';
-import { Random, randomTensor, snapshot } from './helpers.ts';
-
-/** A trained layer with non-trivial state, gradients and a cached forward. */
-function trainedBatchNorm(): { bn: BatchNorm2d; dy: Tensor } {
-  const random = new Random(1);
-  const bn = new BatchNorm2d(3);
-  for (let i = 0; i < 3; i++) {
-    bn.forward(randomTensor(random, [2, 3, 2, 2], 'float32', i, 2));
-    bn.backward(randomTensor(random, [2, 3, 2, 2], 'float32'));
-  }
-  return { bn, dy: randomTensor(random, [2, 3, 2, 2], 'float32') };
-}
-
-function expectUnchanged(layer: Normalization, dy: Tensor | null, action: () => unknown, code: string, message: RegExp): void {
-  const before = snapshot(layer);
-  const dxBefore = dy && Array.from(layer.backward(dy).data);
-  const afterProbe = snapshot(layer);
-  assert.throws(action, (error: unknown) => {
-    assert.ok(error instanceof NormkitError, `not a NormkitError: ${String(error)}`);
-    assert.equal(error.code, code);
-    assert.match(error.message, message);
-    return true;
-  });
-  assert.equal(snapshot(layer), afterProbe, 'state changed');
-  if (dy && dxBefore) {
-    // the cached forward is the one from before the failed call
-    assert.deepEqual(Array.from(layer.backward(dy).data), dxBefore);
-  } else {
-    assert.equal(snapshot(layer), before);
-  }
-}
-
-const f32 = (shape: number[], fill = 1): Tensor => ({ data: new Float32Array(shape.reduce((p, d) => p * d, 1)).fill(fill), shape });
+import { expectUnchanged, f32, snapshot, trainedBatchNorm } from './helpers.ts';
 
 describe('bad input', () => {
   it('wrong rank', () => {

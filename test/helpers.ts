@@ -1,8 +1,12 @@
-// Shared test helpers: fixture loading, random tensors, state snapshots.
+// Shared test helpers: fixture loading, random tensors, state snapshots, bad-input checks.
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FixtureFile } from '../src/io/fixtures.ts';
 import { parseFixtures } from '../src/io/fixtures.ts';
+import { NormkitError } from '../src/errors.ts';
+import { BatchNorm2d } from '../src/nn/batchnorm.ts';
+import type { Normalization } from '../src/nn/normalization.ts';
 import { Random } from '../src/random.ts';
 import type { DType, FloatArray, Tensor } from '../src/tensor.ts';
 import { allocate } from '../src/tensor.ts';
@@ -35,3 +39,45 @@ export function snapshot(layer: { stateDict(): Record<string, FloatArray | numbe
 }
 
 export { Random };
+
+/** A trained layer with non-trivial state, gradients and a cached forward. */
+export function trainedBatchNorm(): { bn: BatchNorm2d; dy: Tensor } {
+  const random = new Random(1);
+  const bn = new BatchNorm2d(3);
+  for (let i = 0; i < 3; i++) {
+    bn.forward(randomTensor(random, [2, 3, 2, 2], 'float32', i, 2));
+    bn.backward(randomTensor(random, [2, 3, 2, 2], 'float32'));
+  }
+  return { bn, dy: randomTensor(random, [2, 3, 2, 2], 'float32') };
+}
+
+/**
+ * Runs `action`, which must throw a NormkitError with `code` and a message matching `message`, and checks
+ * that the layer (state, gradients, cached forward: the next backward of `dy`) and every array in
+ * `owned` (the caller's outputs) are as they were.
+ */
+export function expectUnchanged(layer: Normalization, dy: Tensor | null, action: () => unknown, code: string, message: RegExp, owned: readonly FloatArray[] = []): void {
+  const ownedBefore = owned.map((a) => Array.from(a));
+  const before = snapshot(layer);
+  const dxBefore = dy && Array.from(layer.backward(dy).data);
+  const afterProbe = snapshot(layer);
+  assert.throws(action, (error: unknown) => {
+    assert.ok(error instanceof NormkitError, `not a NormkitError: ${String(error)}`);
+    assert.equal(error.code, code);
+    assert.match(error.message, message);
+    return true;
+  });
+  assert.equal(snapshot(layer), afterProbe, 'state changed');
+  owned.forEach((a, i) => {
+    assert.deepEqual(Array.from(a), ownedBefore[i], 'a caller-owned array changed');
+  });
+  if (dy && dxBefore) {
+    // the cached forward is the one from before the failed call
+    assert.deepEqual(Array.from(layer.backward(dy).data), dxBefore);
+  } else {
+    assert.equal(snapshot(layer), before);
+  }
+}
+
+export const f32 = (shape: number[], fill = 1): Tensor => ({ data: new Float32Array(shape.reduce((p, d) => p * d, 1)).fill(fill), shape });
+

@@ -6,7 +6,7 @@ import { formatShape } from '../tensor.js';
 import type { Plan } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
-import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, resolveCommon } from './options.js';
+import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
 
 export interface BatchNormOptions extends CommonOptions {
   /** Running-statistics update weight of the batch; null for a cumulative average. Default 0.1. */
@@ -29,12 +29,13 @@ class BatchNorm extends Normalization {
   readonly layout: Layout;
   readonly #ranks: readonly number[];
 
-  constructor(name: string, ranks: readonly number[], numFeatures: number, options: BatchNormOptions) {
-    const { momentum = 0.1, affine = true, trackRunningStats = true, layout = 'channels-first' } = options;
+  constructor(name: string, ranks: readonly number[], numFeatures: number, options: BatchNormOptions | undefined) {
+    const given = readOptions(name, options, [...commonKeys, 'momentum', 'affine', 'trackRunningStats', 'layout']);
+    const { momentum = 0.1, affine = true, trackRunningStats = true, layout = 'channels-first' } = given;
     const features = checkPositiveInteger(name, 'numFeatures', numFeatures);
     super({
       name,
-      options: resolveCommon(name, options),
+      options: resolveCommon(name, given),
       momentum: checkMomentum(name, momentum, true),
       affineShape: checkBoolean(name, 'affine', affine) ? [features] : null,
       runningFeatures: checkBoolean(name, 'trackRunningStats', trackRunningStats) ? features : null,
@@ -65,21 +66,21 @@ class BatchNorm extends Normalization {
 
 /** Input (N, C) or (N, C, L); channels-last (N, L, C). */
 export class BatchNorm1d extends BatchNorm {
-  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+  constructor(numFeatures: number, options?: BatchNormOptions) {
     super('BatchNorm1d', [2, 3], numFeatures, options);
   }
 }
 
 /** Input (N, C, H, W); channels-last (N, H, W, C). */
 export class BatchNorm2d extends BatchNorm {
-  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+  constructor(numFeatures: number, options?: BatchNormOptions) {
     super('BatchNorm2d', [4], numFeatures, options);
   }
 }
 
 /** Input (N, C, D, H, W); channels-last (N, D, H, W, C). */
 export class BatchNorm3d extends BatchNorm {
-  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+  constructor(numFeatures: number, options?: BatchNormOptions) {
     super('BatchNorm3d', [5], numFeatures, options);
   }
 }

@@ -6,7 +6,7 @@ import { formatShape } from '../tensor.js';
 import type { Plan } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
-import { checkBoolean, checkLayout, checkPositiveInteger, resolveCommon } from './options.js';
+import { checkBoolean, checkLayout, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
 
 export interface GroupNormOptions extends CommonOptions {
   /** Learnable per-channel weight and bias. Default true. */
@@ -21,15 +21,16 @@ export class GroupNorm extends Normalization {
   readonly numChannels: number;
   readonly layout: Layout;
 
-  constructor(numGroups: number, numChannels: number, options: GroupNormOptions = {}) {
+  constructor(numGroups: number, numChannels: number, options?: GroupNormOptions) {
     const name = 'GroupNorm';
-    const { affine = true, layout = 'channels-first' } = options;
+    const given = readOptions(name, options, [...commonKeys, 'affine', 'layout']);
+    const { affine = true, layout = 'channels-first' } = given;
     const groups = checkPositiveInteger(name, 'numGroups', numGroups);
     const channels = checkPositiveInteger(name, 'numChannels', numChannels);
     if (channels % groups !== 0) throw new NormkitError('option', 'num_channels must be divisible by num_groups');
     super({
       name,
-      options: resolveCommon(name, options),
+      options: resolveCommon(name, given),
       momentum: null,
       affineShape: checkBoolean(name, 'affine', affine) ? [channels] : null,
       runningFeatures: null,

@@ -7,7 +7,7 @@ import { rankText } from './batchnorm.js';
 import type { Plan } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
-import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, resolveCommon } from './options.js';
+import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
 
 export interface InstanceNormOptions extends CommonOptions {
   /** Running-statistics update weight. Default 0.1. */
@@ -25,12 +25,13 @@ class InstanceNorm extends Normalization {
   readonly layout: Layout;
   readonly #batchedRank: number;
 
-  constructor(name: string, batchedRank: number, numFeatures: number, options: InstanceNormOptions) {
-    const { momentum = 0.1, affine = false, trackRunningStats = false, layout = 'channels-first' } = options;
+  constructor(name: string, batchedRank: number, numFeatures: number, options: InstanceNormOptions | undefined) {
+    const given = readOptions(name, options, [...commonKeys, 'momentum', 'affine', 'trackRunningStats', 'layout']);
+    const { momentum = 0.1, affine = false, trackRunningStats = false, layout = 'channels-first' } = given;
     const features = checkPositiveInteger(name, 'numFeatures', numFeatures);
     super({
       name,
-      options: resolveCommon(name, options),
+      options: resolveCommon(name, given),
       momentum: checkMomentum(name, momentum, false),
       affineShape: checkBoolean(name, 'affine', affine) ? [features] : null,
       runningFeatures: checkBoolean(name, 'trackRunningStats', trackRunningStats) ? features : null,
@@ -64,21 +65,21 @@ class InstanceNorm extends Normalization {
 
 /** Input (N, C, L) or unbatched (C, L). */
 export class InstanceNorm1d extends InstanceNorm {
-  constructor(numFeatures: number, options: InstanceNormOptions = {}) {
+  constructor(numFeatures: number, options?: InstanceNormOptions) {
     super('InstanceNorm1d', 3, numFeatures, options);
   }
 }
 
 /** Input (N, C, H, W) or unbatched (C, H, W). */
 export class InstanceNorm2d extends InstanceNorm {
-  constructor(numFeatures: number, options: InstanceNormOptions = {}) {
+  constructor(numFeatures: number, options?: InstanceNormOptions) {
     super('InstanceNorm2d', 4, numFeatures, options);
   }
 }
 
 /** Input (N, C, D, H, W) or unbatched (C, D, H, W). */
 export class InstanceNorm3d extends InstanceNorm {
-  constructor(numFeatures: number, options: InstanceNormOptions = {}) {
+  constructor(numFeatures: number, options?: InstanceNormOptions) {
     super('InstanceNorm3d', 5, numFeatures, options);
   }
 }

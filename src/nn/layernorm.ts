@@ -1,11 +1,11 @@
 /** LayerNorm (PyTorch semantics): statistics over the trailing normalizedShape dimensions of each row. */
 import { normView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
-import { formatShape } from '../tensor.js';
+import { describeValue, formatShape, maxElements, numel } from '../tensor.js';
 import type { Plan } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
-import { checkBoolean, checkPositiveInteger, resolveCommon } from './options.js';
+import { checkBoolean, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
 
 export interface LayerNormOptions extends CommonOptions {
   /** Learnable weight and bias of shape normalizedShape. Default true. */
@@ -15,15 +15,22 @@ export interface LayerNormOptions extends CommonOptions {
 export class LayerNorm extends Normalization {
   readonly normalizedShape: readonly number[];
 
-  constructor(normalizedShape: number | readonly number[], options: LayerNormOptions = {}) {
+  constructor(normalizedShape: number | readonly number[], options?: LayerNormOptions) {
     const name = 'LayerNorm';
-    const dims = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
-    if (dims.length === 0) throw new NormkitError('option', `${name}: normalizedShape must have at least one dimension`);
-    for (const d of dims) checkPositiveInteger(name, 'every normalizedShape dimension', d);
-    const { elementwiseAffine = true } = options;
+    // a JavaScript caller can pass anything: check as unknown
+    const shape: unknown = normalizedShape;
+    if (typeof shape !== 'number' && !Array.isArray(shape)) {
+      throw new NormkitError('option', `${name}: normalizedShape must be a positive integer or an array of them, got ${describeValue(shape)}`);
+    }
+    const given: unknown[] = typeof shape === 'number' ? [shape] : [...(shape as unknown[])];
+    if (given.length === 0) throw new NormkitError('option', `${name}: normalizedShape must have at least one dimension`);
+    const dims = given.map((d) => checkPositiveInteger(name, 'every normalizedShape dimension', d));
+    if (numel(dims) > maxElements) throw new NormkitError('size', `${name}: normalizedShape ${formatShape(dims)} has more than ${maxElements} elements`);
+    const opts = readOptions(name, options, [...commonKeys, 'elementwiseAffine']);
+    const { elementwiseAffine = true } = opts;
     super({
       name,
-      options: resolveCommon(name, options),
+      options: resolveCommon(name, opts),
       momentum: null,
       affineShape: checkBoolean(name, 'elementwiseAffine', elementwiseAffine) ? dims : null,
       runningFeatures: null,

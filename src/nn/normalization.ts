@@ -7,10 +7,13 @@ import type { NormView } from '../core/layout.js';
 import { affineSize, reduceSize, statsCount } from '../core/layout.js';
 import { nextRunningStats, updateFactor } from '../core/stats.js';
 import { NormkitError } from '../errors.js';
-import { backendAvailable, backends, checkBackendDtype } from '../kernels/index.js';
+import { backendAvailable, backends, checkBackendDtype, isBackendName } from '../kernels/index.js';
 import type { BackendName, NormKernels } from '../kernels/types.js';
 import type { DType, FloatArray, Tensor } from '../tensor.js';
-import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
+import { allocate, describeValue, dtypeOf, formatShape, readTensor } from '../tensor.js';
+import { overlaps, typedArrayTag } from '../core/typed.js';
+import type { Saved } from './saved.js';
+import { noteWrite, release, save } from './saved.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { Parameter } from './parameter.js';
@@ -40,6 +43,8 @@ export interface NormSetup {
 
 interface Cache {
   readonly x: Tensor;
+  /** x and weight as forward saw them: backward refuses if normkit wrote either since */
+  readonly saved: readonly Saved[];
   readonly view: NormView;
   readonly mean: Float64Array;
   readonly rstd: Float64Array;
@@ -50,9 +55,21 @@ function isArrayLike(value: unknown): value is ArrayLike<unknown> {
   return typeof value === 'object' && value !== null && 'length' in value && typeof value.length === 'number';
 }
 
-function allFinite(values: Float64Array): boolean {
-  for (const v of values) if (!Number.isFinite(v)) return false;
+function allFinite(values: ArrayLike<number>): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
   return true;
+}
+
+/** The `{ out }` options of forward and backward, checked (a JavaScript caller can pass anything). */
+function readCallOptions(name: string, options: unknown, what: string): { out?: unknown } {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new NormkitError('option', `${name}: ${what} options must be an object like { out }, got ${describeValue(options)}`);
+  }
+  const given: Readonly<Record<string, unknown>> = { ...options };
+  const unexpected = Object.keys(given).find((k) => k !== 'out');
+  if (unexpected !== undefined) throw new NormkitError('option', `${name}: unexpected ${what} option '${unexpected}'; ${what} takes out`);
+  return 'out' in given && given.out !== undefined ? { out: given.out } : {};
 }
 
 export abstract class Normalization implements Module {
@@ -121,13 +138,19 @@ export abstract class Normalization implements Module {
 
   /** Switches the kernel backend; the cached forward stays valid, since every backend shares one contract. */
   set backend(name: BackendName) {
-    if (!(name in backends) || !backendAvailable(name)) throw new NormkitError('backend', `${this.name}: backend '${name}' is unknown or not available here`);
+    // a JavaScript caller can pass anything, '__proto__' included
+    const given: unknown = name;
+    if (typeof given !== 'string' || !isBackendName(given) || !backendAvailable(given)) {
+      throw new NormkitError('backend', `${this.name}: backend ${describeValue(given)} is unknown or not available here`);
+    }
     checkBackendDtype(name, this.dtype, this.name);
     this.#backend = name;
   }
 
   train(mode = true): this {
-    this.#training = mode;
+    const given: unknown = mode;
+    if (typeof given !== 'boolean') throw new NormkitError('option', `${this.name}: train(mode) takes true or false, got ${describeValue(given)}`);
+    this.#training = given;
     return this;
   }
 
@@ -147,31 +170,50 @@ export abstract class Normalization implements Module {
     return backends[this.#backend];
   }
 
-  private checkInput(t: Tensor, what: string): void {
-    checkTensor(t, `${this.name}: ${what}`);
-    const got = dtypeOf(t.data);
+  /** A caller's tensor as the kernels may read it (see readTensor), in the layer's dtype. */
+  private readInput(t: unknown, what: string): Tensor {
+    const checked = readTensor(t, `${this.name}: ${what}`);
+    const got = dtypeOf(checked.data);
     if (got !== this.dtype) {
       throw new NormkitError('dtype', `${this.name}: expected ${what} of dtype ${this.dtype}, got ${got}`);
     }
+    return checked;
   }
 
-  /** An output tensor given by the caller: the input's shape and the layer's dtype (wasmTensor avoids copies). */
-  private output(out: Tensor | undefined, like: Tensor, what: string): FloatArray {
-    if (out === undefined) return allocate(this.dtype, like.data.length);
-    this.checkInput(out, what);
-    if (out.shape.length !== like.shape.length || out.shape.some((d, i) => d !== like.shape[i])) {
-      throw new NormkitError('shape', `${this.name}: expected ${what} of shape ${formatShape(like.shape)}, got ${formatShape(out.shape)}`);
+  /** The layer's own arrays: no output may share memory with them. */
+  private ownArrays(): FloatArray[] {
+    const arrays = this.parameters().flatMap((p) => [p.data, p.grad]);
+    if (this.#runningMean !== null && this.#runningVar !== null) arrays.push(this.#runningMean, this.#runningVar);
+    return arrays;
+  }
+
+  /**
+   * An output tensor given by the caller (wasmTensor avoids copies): the shape of `like`, the layer's
+   * dtype, and no byte shared with the call's inputs (`inputs`, named) or the layer's own arrays.
+   */
+  private readOutput(out: unknown, like: Tensor, inputs: readonly [string, FloatArray][]): Tensor {
+    const checked = this.readInput(out, 'out');
+    if (checked.shape.length !== like.shape.length || checked.shape.some((d, i) => d !== like.shape[i])) {
+      throw new NormkitError('shape', `${this.name}: expected out of shape ${formatShape(like.shape)}, got ${formatShape(checked.shape)}`);
     }
-    if (out.data === like.data) throw new NormkitError('option', `${this.name}: ${what} must not be the input itself`);
-    return out.data;
+    for (const [what, data] of inputs) {
+      if (overlaps(checked.data, data)) {
+        throw new NormkitError('alias', `${this.name}: out must not share memory with ${what} (${data === checked.data ? 'the same array' : 'overlapping views of one buffer'})`);
+      }
+    }
+    if (this.ownArrays().some((data) => overlaps(checked.data, data))) {
+      throw new NormkitError('alias', `${this.name}: out must not share memory with the layer's parameters, gradients or running statistics`);
+    }
+    return checked;
   }
 
   /** y for x; `out` receives y instead of a new array (in place of allocation, e.g. a wasmTensor). */
-  forward(x: Tensor, options: { out?: Tensor } = {}): Tensor {
-    this.checkInput(x, 'input');
-    const { view, singleValueMessage } = this.plan(x.shape);
-    if (x.shape.includes(0)) {
-      throw new NormkitError('empty', `${this.name}: input has a zero-size dimension, got input size ${formatShape(x.shape)}`);
+  forward(x: Tensor, options?: { out?: Tensor }): Tensor {
+    const input = this.readInput(x, 'input');
+    const { out } = readCallOptions(this.name, options, 'forward');
+    const { view, singleValueMessage } = this.plan(input.shape);
+    if (input.shape.includes(0)) {
+      throw new NormkitError('empty', `${this.name}: input has a zero-size dimension, got input size ${formatShape(input.shape)}`);
     }
     const runningMean = this.#runningMean;
     const runningVar = this.#runningVar;
@@ -179,8 +221,10 @@ export abstract class Normalization implements Module {
     if (batchStats && singleValueMessage !== null && reduceSize(view) <= 1) {
       throw new NormkitError('single-value', singleValueMessage);
     }
+    const given = out === undefined ? null : this.readOutput(out, input, [['the input', input.data]]);
     const count = statsCount(view);
-    const y = this.output(options.out, x, 'out');
+    // under 'throw' y goes to scratch first: nothing the caller owns changes when the statistics fail
+    const y = given === null || (batchStats && this.nonFinite === 'throw') ? allocate(this.dtype, input.data.length) : given.data;
     const mean = new Float64Array(count);
     const rstd = new Float64Array(count);
     const w = this.weight?.data ?? null;
@@ -188,17 +232,17 @@ export abstract class Normalization implements Module {
     let commit: (() => void) | null = null;
     if (batchStats) {
       const variance = new Float64Array(count);
-      this.kernels.forwardTrain(y, x.data, view, w, b, this.eps, mean, variance, rstd);
-      const finite = allFinite(mean) && allFinite(variance);
+      this.kernels.forwardTrain(y, input.data, view, w, b, this.eps, mean, variance, rstd);
+      const tracking = this.#training && runningMean !== null && runningVar !== null;
+      const tracked = this.#numBatchesTracked + (this.#countsBatches ? 1 : 0);
+      const next = tracking ? nextRunningStats(runningMean, runningVar, mean, variance, view, updateFactor(this.momentum, tracked)) : null;
+      // statistics count as non-finite where the batch's are, or where the running ones would overflow the dtype
+      const finite = allFinite(mean) && allFinite(variance) && (next === null || this.fitsDtype(next.runningMean, next.runningVar));
       if (!finite && this.nonFinite === 'throw') {
-        throw new NormkitError(
-          'non-finite',
-          `${this.name}: batch statistics are not finite (NaN or Inf in the input of size ${formatShape(x.shape)})`,
-        );
+        const why = allFinite(input.data) ? 'overflow (finite input too large for the statistics)' : 'are not finite (NaN or Inf in the input)';
+        throw new NormkitError('non-finite', `${this.name}: batch statistics ${why} of size ${formatShape(input.shape)}`);
       }
-      if (this.#training && runningMean !== null && runningVar !== null && (finite || this.nonFinite === 'propagate')) {
-        const tracked = this.#numBatchesTracked + (this.#countsBatches ? 1 : 0);
-        const next = nextRunningStats(runningMean, runningVar, mean, variance, view, updateFactor(this.momentum, tracked));
+      if (next !== null && runningMean !== null && runningVar !== null && (finite || this.nonFinite === 'propagate')) {
         commit = () => {
           runningMean.set(next.runningMean);
           runningVar.set(next.runningVar);
@@ -213,40 +257,60 @@ export abstract class Normalization implements Module {
         mean[q] = runningMean[q % groups];
         rstd[q] = rstd[q % groups];
       }
-      this.kernels.forwardWithStats(y, x.data, view, w, b, mean, rstd);
+      this.kernels.forwardWithStats(y, input.data, view, w, b, mean, rstd);
     }
+    if (given !== null && y !== given.data) given.data.set(y);
+    if (given !== null) noteWrite(given.data);
     commit?.();
-    this.#cache = { x, view, mean, rstd, batchStats };
-    return options.out ?? { data: y, shape: [...x.shape] };
+    this.setCache({ x: input, saved: [input.data, ...(w === null ? [] : [w])].map(save), view, mean, rstd, batchStats });
+    return options?.out ?? { data: y, shape: [...input.shape] };
+  }
+
+  private setCache(cache: Cache | null): void {
+    for (const saved of this.#cache?.saved ?? []) release(saved);
+    this.#cache = cache;
+  }
+
+  /** Whether running statistics computed in float64 stay finite in the layer's dtype. */
+  private fitsDtype(...arrays: Float64Array[]): boolean {
+    return arrays.every((values) => allFinite(this.dtype === 'float32' ? Float32Array.from(values) : values));
   }
 
   /**
    * dx for dy = dL/dy of the last forward; adds dL/dweight and dL/dbias into weight.grad and bias.grad.
    * `out` receives dx instead of a new array.
    */
-  backward(dy: Tensor, options: { out?: Tensor } = {}): Tensor {
+  backward(dy: Tensor, options?: { out?: Tensor }): Tensor {
     const cache = this.#cache;
     if (cache === null) throw new NormkitError('no-forward', `${this.name}: backward called before forward`);
-    this.checkInput(dy, 'grad_output');
+    const grad = this.readInput(dy, 'grad_output');
+    const { out } = readCallOptions(this.name, options, 'backward');
     const shape = cache.x.shape;
-    if (dy.shape.length !== shape.length || dy.shape.some((d, i) => d !== shape[i])) {
+    if (grad.shape.length !== shape.length || grad.shape.some((d, i) => d !== shape[i])) {
       throw new NormkitError(
         'grad-shape',
-        `${this.name}: expected grad_output of shape ${formatShape(shape)} (the last input's), got ${formatShape(dy.shape)}`,
+        `${this.name}: expected grad_output of shape ${formatShape(shape)} (the last input's), got ${formatShape(grad.shape)}`,
       );
     }
-    if (options.out !== undefined && options.out.data === cache.x.data) {
-      throw new NormkitError('option', `${this.name}: out must not be the cached input`);
+    const changed = cache.saved.find((saved) => saved.version !== 0);
+    if (changed !== undefined) {
+      const what = changed.data === cache.x.data ? `the input of size ${formatShape(shape)}` : `weight of size [${changed.data.length}]`;
+      throw new NormkitError(
+        'modified',
+        `${this.name}: one of the variables needed for gradient computation has been modified by an inplace operation: ${what} saved by forward is at version ${changed.version}; expected version 0 instead. Run forward again after changing it.`,
+      );
     }
-    const dx = this.output(options.out, dy, 'out');
+    const given = out === undefined ? null : this.readOutput(out, grad, [['grad_output', grad.data], ['the input saved by forward', cache.x.data]]);
+    const dx = given?.data ?? allocate(this.dtype, grad.data.length);
     const n = affineSize(cache.view);
     const dweight = this.weight === null ? null : allocate(this.dtype, n);
     const dbias = this.bias === null ? null : allocate(this.dtype, n);
     const w = this.weight?.data ?? null;
-    this.kernels.backward(dx, dweight, dbias, dy.data, cache.x.data, cache.view, w, cache.mean, cache.rstd, cache.batchStats);
+    this.kernels.backward(dx, dweight, dbias, grad.data, cache.x.data, cache.view, w, cache.mean, cache.rstd, cache.batchStats);
+    if (given !== null) noteWrite(given.data);
     if (dweight !== null) this.weight?.accumulate(dweight);
     if (dbias !== null) this.bias?.accumulate(dbias);
-    return options.out ?? { data: dx, shape: [...shape] };
+    return options?.out ?? { data: dx, shape: [...shape] };
   }
 
   /** The layer's state under PyTorch's keys, as copies. */
@@ -282,11 +346,21 @@ export abstract class Normalization implements Module {
    * always an error. Unless nonFinite is 'propagate', non-finite values and a negative running_var
    * are rejected. All checks run before anything is written.
    */
-  loadStateDict(state: StateDictInput, options: { strict?: boolean } = {}): void {
-    const strict = options.strict ?? true;
+  loadStateDict(state: StateDictInput, options?: { strict?: boolean }): void {
     const fail: (why: string) => never = (why) => {
       throw new NormkitError('state-dict', `Error(s) in loading state_dict for ${this.name}: ${why}`);
     };
+    // a JavaScript caller can pass anything: check as unknown
+    const givenState: unknown = state;
+    if (typeof givenState !== 'object' || givenState === null || Array.isArray(givenState) || typedArrayTag(givenState) !== undefined) {
+      fail(`expected a state dict object (key to values), got ${describeValue(givenState)}`);
+    }
+    const givenOptions: unknown = options;
+    if (givenOptions !== undefined && (typeof givenOptions !== 'object' || givenOptions === null)) {
+      throw new NormkitError('option', `${this.name}: loadStateDict options must be an object like { strict }, got ${describeValue(givenOptions)}`);
+    }
+    const strict: unknown = options?.strict ?? true;
+    if (typeof strict !== 'boolean') throw new NormkitError('option', `${this.name}: strict must be true or false, got ${describeValue(strict)}`);
     const targets = this.stateTargets();
     const keys = [...targets.keys()];
     if (this.#runningMean !== null) keys.push('num_batches_tracked');
@@ -305,10 +379,10 @@ export abstract class Normalization implements Module {
       const value: unknown = state[key];
       if (!isArrayLike(value)) return fail(`${key} must be an array of numbers`);
       const values = value;
-      const checked = new Float64Array(values.length);
       if (values.length !== target.length) {
         fail(`size mismatch for ${key}: copying a param with shape [${values.length}] from checkpoint, the shape in current model is [${target.length}].`);
       }
+      const checked = new Float64Array(values.length);
       for (let i = 0; i < values.length; i++) {
         const v: unknown = values[i];
         if (typeof v !== 'number') return fail(`${key}[${i}] is not a number`);
@@ -320,12 +394,15 @@ export abstract class Normalization implements Module {
       }
       writes.push(() => {
         target.set(checked);
+        noteWrite(target);
       });
     }
     if ('num_batches_tracked' in state && this.#runningMean !== null) {
-      const tracked: unknown = state.num_batches_tracked;
-      if (typeof tracked !== 'number' || !Number.isInteger(tracked) || tracked < 0) {
-        return fail(`num_batches_tracked must be a non-negative integer, got ${JSON.stringify(tracked)}`);
+      const given: unknown = state.num_batches_tracked;
+      // an int64 counter may come as a bigint (safetensors, JSON parsers with big integers)
+      const tracked = typeof given === 'bigint' && given <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(given) : given;
+      if (typeof tracked !== 'number' || !Number.isSafeInteger(tracked) || tracked < 0) {
+        return fail(`num_batches_tracked must be a non-negative integer, got ${describeValue(given)}`);
       }
       writes.push(() => {
         this.#numBatchesTracked = tracked;

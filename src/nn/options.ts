@@ -4,6 +4,8 @@ import { NormkitError } from '../errors.js';
 import type { BackendName } from '../kernels/types.js';
 import { backendAvailable, checkBackendDtype, isBackendName, defaultBackend } from '../kernels/index.js';
 import type { DType } from '../tensor.js';
+import { describeValue, maxElements } from '../tensor.js';
+import { typedArrayTag } from '../core/typed.js';
 
 /**
  * What happens when a batch's statistics are not finite (NaN or Inf in the input):
@@ -31,13 +33,43 @@ export interface ResolvedOptions {
   readonly nonFinite: NonFinitePolicy;
 }
 
-function describe(value: unknown): string {
-  return typeof value === 'string' ? `'${value}'` : String(value);
+const describe = describeValue;
+
+/** The option keys every normalization layer takes. */
+export const commonKeys = ['eps', 'dtype', 'backend', 'nonFinite'] as const;
+
+/** Edit distance of two short strings (for "did you mean"). */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
 }
 
-export function resolveCommon(name: string, options: CommonOptions): ResolvedOptions {
-  // JavaScript callers can pass anything: check the values as unknown
-  const { eps = 1e-5, dtype = 'float32', backend = defaultBackend(), nonFinite = 'propagate' }: Record<string, unknown> = { ...options };
+/**
+ * A layer's options object, checked: undefined means none; anything but a plain object, and any key the
+ * layer does not take, is an error (PyTorch rejects unexpected keyword arguments too).
+ */
+export function readOptions(name: string, options: unknown, keys: readonly string[]): Readonly<Record<string, unknown>> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options) || typedArrayTag(options) !== undefined) {
+    throw new NormkitError('option', `${name}: expected options as an object, got ${describe(options)}`);
+  }
+  const given: Readonly<Record<string, unknown>> = { ...options };
+  for (const key of Object.keys(given)) {
+    if (keys.includes(key)) continue;
+    const near = keys.filter((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
+    const hint = near.length > 0 ? ` (did you mean '${near[0]}'?)` : '';
+    throw new NormkitError('option', `${name}: unexpected option '${key}'${hint}; ${name} takes ${keys.join(', ')}`);
+  }
+  return given;
+}
+
+export function resolveCommon(name: string, options: Readonly<Record<string, unknown>>): ResolvedOptions {
+  const { eps = 1e-5, dtype = 'float32', backend = defaultBackend(), nonFinite = 'propagate' } = options;
   if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) {
     throw new NormkitError('option', `${name}: eps must be a finite number > 0, got ${describe(eps)}`);
   }
@@ -76,6 +108,7 @@ export function checkPositiveInteger(name: string, what: string, value: unknown)
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
     throw new NormkitError('option', `${name}: ${what} must be a positive integer, got ${describe(value)}`);
   }
+  if (value > maxElements) throw new NormkitError('size', `${name}: ${what} must be at most ${maxElements}, got ${value}`);
   return value;
 }
 

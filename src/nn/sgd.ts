@@ -1,6 +1,7 @@
 /** Plain stochastic gradient descent: p -= lr * grad. */
 import { NormkitError } from '../errors.js';
 import type { Parameter } from './parameter.js';
+import { noteWrite } from './saved.js';
 
 export class SGD {
   readonly params: readonly Parameter[];
@@ -13,7 +14,10 @@ export class SGD {
   }
 
   step(): void {
-    for (const p of this.params) for (let i = 0; i < p.data.length; i++) p.data[i] -= this.lr * p.grad[i];
+    for (const p of this.params) {
+      for (let i = 0; i < p.data.length; i++) p.data[i] -= this.lr * p.grad[i];
+      noteWrite(p.data);
+    }
   }
 
   zeroGrad(): void {
