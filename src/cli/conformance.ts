@@ -1,5 +1,5 @@
 /** `normkit conformance FILE...`: every fixture case through the layers, a table, and a non-zero exit on failure. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Layout } from '../core/layout.js';
 import type { ConformanceRow } from '../conformance/run.js';
@@ -9,6 +9,7 @@ import type { FixtureFile } from '../io/fixtures.js';
 import { parseFixtures } from '../io/fixtures.js';
 import { backendNames, defaultBackend, getBackend } from '../kernels/index.js';
 import { startWebGpu } from '../node/webgpu-threads.js';
+import { ensureOutputFile, readTextFile } from './files.js';
 import { formatNumber, formatTable } from './table.js';
 
 export const conformanceUsage = `usage: normkit conformance FILE... [--backend NAME] [--layout channels-first|channels-last] [--json] [--dump OUT.json]
@@ -42,10 +43,13 @@ export async function conformanceCommand(args: string[]): Promise<number> {
   if (layout !== 'channels-first' && layout !== 'channels-last') {
     throw new NormkitError('option', `--layout must be channels-first or channels-last, got '${layout}'`);
   }
+  if (values.dump !== undefined) ensureOutputFile(values.dump, '--dump');
   const rows: (ConformanceRow & { file: string })[] = [];
   const dumps: FixtureFile[] = [];
   for (const file of positionals) {
-    const result = runFixtures(parseFixtures(readFileSync(file, 'utf8'), file), { backend, layout: layout satisfies Layout });
+    const fixtures = parseFixtures(readTextFile(file), file);
+    if (fixtures.cases.length === 0) throw new NormkitError('fixture', `${file}: no cases to run`);
+    const result = runFixtures(fixtures, { backend, layout: layout satisfies Layout });
     rows.push(...result.rows.map((r) => ({ ...r, file })));
     dumps.push(result.dump);
   }

@@ -1,8 +1,9 @@
 /** `normkit demo mnist`: BatchNorm's Fig. 1 on real MNIST digits, with charts, logs and a summary table. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ensureOutputDir } from './files.js';
 import { accuracyChart, percentileCharts, toPng } from '../demo/charts.js';
 import { mnistDir } from '../demo/data.js';
 import type { RunResult } from '../demo/experiment.js';
@@ -83,9 +84,9 @@ export async function demoCommand(args: string[]): Promise<number> {
     throw new NormkitError('option', '--steps and --every must be positive integers, --seed an integer and --lr a number > 0');
   }
   mnistDir();
+  ensureOutputDir(values.out, '--out');
   console.log(`MNIST: 8000 training and 2000 test digits; ${steps} steps of SGD (batch 60, lr ${lr}) per network, both networks at once`);
   const runs = await trainBoth({ trainCount: 8000, options: { steps, lr, seed, batch: 60, every } }, progress(steps, process.stderr.isTTY));
-  mkdirSync(values.out, { recursive: true });
   const command = `normkit demo mnist --steps ${steps} --lr ${lr} --seed ${seed} --every ${every}`;
   const charts: [string, string][] = [['accuracy', accuracyChart(runs)], ...percentileCharts(runs).map((svg, k): [string, string] => [`percentiles-${runs[k].network}`, svg])];
   let pngs = 0;

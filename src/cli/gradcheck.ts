@@ -90,24 +90,27 @@ export function gradcheckCommand(args: string[]): number {
   const seed = Number(values.seed);
   const count = Number(values.cases);
   if (!Number.isInteger(seed) || !Number.isInteger(count) || count < 1) {
-    throw new NormkitError('option', `--seed and --cases must be integers (--cases >= 1)`);
+    throw new NormkitError('option', `--seed must be an integer and --cases a positive integer, got --seed ${values.seed} --cases ${values.cases}`);
+  }
+  if (values.options !== undefined && values.shape === undefined) {
+    throw new NormkitError('option', '--options configures the module for a given --shape: give --shape too');
+  }
+  if (values.module !== undefined && !(moduleNames as readonly string[]).includes(values.module)) {
+    throw new NormkitError('option', `--module must be one of ${moduleNames.join(', ')}, got '${values.module}'`);
   }
   const modules = values.module === undefined ? [...moduleNames] : [values.module];
-  const layouts: Layout[] =
-    values.layout === undefined ? ['channels-first', 'channels-last'] : values.layout === 'channels-last' ? ['channels-last'] : ['channels-first'];
   if (values.layout !== undefined && values.layout !== 'channels-first' && values.layout !== 'channels-last') {
     throw new NormkitError('option', `--layout must be channels-first or channels-last, got '${values.layout}'`);
   }
+  const layouts: Layout[] = values.layout === undefined ? ['channels-first', 'channels-last'] : [values.layout];
+  const shape = values.shape === undefined ? null : parseShape(values.shape);
+  const given = values.options === undefined ? null : parseOptions(values.options);
   const random = new Random(seed);
   const cases: GradcheckCase[] = [];
   for (const module of modules) {
     for (const layout of hasLayout(module) ? layouts : ['channels-first' as const]) {
-      if (values.shape !== undefined) {
-        const shape = values.shape.split(',').map(Number);
-        const parsed: unknown = JSON.parse(values.options ?? '{}');
-        const options = typeof parsed === 'object' && parsed !== null ? { ...parsed } : {};
-        const fallback = randomCase(module, random, 'channels-first').options;
-        cases.push({ module, options: values.options === undefined ? { ...fallback, ...channelsOf(module, shape, layout) } : options, shape, layout });
+      if (shape !== null) {
+        cases.push({ module, options: given ?? { ...randomCase(module, random, 'channels-first').options, ...channelsOf(module, shape, layout) }, shape, layout });
       } else {
         for (let k = 0; k < count; k++) cases.push(randomCase(module, random, layout));
       }
@@ -125,6 +128,36 @@ export function gradcheckCommand(args: string[]): number {
     console.log(`\ngradcheck${values.eval ? ' (eval)' : ''}: ${results.length - failed} passed, ${failed} failed`);
   }
   return failed === 0 ? 0 : 1;
+}
+
+/** Central differences cost two forward passes per element: beyond this many elements a check takes minutes. */
+const maxElements = 10_000;
+
+/** `--shape N,C,...`: positive integers, small enough to check element by element. */
+function parseShape(text: string): number[] {
+  const shape = text.split(',').map((part) => (part.trim() === '' ? Number.NaN : Number(part)));
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 1)) {
+    throw new NormkitError('option', `--shape must be comma-separated positive integers like 2,3,4,4, got '${text}'`);
+  }
+  const elements = shape.reduce((p, d) => p * d, 1);
+  if (elements > maxElements) {
+    throw new NormkitError('size', `--shape ${text} has ${elements} elements; gradcheck perturbs each one, so it takes at most ${maxElements}`);
+  }
+  return shape;
+}
+
+/** `--options JSON`: an object of module options. */
+function parseOptions(text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new NormkitError('option', `--options must be a JSON object, e.g. '{"numFeatures": 3}': ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new NormkitError('option', `--options must be a JSON object, got ${text}`);
+  }
+  return { ...parsed };
 }
 
 /** Options that follow from a user-given shape when --options is absent (channel count, normalized dims). */

@@ -1,0 +1,63 @@
+/**
+ * Files the commands read and write, checked first: a bad path fails at once with one line rather than
+ * with a stack trace, or after minutes of training or timing.
+ */
+import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { NormkitError } from '../errors.js';
+
+function reason(error: unknown): string {
+  return error instanceof Error && 'code' in error ? String(error.code) : String(error);
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time (Node's recursive mkdir spins on /proc),
+ * and checks the result is a writable directory.
+ */
+export function ensureOutputDir(dir: string, option: string): void {
+  const path = resolve(dir);
+  const missing: string[] = [];
+  let existing = path;
+  for (;;) {
+    try {
+      statSync(existing);
+      break;
+    } catch {
+      missing.unshift(existing);
+      const parent = dirname(existing);
+      if (parent === existing) break;
+      existing = parent;
+    }
+  }
+  try {
+    if (!statSync(existing).isDirectory()) throw new NormkitError('option', `${option} ${dir}: ${existing} is not a directory`);
+    for (const part of missing) mkdirSync(part);
+    accessSync(path, constants.W_OK);
+  } catch (error) {
+    if (error instanceof NormkitError) throw error;
+    throw new NormkitError('option', `${option} ${dir}: cannot write there (${reason(error)})`);
+  }
+}
+
+/** Checks that `file` can be written (creating it empty if it was not there, as the command will). */
+export function ensureOutputFile(file: string, option: string): void {
+  try {
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory() === true) throw new NormkitError('option', `${option} ${file}: is a directory`);
+    closeSync(openSync(file, 'a'));
+  } catch (error) {
+    if (error instanceof NormkitError) throw error;
+    throw new NormkitError('option', `${option} ${file}: cannot write there (${reason(error)})`);
+  }
+}
+
+/** The text of an input file, or a NormkitError naming what is wrong with the path. */
+export function readTextFile(file: string): string {
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (stat === undefined) throw new NormkitError('option', `${file}: no such file`);
+  if (stat.isDirectory()) throw new NormkitError('option', `${file}: is a directory, expected a file`);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new NormkitError('option', `${file}: cannot read it (${reason(error)})`);
+  }
+}
