@@ -1,13 +1,12 @@
 /** `normkit bench`: normkit's backends and the installed peers side by side, against this machine's memory bandwidth. */
-import { writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { CheckResult } from '../bench/harness.js';
 import { benchShape } from '../bench/harness.js';
 import { normkitSystems } from '../bench/normkit.js';
 import { probeGpuBandwidth, webgpuResidentSystems } from '../bench/webgpu.js';
-import { onnxSystem } from '../bench/peers/onnx.js';
-import { tfjsSystems } from '../bench/peers/tfjs.js';
+import { peerStatus } from '../bench/peers/available.js';
 import { probeBandwidth } from '../bench/probe.js';
 import { formatMarkdown, formatReport, renderSvg } from '../bench/report.js';
 import type { Row, System } from '../bench/types.js';
@@ -29,13 +28,45 @@ export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N]
   webgpu rows are measured against the GPU's copy bandwidth (gpu-bound); GPU-resident steps are queued
   as a training loop queues them, with one wait per batch of about 200 ms; normkit-webgpu-kernels is
   their GPU time alone (timestamp queries), where the adapter has them
+  peers: tfjs cpu and wasm, onnxruntime-node, and PyTorch (a Python with torch: NORMKIT_TORCH_PYTHON,
+  else python3, else /usr/bin/python3; at 1 thread and at --threads, both layouts); a missing one is
+  named with the command that installs it
   --json   one JSON array of rows {system, threads, shape, layout, op, median_ms, min_ms}
   --svg    write a chart of the ratios to the DRAM bound
   --markdown  write one Markdown table of the medians (the README's)`;
 
+/** `--reps -1` as `--reps=-1`, so a negative number reaches the check below instead of parseArgs' "argument is ambiguous". */
+function joinNegativeValues(args: readonly string[], valued: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (valued.has(args[i]) && i + 1 < args.length && /^-\d|^-\.\d|^-Infinity$/.test(args[i + 1])) {
+      out.push(`${args[i]}=${args[i + 1]}`);
+      i++;
+    } else out.push(args[i]);
+  }
+  return out;
+}
+
+/** Fails now, in one line, when an output file cannot be written (not after the whole run); leaves no file behind. */
+function checkWritable(option: string, path: string): void {
+  try {
+    const existed = existsSync(path);
+    closeSync(openSync(path, existed ? 'r+' : 'wx'));
+    if (!existed) unlinkSync(path);
+  } catch (error) {
+    throw new NormkitError('option', `cannot write ${option} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function positiveInteger(option: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new NormkitError('option', `${option} must be a positive integer, got ${text}`);
+  return value;
+}
+
 export async function benchCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
-    args,
+    args: joinNegativeValues(args, new Set(['--reps', '--threads'])),
     options: {
       shape: { type: 'string', multiple: true },
       reps: { type: 'string', default: '9' },
@@ -53,17 +84,20 @@ export async function benchCommand(args: string[]): Promise<number> {
     console.log(benchUsage);
     return 0;
   }
-  const reps = Number(values.reps);
-  const threads = Number(values.threads);
-  if (!Number.isInteger(reps) || reps < 1 || !Number.isInteger(threads) || threads < 1) {
-    throw new NormkitError('option', '--reps and --threads must be positive integers');
-  }
+  const reps = positiveInteger('--reps', values.reps);
+  const threads = positiveInteger('--threads', values.threads);
   const wanted = values.shape ?? ['A', 'B', 'C', 'LN', 'GN'];
   const specs = shapeSpecs.filter((s) => wanted.includes(s.name));
   if (specs.length === 0) throw new NormkitError('option', `unknown --shape ${wanted.join(', ')}: expected A, B, C, LN or GN`);
   const log = (line: string) => {
     if (!values.json) console.log(line);
   };
+  if (values.svg !== undefined) checkWritable('--svg', values.svg);
+  if (values.markdown !== undefined) checkWritable('--markdown', values.markdown);
+  const peers = values['no-peers'] ? [] : await peerStatus(threads);
+  const missing = peers.filter((p) => p.missing !== undefined).map((p) => `${p.name}: not run (${p.missing ?? ''})`);
+  // with --json the rows alone go to stdout
+  for (const line of missing) (values.json ? console.error : console.log)(line);
   await startWasmThreads(threads);
   const gpu = values['no-webgpu'] ? null : await startGpu(log);
   try {
@@ -71,7 +105,7 @@ export async function benchCommand(args: string[]): Promise<number> {
     const systems: System[] = [
       ...normkitSystems(pool, gpu !== null),
       ...(gpu === null ? [] : webgpuResidentSystems(gpu)),
-      ...(values['no-peers'] ? [] : [...tfjsSystems, onnxSystem(threads)]),
+      ...peers.flatMap((p) => p.systems),
     ].filter((system) => values.systems === undefined || values.systems.some((prefix) => system.name.startsWith(prefix)));
     const bandwidth = { ...probeBandwidth(), ...(gpu === null ? {} : { gpu: await probeGpuBandwidth(gpu) }) };
     log(`memory bandwidth probe: typed-array copy ${bandwidth.typedCopy.toFixed(1)} GB/s, wasm copy on ${pool?.threads ?? 1} threads ${bandwidth.wasmCopy.toFixed(1)} GB/s (read + write)`);
@@ -87,7 +121,7 @@ export async function benchCommand(args: string[]): Promise<number> {
     if (values.svg !== undefined) writeFileSync(values.svg, renderSvg(rows));
     if (values.markdown !== undefined) writeFileSync(values.markdown, formatMarkdown(rows));
     if (values.json) console.log(JSON.stringify(rows));
-    else console.log(`\n${formatReport(rows, bytesPerElement)}`);
+    else console.log(`\n${formatReport(rows, bytesPerElement)}${missing.map((line) => `${line}\n`).join('')}`);
     const failed = checks.filter((c) => !c.ok && c.system.startsWith('normkit'));
     return failed.length === 0 ? 0 : 1;
   } finally {

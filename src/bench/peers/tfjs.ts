@@ -67,7 +67,7 @@ function normalize(tf: Tf, spec: ShapeSpec, x: TfTensor, gamma: TfTensor, beta: 
 }
 
 /** tfjs on one backend; `layers`: LayerNorm through tf.layers.layerNormalization (much slower than the ops here). */
-function tfjsSystem(backend: 'cpu' | 'wasm', layers = false): System {
+export function tfjsSystem(backend: 'cpu' | 'wasm', layers = false): System {
   return {
     name: `tfjs-${backend}${layers ? '-layers' : ''}`,
     threads: 1,
@@ -110,5 +110,3 @@ function tfjsSystem(backend: 'cpu' | 'wasm', layers = false): System {
     },
   };
 }
-
-export const tfjsSystems: readonly System[] = [tfjsSystem('cpu'), tfjsSystem('wasm'), tfjsSystem('cpu', true)];
