@@ -7,6 +7,7 @@ import { benchShape } from '../bench/harness.js';
 import { normkitSystems } from '../bench/normkit.js';
 import { probeGpuBandwidth, webgpuResidentSystems } from '../bench/webgpu.js';
 import { peerStatus } from '../bench/peers/available.js';
+import { benchInBrowser } from './bench-browser.js';
 import { probeBandwidth } from '../bench/probe.js';
 import { formatMarkdown, formatReport, renderSvg } from '../bench/report.js';
 import type { Row, System } from '../bench/types.js';
@@ -18,7 +19,7 @@ import { createNodeWebGpu } from '../node/dawn.js';
 import { startWasmThreads, stopWasmThreads } from '../node/wasm-threads.js';
 import { startWebGpu, stopWebGpu } from '../node/webgpu-threads.js';
 
-export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--no-webgpu] [--systems PREFIX]... [--json] [--svg FILE] [--markdown FILE]
+export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--no-webgpu] [--systems PREFIX]... [--json] [--svg FILE] [--markdown FILE] [--browser [--loads N]]
   Times forward (train), backward, forward+backward and inference, interleaved in one process, for normkit's
   backends (js, wasm on 1 thread, wasm threaded, wasm with data resident in wasm memory, webgpu with copies
   and GPU-resident where an adapter exists) and the peers that are installed (tfjs cpu and wasm,
@@ -33,7 +34,11 @@ export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N]
   named with the command that installs it
   --json   one JSON array of rows {system, threads, shape, layout, op, median_ms, min_ms}
   --svg    write a chart of the ratios to the DRAM bound
-  --markdown  write one Markdown table of the medians (the README's)`;
+  --markdown  write one Markdown table of the medians (the README's)
+  --browser  the same systems in headless Chromium (/usr/bin/chromium or CHROMIUM_PATH; needs vite and
+           playwright-core), cross-origin isolated, normkit on 1 thread and on Web Workers, tfjs cpu and
+           wasm (first checked: does setThreadsCount give more than one thread?), normkit's webgpu rows
+           where the browser has an adapter; --loads page loads (3), their medians and spread`;
 
 /** `--reps -1` as `--reps=-1`, so a negative number reaches the check below instead of parseArgs' "argument is ambiguous". */
 function joinNegativeValues(args: readonly string[], valued: ReadonlySet<string>): string[] {
@@ -66,7 +71,7 @@ function positiveInteger(option: string, text: string): number {
 
 export async function benchCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
-    args: joinNegativeValues(args, new Set(['--reps', '--threads'])),
+    args: joinNegativeValues(args, new Set(['--reps', '--threads', '--loads'])),
     options: {
       shape: { type: 'string', multiple: true },
       reps: { type: 'string', default: '9' },
@@ -77,6 +82,8 @@ export async function benchCommand(args: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       svg: { type: 'string' },
       markdown: { type: 'string' },
+      browser: { type: 'boolean', default: false },
+      loads: { type: 'string', default: '3' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -94,6 +101,10 @@ export async function benchCommand(args: string[]): Promise<number> {
   };
   if (values.svg !== undefined) checkWritable('--svg', values.svg);
   if (values.markdown !== undefined) checkWritable('--markdown', values.markdown);
+  if (values.browser) {
+    const page = { shapes: specs.map((s) => s.name), reps, budgetMs: 4000, threads, peers: !values['no-peers'], webgpu: !values['no-webgpu'], systems: values.systems ?? [] };
+    return benchInBrowser({ ...page, loads: positiveInteger('--loads', values.loads) }, values);
+  }
   const peers = values['no-peers'] ? [] : await peerStatus(threads);
   const missing = peers.filter((p) => p.missing !== undefined).map((p) => `${p.name}: not run (${p.missing ?? ''})`);
   // with --json the rows alone go to stdout
