@@ -68,6 +68,7 @@ async function runBench(request: PageRequest): Promise<PageResult> {
       return null;
     }) : null;
     if (request.webgpu && !('gpu' in navigator)) log.push('webgpu: not run (no navigator.gpu)');
+    if (engine !== null) log.push(`webgpu adapter: ${[engine.device.adapterInfo.vendor, engine.device.adapterInfo.architecture, engine.device.adapterInfo.description].filter((s) => s !== '').join(' ') || 'unnamed'}`);
     // tfjs-wasm started first, so its rows carry the thread count it reports rather than the one asked for
     const tfjsWasmThreads = request.peers ? await loadTf('wasm', request.tfjsWasmThreads).then(tfjsWasmThreadsCount) : 1;
     const tfjsLoader = (threadsShown: number): TfLoader => ({ load: (backend) => loadTf(backend, request.tfjsWasmThreads), threads: threadsShown });
@@ -77,7 +78,7 @@ async function runBench(request: PageRequest): Promise<PageResult> {
       ...(request.peers ? [tfjsSystem('cpu', false, tfjsLoader(1)), tfjsSystem('wasm', false, tfjsLoader(tfjsWasmThreads))] : []),
     ].filter((system) => request.systems.length === 0 || request.systems.some((prefix) => system.name.startsWith(prefix)));
     const bandwidth = { ...probeBandwidth(), ...(engine === null ? {} : { gpu: await probeGpuBandwidth(engine) }) };
-    log.push(`page: crossOriginIsolated ${String(crossOriginIsolated)}, ${navigator.hardwareConcurrency} logical cores, normkit wasm on ${threads} threads, tfjs-wasm on ${tfjsWasmThreads} (asked ${request.tfjsWasmThreads}); copy probe ${bandwidth.best.toFixed(1)} GB/s`);
+    log.push(`page: crossOriginIsolated ${String(crossOriginIsolated)}, ${navigator.hardwareConcurrency} logical cores, normkit wasm on ${threads} threads${request.peers ? `, tfjs-wasm on ${tfjsWasmThreads} (asked ${request.tfjsWasmThreads})` : ''}; copy probe ${bandwidth.best.toFixed(1)} GB/s`);
     const rows: Row[] = [];
     const checks: CheckResult[] = [];
     for (const spec of shapeSpecs.filter((s) => request.shapes.includes(s.name))) {
