@@ -16,8 +16,8 @@ function groupsOf(rows: readonly Row[]): Row[][] {
 
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.1 ? v.toFixed(2) : v.toFixed(4));
 
-/** A peer's time against the best normkit: "3.2x slower", or "1.5x faster" where the peer leads. */
-const lead = (ratio: number) => (ratio >= 1 ? `${ratio.toFixed(1)}x slower` : `${(1 / ratio).toFixed(1)}x faster`);
+/** A peer's time against the best normkit: "3.2x slower", or "1.5x faster" where the peer leads; nothing without normkit rows. */
+const lead = (ratio: number) => (!Number.isFinite(ratio) || ratio === 0 ? '' : ratio >= 1 ? `${ratio.toFixed(1)}x slower` : `${(1 / ratio).toFixed(1)}x faster`);
 
 /** One table per shape, layout and op: times, GB/s of minimal traffic, ratio to the roofline (webgpu rows: the GPU's) and normkit's lead. */
 export function formatReport(rows: readonly Row[], bytesPerElement: Readonly<Record<string, number>>): string {
