@@ -25,8 +25,11 @@ describe('normkit bench', () => {
     // webgpu rows wherever an adapter exists (CI: SwiftShader)
     const gpu = await useWebGpu();
     const svg = join(mkdtempSync(join(tmpdir(), 'normkit-bench-')), 'chart.svg');
-    const run = spawnSync(process.execPath, [cli, 'bench', '--shape', 'C', '--reps', '3', '--json', '--svg', svg], { encoding: 'utf8' });
+    // PyTorch's rows are left to bench-peers.test.ts: here its absence is reported with the install command
+    const env = { ...process.env, NORMKIT_TORCH_PYTHON: '/nonexistent/python' };
+    const run = spawnSync(process.execPath, [cli, 'bench', '--shape', 'C', '--reps', '3', '--json', '--svg', svg], { encoding: 'utf8', env });
     assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /^pytorch: not run \(no Python with torch \(\/nonexistent\/python: .*\): pip install torch/m);
     const rows = JSON.parse(run.stdout) as Row[];
     for (const row of rows) {
       assert.deepEqual(Object.keys(row).sort(), ['layout', 'median_ms', 'min_ms', 'op', 'shape', 'system', 'threads']);
@@ -42,5 +45,19 @@ describe('normkit bench', () => {
       assert.ok(rows.some((r) => r.system === 'normkit-wasm' && r.op === op), `normkit-wasm lacks ${op}`);
     }
     assert.match(readFileSync(svg, 'utf8'), /^<svg[^>]*>.*normkit-wasm/s);
+  });
+
+  it('refuses bad numbers and unwritable outputs in one line, before any work', () => {
+    for (const [args, message] of [
+      [['--reps', '-1'], /^normkit bench: --reps must be a positive integer, got -1\n$/],
+      [['--threads', '0'], /^normkit bench: --threads must be a positive integer, got 0\n$/],
+      [['--svg', '/proc/x'], /^normkit bench: cannot write --svg \/proc\/x: ENOENT[^\n]*\n$/],
+      [['--markdown', '/nonexistent/dir/x.md'], /^normkit bench: cannot write --markdown \/nonexistent\/dir\/x.md: ENOENT[^\n]*\n$/],
+    ] as const) {
+      const run = spawnSync(process.execPath, [cli, 'bench', '--shape', 'C', ...args], { encoding: 'utf8', timeout: 5000 });
+      assert.equal(run.status, 2, run.stderr);
+      assert.match(run.stderr, message);
+      assert.equal(run.stdout, '', 'no probe or row was run');
+    }
   });
 });

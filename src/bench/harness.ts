@@ -52,13 +52,14 @@ interface Entry {
   readonly system: System;
   readonly prepared: Prepared;
   readonly op: Op;
-  readonly fn: () => unknown;
+  /** ms per call over `calls` calls of the op */
+  readonly time: (calls: number) => Promise<number>;
   readonly times: number[];
   spent: number;
   calls: number;
 }
 
-async function check(entry: Omit<Entry, 'times' | 'spent' | 'calls'>, truth: Expected, data: BenchData, tolerance: number): Promise<CheckResult> {
+async function check(entry: Pick<Entry, 'system' | 'prepared' | 'op'>, truth: Expected, data: BenchData, tolerance: number): Promise<CheckResult> {
   const result = await entry.prepared.result(entry.op);
   const error = normalizedError(result, truth[entry.op]);
   const { system, op } = entry;
@@ -83,15 +84,17 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
     for (const op of ops) {
       const fn = p.run[op];
       if (fn === undefined) continue;
-      const verdict = await check({ system, prepared: p, op, fn }, truth, data, options.tolerance);
+      const verdict = await check({ system, prepared: p, op }, truth, data, options.tolerance);
       checks.push(verdict);
       if (!verdict.ok) {
         options.log(`  ${system.name} ${op}: output check FAILED (normalized error ${verdict.error.toExponential(2)}); not timed`);
         continue;
       }
       await p.beforeSample?.();
-      const { calls, once } = await callsPerSample(fn);
-      entries.push({ system, prepared: p, op, fn, times: calls === 1 ? [once / (p.repeat ?? 1)] : [], spent: calls === 1 ? once : 0, calls });
+      const selfTimed = p.time?.bind(p);
+      const time = selfTimed === undefined ? (count: number) => timeCalls(fn, count) : (count: number) => selfTimed(op, count);
+      const { calls, once } = await callsPerSample(time);
+      entries.push({ system, prepared: p, op, time, times: calls === 1 ? [once / (p.repeat ?? 1)] : [], spent: calls === 1 ? once : 0, calls });
     }
   }
   for (let round = 0; round < options.reps; round++) {
@@ -99,7 +102,7 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       const enough = entry.times.length >= 3 || (entry.times.length >= 1 && entry.times[0] * entry.calls > options.budgetMs);
       if (enough && entry.spent > options.budgetMs) continue;
       await entry.prepared.beforeSample?.();
-      const ms = await timeCalls(entry.fn, entry.calls);
+      const ms = await entry.time(entry.calls);
       entry.times.push(ms / (entry.prepared.repeat ?? 1));
       entry.spent += ms * entry.calls;
     }

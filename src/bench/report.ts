@@ -16,6 +16,9 @@ function groupsOf(rows: readonly Row[]): Row[][] {
 
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.1 ? v.toFixed(2) : v.toFixed(4));
 
+/** A peer's time against the best normkit: "3.2x slower", or "1.5x faster" where the peer leads; nothing without normkit rows. */
+const lead = (ratio: number) => (!Number.isFinite(ratio) || ratio === 0 ? '' : ratio >= 1 ? `${ratio.toFixed(1)}x slower` : `${(1 / ratio).toFixed(1)}x faster`);
+
 /** One table per shape, layout and op: times, GB/s of minimal traffic, ratio to the roofline (webgpu rows: the GPU's) and normkit's lead. */
 export function formatReport(rows: readonly Row[], bytesPerElement: Readonly<Record<string, number>>): string {
   const out: string[] = [];
@@ -39,7 +42,7 @@ export function formatReport(rows: readonly Row[], bytesPerElement: Readonly<Rec
           fmt(r.min_ms),
           (bytes / (r.median_ms * 1e6)).toFixed(1),
           (r.median_ms / boundOf(r)).toFixed(2),
-          r.system.startsWith('normkit') || r.system.endsWith('-bound') ? '' : `${(r.median_ms / best).toFixed(1)}x slower`,
+          r.system.startsWith('normkit') || r.system.endsWith('-bound') ? '' : lead(r.median_ms / best),
         ]),
       ),
     );

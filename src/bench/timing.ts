@@ -19,7 +19,7 @@ export async function timeCalls(fn: () => unknown, count: number): Promise<numbe
  * Calls per sample so that one sample lasts about `targetMs` (timer resolution makes single short
  * calls noisy), and the calibrating call's time, which is a first sample when one call is enough.
  */
-export async function callsPerSample(fn: () => unknown, targetMs = 2): Promise<{ calls: number; once: number }> {
-  const once = await timeCalls(fn, 1);
+export async function callsPerSample(time: (calls: number) => Promise<number>, targetMs = 2): Promise<{ calls: number; once: number }> {
+  const once = await time(1);
   return { calls: once >= targetMs ? 1 : Math.min(10000, Math.ceil(targetMs / Math.max(once, 1e-4))), once };
 }

@@ -49,6 +49,8 @@ export interface Prepared {
   gpuTime?(op: Op): Promise<{ median: number; min: number }>;
   /** Operations each call of `run[op]` performs (a GPU queues them and waits once); times are per operation. */
   readonly repeat?: number;
+  /** Times `calls` calls of an op by the system's own clock, ms per call (a peer in another process), in place of timing `run[op]` here. */
+  time?(op: Op, calls: number): Promise<number>;
   /** Untimed set-up before each sample (a peer with global state puts its own back). */
   beforeSample?(): Promise<void>;
   dispose(): void;

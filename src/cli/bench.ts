@@ -1,13 +1,13 @@
 /** `normkit bench`: normkit's backends and the installed peers side by side, against this machine's memory bandwidth. */
-import { writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { CheckResult } from '../bench/harness.js';
 import { benchShape } from '../bench/harness.js';
 import { normkitSystems } from '../bench/normkit.js';
 import { probeGpuBandwidth, webgpuResidentSystems } from '../bench/webgpu.js';
-import { onnxSystem } from '../bench/peers/onnx.js';
-import { tfjsSystems } from '../bench/peers/tfjs.js';
+import { peerStatus } from '../bench/peers/available.js';
+import { benchInBrowser } from './bench-browser.js';
 import { probeBandwidth } from '../bench/probe.js';
 import { formatMarkdown, formatReport, renderSvg } from '../bench/report.js';
 import type { Row, System } from '../bench/types.js';
@@ -19,7 +19,7 @@ import { createNodeWebGpu } from '../node/dawn.js';
 import { startWasmThreads, stopWasmThreads } from '../node/wasm-threads.js';
 import { startWebGpu, stopWebGpu } from '../node/webgpu-threads.js';
 
-export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--no-webgpu] [--systems PREFIX]... [--json] [--svg FILE] [--markdown FILE]
+export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--no-webgpu] [--systems PREFIX]... [--json] [--svg FILE] [--markdown FILE] [--browser [--loads N]]
   Times forward (train), backward, forward+backward and inference, interleaved in one process, for normkit's
   backends (js, wasm on 1 thread, wasm threaded, wasm with data resident in wasm memory, webgpu with copies
   and GPU-resident where an adapter exists) and the peers that are installed (tfjs cpu and wasm,
@@ -29,13 +29,49 @@ export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N]
   webgpu rows are measured against the GPU's copy bandwidth (gpu-bound); GPU-resident steps are queued
   as a training loop queues them, with one wait per batch of about 200 ms; normkit-webgpu-kernels is
   their GPU time alone (timestamp queries), where the adapter has them
+  peers: tfjs cpu and wasm, onnxruntime-node, and PyTorch (a Python with torch: NORMKIT_TORCH_PYTHON,
+  else python3, else /usr/bin/python3; at 1 thread and at --threads, both layouts); a missing one is
+  named with the command that installs it
   --json   one JSON array of rows {system, threads, shape, layout, op, median_ms, min_ms}
   --svg    write a chart of the ratios to the DRAM bound
-  --markdown  write one Markdown table of the medians (the README's)`;
+  --markdown  write one Markdown table of the medians (the README's)
+  --browser  the same systems in headless Chromium (/usr/bin/chromium or CHROMIUM_PATH; needs vite and
+           playwright-core), cross-origin isolated, normkit on 1 thread and on Web Workers, tfjs cpu and
+           wasm (first checked: does setThreadsCount give more than one thread?), normkit's webgpu rows
+           where the browser has an adapter; --loads page loads (3), their medians and spread`;
+
+/** `--reps -1` as `--reps=-1`, so a negative number reaches the check below instead of parseArgs' "argument is ambiguous". */
+function joinNegativeValues(args: readonly string[], valued: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (valued.has(args[i]) && i + 1 < args.length && /^-\d|^-\.\d|^-Infinity$/.test(args[i + 1])) {
+      out.push(`${args[i]}=${args[i + 1]}`);
+      i++;
+    } else out.push(args[i]);
+  }
+  return out;
+}
+
+/** Fails now, in one line, when an output file cannot be written (not after the whole run); leaves no file behind. */
+function checkWritable(option: string, path: string): void {
+  try {
+    const existed = existsSync(path);
+    closeSync(openSync(path, existed ? 'r+' : 'wx'));
+    if (!existed) unlinkSync(path);
+  } catch (error) {
+    throw new NormkitError('option', `cannot write ${option} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function positiveInteger(option: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new NormkitError('option', `${option} must be a positive integer, got ${text}`);
+  return value;
+}
 
 export async function benchCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
-    args,
+    args: joinNegativeValues(args, new Set(['--reps', '--threads', '--loads'])),
     options: {
       shape: { type: 'string', multiple: true },
       reps: { type: 'string', default: '9' },
@@ -46,6 +82,8 @@ export async function benchCommand(args: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       svg: { type: 'string' },
       markdown: { type: 'string' },
+      browser: { type: 'boolean', default: false },
+      loads: { type: 'string', default: '3' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -53,17 +91,24 @@ export async function benchCommand(args: string[]): Promise<number> {
     console.log(benchUsage);
     return 0;
   }
-  const reps = Number(values.reps);
-  const threads = Number(values.threads);
-  if (!Number.isInteger(reps) || reps < 1 || !Number.isInteger(threads) || threads < 1) {
-    throw new NormkitError('option', '--reps and --threads must be positive integers');
-  }
+  const reps = positiveInteger('--reps', values.reps);
+  const threads = positiveInteger('--threads', values.threads);
   const wanted = values.shape ?? ['A', 'B', 'C', 'LN', 'GN'];
   const specs = shapeSpecs.filter((s) => wanted.includes(s.name));
   if (specs.length === 0) throw new NormkitError('option', `unknown --shape ${wanted.join(', ')}: expected A, B, C, LN or GN`);
   const log = (line: string) => {
     if (!values.json) console.log(line);
   };
+  if (values.svg !== undefined) checkWritable('--svg', values.svg);
+  if (values.markdown !== undefined) checkWritable('--markdown', values.markdown);
+  if (values.browser) {
+    const page = { shapes: specs.map((s) => s.name), reps, budgetMs: 4000, threads, peers: !values['no-peers'], webgpu: !values['no-webgpu'], systems: values.systems ?? [] };
+    return benchInBrowser({ ...page, loads: positiveInteger('--loads', values.loads) }, values);
+  }
+  const peers = values['no-peers'] ? [] : await peerStatus(threads);
+  const missing = peers.filter((p) => p.missing !== undefined).map((p) => `${p.name}: not run (${p.missing ?? ''})`);
+  // with --json the rows alone go to stdout
+  for (const line of missing) (values.json ? console.error : console.log)(line);
   await startWasmThreads(threads);
   const gpu = values['no-webgpu'] ? null : await startGpu(log);
   try {
@@ -71,7 +116,7 @@ export async function benchCommand(args: string[]): Promise<number> {
     const systems: System[] = [
       ...normkitSystems(pool, gpu !== null),
       ...(gpu === null ? [] : webgpuResidentSystems(gpu)),
-      ...(values['no-peers'] ? [] : [...tfjsSystems, onnxSystem(threads)]),
+      ...peers.flatMap((p) => p.systems),
     ].filter((system) => values.systems === undefined || values.systems.some((prefix) => system.name.startsWith(prefix)));
     const bandwidth = { ...probeBandwidth(), ...(gpu === null ? {} : { gpu: await probeGpuBandwidth(gpu) }) };
     log(`memory bandwidth probe: typed-array copy ${bandwidth.typedCopy.toFixed(1)} GB/s, wasm copy on ${pool?.threads ?? 1} threads ${bandwidth.wasmCopy.toFixed(1)} GB/s (read + write)`);
@@ -87,7 +132,7 @@ export async function benchCommand(args: string[]): Promise<number> {
     if (values.svg !== undefined) writeFileSync(values.svg, renderSvg(rows));
     if (values.markdown !== undefined) writeFileSync(values.markdown, formatMarkdown(rows));
     if (values.json) console.log(JSON.stringify(rows));
-    else console.log(`\n${formatReport(rows, bytesPerElement)}`);
+    else console.log(`\n${formatReport(rows, bytesPerElement)}${missing.map((line) => `${line}\n`).join('')}`);
     const failed = checks.filter((c) => !c.ok && c.system.startsWith('normkit'));
     return failed.length === 0 ? 0 : 1;
   } finally {

@@ -9,12 +9,12 @@ export function onnxSystem(threads: number): System {
     layout: 'channels-first',
     supports: (spec) => spec.norm === 'batch' && spec.layout === 'channels-first',
     prepare: async (data: BenchData): Promise<Prepared> => {
-      const ort = (await import('onnxruntime-node')).default;
+      const ort = await import('onnxruntime-node');
       const { shape } = data.spec;
       const options = { intraOpNumThreads: threads, interOpNumThreads: 1 };
       const [train, infer] = await Promise.all([
-        ort.InferenceSession.create(batchNormModel(shape, data.eps, true).bytes, options),
-        ort.InferenceSession.create(batchNormModel(shape, data.eps, false).bytes, options),
+        batchNormModel(shape, data.eps, true).then((model) => ort.InferenceSession.create(model.bytes, options)),
+        batchNormModel(shape, data.eps, false).then((model) => ort.InferenceSession.create(model.bytes, options)),
       ]);
       const c = shape[1];
       const feeds = {

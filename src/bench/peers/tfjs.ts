@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { toChannelsFirst, toChannelsLast } from '../../core/transpose.js';
 import type { BenchData, Op, Prepared, ShapeSpec, System } from '../types.js';
 
-type Tf = typeof import('@tensorflow/tfjs');
+export type Tf = typeof import('@tensorflow/tfjs');
 type TfTensor = import('@tensorflow/tfjs').Tensor;
 
 /** Loads tfjs on a backend with console.log silenced: in Node it prints an advertisement for tfjs-node. */
@@ -66,15 +66,23 @@ function normalize(tf: Tf, spec: ShapeSpec, x: TfTensor, gamma: TfTensor, beta: 
   return tf.add(tf.mul(xhat, gamma), beta);
 }
 
+/** How tfjs is loaded on a backend: in Node.js (below), or by a browser page (bench/browser/page.ts), which also says its thread count. */
+export interface TfLoader {
+  readonly load: (backend: 'cpu' | 'wasm') => Promise<Tf>;
+  readonly threads: number;
+}
+
+const nodeLoader: TfLoader = { load: loadTf, threads: 1 };
+
 /** tfjs on one backend; `layers`: LayerNorm through tf.layers.layerNormalization (much slower than the ops here). */
-function tfjsSystem(backend: 'cpu' | 'wasm', layers = false): System {
+export function tfjsSystem(backend: 'cpu' | 'wasm', layers = false, loader: TfLoader = nodeLoader): System {
   return {
     name: `tfjs-${backend}${layers ? '-layers' : ''}`,
-    threads: 1,
+    threads: loader.threads,
     layout: 'channels-last',
     supports: (spec) => spec.layout === 'channels-first' && (!layers || spec.norm === 'layer'),
     prepare: async (data: BenchData): Promise<Prepared> => {
-      const tf = await loadTf(backend);
+      const tf = await loader.load(backend);
       const { spec } = data;
       const shape = nhwc(spec.shape);
       const x = tf.tensor(toChannelsLast(data.x, spec.shape).data, shape);
@@ -110,5 +118,3 @@ function tfjsSystem(backend: 'cpu' | 'wasm', layers = false): System {
     },
   };
 }
-
-export const tfjsSystems: readonly System[] = [tfjsSystem('cpu'), tfjsSystem('wasm'), tfjsSystem('cpu', true)];
