@@ -1,5 +1,5 @@
 /** `normkit bench`: normkit's backends and the installed peers side by side, against this machine's memory bandwidth. */
-import { closeSync, existsSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { CheckResult } from '../bench/harness.js';
@@ -18,6 +18,7 @@ import type { WebGpuNorm } from '../kernels/webgpu/engine.js';
 import { createNodeWebGpu } from '../node/dawn.js';
 import { startWasmThreads, stopWasmThreads } from '../node/wasm-threads.js';
 import { startWebGpu, stopWebGpu } from '../node/webgpu-threads.js';
+import { ensureOutputFile } from './files.js';
 
 export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--no-webgpu] [--systems PREFIX]... [--json] [--svg FILE] [--markdown FILE] [--browser [--loads N]]
   Times forward (train), backward, forward+backward and inference, interleaved in one process, for normkit's
@@ -40,29 +41,6 @@ export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N]
            wasm (first checked: does setThreadsCount give more than one thread?), normkit's webgpu rows
            where the browser has an adapter; --loads page loads (3), their medians and spread`;
 
-/** `--reps -1` as `--reps=-1`, so a negative number reaches the check below instead of parseArgs' "argument is ambiguous". */
-function joinNegativeValues(args: readonly string[], valued: ReadonlySet<string>): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (valued.has(args[i]) && i + 1 < args.length && /^-\d|^-\.\d|^-Infinity$/.test(args[i + 1])) {
-      out.push(`${args[i]}=${args[i + 1]}`);
-      i++;
-    } else out.push(args[i]);
-  }
-  return out;
-}
-
-/** Fails now, in one line, when an output file cannot be written (not after the whole run); leaves no file behind. */
-function checkWritable(option: string, path: string): void {
-  try {
-    const existed = existsSync(path);
-    closeSync(openSync(path, existed ? 'r+' : 'wx'));
-    if (!existed) unlinkSync(path);
-  } catch (error) {
-    throw new NormkitError('option', `cannot write ${option} ${path}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
-
 function positiveInteger(option: string, text: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1) throw new NormkitError('option', `${option} must be a positive integer, got ${text}`);
@@ -71,7 +49,7 @@ function positiveInteger(option: string, text: string): number {
 
 export async function benchCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
-    args: joinNegativeValues(args, new Set(['--reps', '--threads', '--loads'])),
+    args,
     options: {
       shape: { type: 'string', multiple: true },
       reps: { type: 'string', default: '9' },
@@ -99,8 +77,8 @@ export async function benchCommand(args: string[]): Promise<number> {
   const log = (line: string) => {
     if (!values.json) console.log(line);
   };
-  if (values.svg !== undefined) checkWritable('--svg', values.svg);
-  if (values.markdown !== undefined) checkWritable('--markdown', values.markdown);
+  if (values.svg !== undefined) ensureOutputFile(values.svg, '--svg');
+  if (values.markdown !== undefined) ensureOutputFile(values.markdown, '--markdown');
   if (values.browser) {
     const page = { shapes: specs.map((s) => s.name), reps, budgetMs: 4000, threads, peers: !values['no-peers'], webgpu: !values['no-webgpu'], systems: values.systems ?? [] };
     return benchInBrowser({ ...page, loads: positiveInteger('--loads', values.loads) }, values);

@@ -2,7 +2,7 @@
  * Files the commands read and write, checked first: a bad path fails at once with one line rather than
  * with a stack trace, or after minutes of training or timing.
  */
-import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { NormkitError } from '../errors.js';
 
@@ -39,11 +39,13 @@ export function ensureOutputDir(dir: string, option: string): void {
   }
 }
 
-/** Checks that `file` can be written (creating it empty if it was not there, as the command will). */
+/** Checks that `file` can be written, leaving no file behind where there was none. */
 export function ensureOutputFile(file: string, option: string): void {
   try {
-    if (statSync(file, { throwIfNoEntry: false })?.isDirectory() === true) throw new NormkitError('option', `${option} ${file}: is a directory`);
-    closeSync(openSync(file, 'a'));
+    const existed = existsSync(file);
+    if (existed && statSync(file).isDirectory()) throw new NormkitError('option', `${option} ${file}: is a directory`);
+    closeSync(openSync(file, existed ? 'r+' : 'wx'));
+    if (!existed) unlinkSync(file);
   } catch (error) {
     if (error instanceof NormkitError) throw error;
     throw new NormkitError('option', `${option} ${file}: cannot write there (${reason(error)})`);
