@@ -3,10 +3,14 @@ import type { Layout } from '../core/layout.js';
 import { normView, splitChannels } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import { formatShape } from '../tensor.js';
+import { checkVirtualBatchSize } from './ghost.js';
 import type { Plan } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
 import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, resolveCommon } from './options.js';
+import type { RenormOptions } from './renorm.js';
+import { checkRenorm } from './renorm.js';
+import type { TrainingStepOptions } from './training-step.js';
 
 export interface BatchNormOptions extends CommonOptions {
   /** Running-statistics update weight of the batch; null for a cumulative average. Default 0.1. */
@@ -17,6 +21,10 @@ export interface BatchNormOptions extends CommonOptions {
   trackRunningStats?: boolean;
   /** Memory layout of inputs. Default 'channels-first'. */
   layout?: Layout;
+  /** Ghost BatchNorm: in training, one BatchNorm step per consecutive ghost batch of this many samples. Default null. */
+  virtualBatchSize?: number | null;
+  /** Batch Renormalization (Ioffe 2017) in training; needs trackRunningStats. Default null. */
+  renorm?: RenormOptions | null;
 }
 
 /** `expected 2D or 3D input`, as PyTorch words it. */
@@ -28,9 +36,14 @@ class BatchNorm extends Normalization {
   readonly numFeatures: number;
   readonly layout: Layout;
   readonly #ranks: readonly number[];
+  #virtualBatchSize: number | null;
+  #renorm: RenormOptions | null;
 
   constructor(name: string, ranks: readonly number[], numFeatures: number, options: BatchNormOptions) {
     const { momentum = 0.1, affine = true, trackRunningStats = true, layout = 'channels-first' } = options;
+    const virtualBatchSize = checkVirtualBatchSize(name, options.virtualBatchSize);
+    const renorm = checkRenorm(name, options.renorm);
+    if (renorm !== null && trackRunningStats === false) throw new NormkitError('option', `${name}: renorm needs running statistics (trackRunningStats: true)`);
     const features = checkPositiveInteger(name, 'numFeatures', numFeatures);
     super({
       name,
@@ -43,6 +56,32 @@ class BatchNorm extends Normalization {
     this.numFeatures = features;
     this.layout = checkLayout(name, layout);
     this.#ranks = ranks;
+    this.#virtualBatchSize = virtualBatchSize;
+    this.#renorm = renorm;
+  }
+
+  /** Ghost batch size in training (null: the whole batch). */
+  get virtualBatchSize(): number | null {
+    return this.#virtualBatchSize;
+  }
+
+  set virtualBatchSize(value: number | null) {
+    this.#virtualBatchSize = checkVirtualBatchSize(this.name, value);
+  }
+
+  /** Batch Renormalization's clips; change them between steps to ramp them as the paper does (null: off). */
+  get renorm(): RenormOptions | null {
+    return this.#renorm;
+  }
+
+  set renorm(value: RenormOptions | null) {
+    const renorm = checkRenorm(this.name, value);
+    if (renorm !== null && !this.trackRunningStats) throw new NormkitError('option', `${this.name}: renorm needs running statistics (trackRunningStats: true)`);
+    this.#renorm = renorm;
+  }
+
+  protected override trainingStep(): TrainingStepOptions | null {
+    return this.#virtualBatchSize === null && this.#renorm === null ? null : { virtualBatchSize: this.#virtualBatchSize, renorm: this.#renorm };
   }
 
   protected plan(shape: readonly number[]): Plan {

@@ -14,6 +14,8 @@ import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { Parameter } from './parameter.js';
+import type { TrainingStepOptions, TrainingStepResult } from './training-step.js';
+import { runTrainingStep } from './training-step.js';
 
 /** PyTorch state-dict keys mapped to copies of the layer's arrays (num_batches_tracked as a number). */
 export type StateDict = ModuleState;
@@ -44,6 +46,8 @@ interface Cache {
   readonly mean: Float64Array;
   readonly rstd: Float64Array;
   readonly batchStats: boolean;
+  /** The backward of a Ghost BatchNorm or renorm training step (training-step.ts), in place of the kernel's. */
+  readonly stepBackward: TrainingStepResult['backward'] | null;
 }
 
 function isArrayLike(value: unknown): value is ArrayLike<unknown> {
@@ -88,6 +92,11 @@ export abstract class Normalization implements Module {
 
   /** Checks rank and channels of an input shape and returns the view the kernels use for it. */
   protected abstract plan(shape: readonly number[]): Plan;
+
+  /** Ghost batches or renorm for training steps (BatchNorm); null: the plain step. */
+  protected trainingStep(): TrainingStepOptions | null {
+    return null;
+  }
 
   /** The view the kernels use for an input of this shape: which elements share statistics and affine entries. */
   viewOf(shape: readonly number[]): NormView {
@@ -186,7 +195,22 @@ export abstract class Normalization implements Module {
     const w = this.weight?.data ?? null;
     const b = this.bias?.data ?? null;
     let commit: (() => void) | null = null;
-    if (batchStats) {
+    let stepBackward: TrainingStepResult['backward'] | null = null;
+    const step = this.#training ? this.trainingStep() : null;
+    if (step !== null) {
+      const running = runningMean === null || runningVar === null ? null : { mean: runningMean, var: runningVar, numBatchesTracked: this.#numBatchesTracked };
+      const { kernels, dtype, eps, momentum, nonFinite, name } = this;
+      const result = runTrainingStep({ name, kernels, dtype, eps, momentum, nonFinite, y, x: x.data, shape: x.shape, view, weight: w, bias: b, running }, step);
+      const next = result.next;
+      stepBackward = result.backward;
+      if (next !== null && runningMean !== null && runningVar !== null) {
+        commit = () => {
+          runningMean.set(next.runningMean);
+          runningVar.set(next.runningVar);
+          this.#numBatchesTracked = next.numBatchesTracked;
+        };
+      }
+    } else if (batchStats) {
       const variance = new Float64Array(count);
       this.kernels.forwardTrain(y, x.data, view, w, b, this.eps, mean, variance, rstd);
       const finite = allFinite(mean) && allFinite(variance);
@@ -216,7 +240,7 @@ export abstract class Normalization implements Module {
       this.kernels.forwardWithStats(y, x.data, view, w, b, mean, rstd);
     }
     commit?.();
-    this.#cache = { x, view, mean, rstd, batchStats };
+    this.#cache = { x, view, mean, rstd, batchStats, stepBackward };
     return options.out ?? { data: y, shape: [...x.shape] };
   }
 
@@ -243,7 +267,8 @@ export abstract class Normalization implements Module {
     const dweight = this.weight === null ? null : allocate(this.dtype, n);
     const dbias = this.bias === null ? null : allocate(this.dtype, n);
     const w = this.weight?.data ?? null;
-    this.kernels.backward(dx, dweight, dbias, dy.data, cache.x.data, cache.view, w, cache.mean, cache.rstd, cache.batchStats);
+    if (cache.stepBackward !== null) cache.stepBackward(dx, dweight, dbias, dy.data);
+    else this.kernels.backward(dx, dweight, dbias, dy.data, cache.x.data, cache.view, w, cache.mean, cache.rstd, cache.batchStats);
     if (dweight !== null) this.weight?.accumulate(dweight);
     if (dbias !== null) this.bias?.accumulate(dbias);
     return options.out ?? { data: dx, shape: [...shape] };
