@@ -1,6 +1,6 @@
 /** BatchNorm1d/2d/3d (PyTorch semantics): statistics per channel over the batch and every position. */
 import type { Layout } from '../core/layout.js';
-import { normView, splitChannels } from '../core/layout.js';
+import { normView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import { formatShape } from '../tensor.js';
 import { checkVirtualBatchSize } from './ghost.js';
@@ -10,6 +10,7 @@ import type { CommonOptions } from './options.js';
 import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, resolveCommon } from './options.js';
 import type { RenormOptions } from './renorm.js';
 import { checkRenorm } from './renorm.js';
+import { checkRankAndChannels } from './shape-check.js';
 import type { TrainingStepOptions } from './training-step.js';
 
 export interface BatchNormOptions extends CommonOptions {
@@ -27,11 +28,6 @@ export interface BatchNormOptions extends CommonOptions {
   renorm?: RenormOptions | null;
 }
 
-/** `expected 2D or 3D input`, as PyTorch words it. */
-export function rankText(ranks: readonly number[]): string {
-  return ranks.map((r) => `${r}D`).join(' or ');
-}
-
 class BatchNorm extends Normalization {
   readonly numFeatures: number;
   readonly layout: Layout;
@@ -43,7 +39,6 @@ class BatchNorm extends Normalization {
     const { momentum = 0.1, affine = true, trackRunningStats = true, layout = 'channels-first' } = options;
     const virtualBatchSize = checkVirtualBatchSize(name, options.virtualBatchSize);
     const renorm = checkRenorm(name, options.renorm);
-    if (renorm !== null && trackRunningStats === false) throw new NormkitError('option', `${name}: renorm needs running statistics (trackRunningStats: true)`);
     const features = checkPositiveInteger(name, 'numFeatures', numFeatures);
     super({
       name,
@@ -57,7 +52,8 @@ class BatchNorm extends Normalization {
     this.layout = checkLayout(name, layout);
     this.#ranks = ranks;
     this.#virtualBatchSize = virtualBatchSize;
-    this.#renorm = renorm;
+    this.#renorm = null;
+    this.renorm = renorm;
   }
 
   /** Ghost batch size in training (null: the whole batch). */
@@ -85,16 +81,7 @@ class BatchNorm extends Normalization {
   }
 
   protected plan(shape: readonly number[]): Plan {
-    if (!this.#ranks.includes(shape.length)) {
-      throw new NormkitError('rank', `${this.name}: expected ${rankText(this.#ranks)} input (got ${shape.length}D input)`);
-    }
-    const { c } = splitChannels(shape, this.layout);
-    if (c !== this.numFeatures) {
-      throw new NormkitError(
-        'channels',
-        `${this.name}: expected ${this.numFeatures} channels (${this.layout}), got ${c} in input of size ${formatShape(shape)}`,
-      );
-    }
+    checkRankAndChannels(this.name, shape, { ranks: this.#ranks }, this.layout, this.numFeatures);
     return {
       view: normView({ kind: 'batch' }, shape, this.layout),
       singleValueMessage: `Expected more than 1 value per channel when training, got input size ${formatShape(shape)}`,

@@ -6,7 +6,7 @@ import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
 import type { Module, ModuleState } from './module.js';
 import { checkPositiveInteger } from './options.js';
 import { Parameter } from './parameter.js';
-import { loadParameters, parameterState } from './state.js';
+import { loadState, parameterSpec, parameterState } from './state.js';
 
 export interface LinearOptions {
   readonly bias?: boolean;
@@ -130,6 +130,6 @@ export class Linear implements Module {
   }
 
   loadStateDict(state: ModuleState): void {
-    loadParameters('Linear', this.parameters(), state);
+    loadState('Linear', parameterSpec(this.parameters()), state);
   }
 }

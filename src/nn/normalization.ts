@@ -14,6 +14,7 @@ import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { Parameter } from './parameter.js';
+import { loadState } from './state.js';
 import type { TrainingStepOptions, TrainingStepResult } from './training-step.js';
 import { runTrainingStep } from './training-step.js';
 
@@ -48,10 +49,6 @@ interface Cache {
   readonly batchStats: boolean;
   /** The backward of a Ghost BatchNorm or renorm training step (training-step.ts), in place of the kernel's. */
   readonly stepBackward: TrainingStepResult['backward'] | null;
-}
-
-function isArrayLike(value: unknown): value is ArrayLike<unknown> {
-  return typeof value === 'object' && value !== null && 'length' in value && typeof value.length === 'number';
 }
 
 function allFinite(values: Float64Array): boolean {
@@ -289,73 +286,26 @@ export abstract class Normalization implements Module {
     return state;
   }
 
-  private stateTargets(): Map<string, FloatArray> {
-    const targets = new Map<string, FloatArray>();
-    if (this.weight !== null && this.bias !== null) {
-      targets.set('weight', this.weight.data);
-      targets.set('bias', this.bias.data);
-    }
-    if (this.#runningMean !== null && this.#runningVar !== null) {
-      targets.set('running_mean', this.#runningMean);
-      targets.set('running_var', this.#runningVar);
-    }
-    return targets;
-  }
-
   /**
-   * Loads a state dict. strict (default): missing and unexpected keys are errors; a wrong length is
+   * Loads a state dict (state.ts). strict (default): missing and unexpected keys are errors; a wrong length is
    * always an error. Unless nonFinite is 'propagate', non-finite values and a negative running_var
    * are rejected. All checks run before anything is written.
    */
   loadStateDict(state: StateDictInput, options: { strict?: boolean } = {}): void {
-    const strict = options.strict ?? true;
-    const fail: (why: string) => never = (why) => {
-      throw new NormkitError('state-dict', `Error(s) in loading state_dict for ${this.name}: ${why}`);
-    };
-    const targets = this.stateTargets();
-    const keys = [...targets.keys()];
-    if (this.#runningMean !== null) keys.push('num_batches_tracked');
-    if (strict) {
-      const missing = keys.filter((k) => !(k in state));
-      const unexpected = Object.keys(state).filter((k) => !keys.includes(k));
-      const parts: string[] = [];
-      if (missing.length > 0) parts.push(`Missing key(s) in state_dict: ${missing.map((k) => `"${k}"`).join(', ')}.`);
-      if (unexpected.length > 0) parts.push(`Unexpected key(s) in state_dict: ${unexpected.map((k) => `"${k}"`).join(', ')}.`);
-      if (parts.length > 0) fail(parts.join(' '));
+    const arrays = new Map<string, FloatArray>();
+    const counters = new Map<string, (value: number) => void>();
+    if (this.weight !== null && this.bias !== null) {
+      arrays.set('weight', this.weight.data);
+      arrays.set('bias', this.bias.data);
     }
-    const writes: (() => void)[] = [];
-    for (const [key, target] of targets) {
-      if (!(key in state)) continue;
-      // a JavaScript caller can pass anything: check as unknown
-      const value: unknown = state[key];
-      if (!isArrayLike(value)) return fail(`${key} must be an array of numbers`);
-      const values = value;
-      const checked = new Float64Array(values.length);
-      if (values.length !== target.length) {
-        fail(`size mismatch for ${key}: copying a param with shape [${values.length}] from checkpoint, the shape in current model is [${target.length}].`);
-      }
-      for (let i = 0; i < values.length; i++) {
-        const v: unknown = values[i];
-        if (typeof v !== 'number') return fail(`${key}[${i}] is not a number`);
-        if (this.nonFinite !== 'propagate' && !Number.isFinite(v)) {
-          fail(`${key}[${i}] is ${v}, and this layer (nonFinite: '${this.nonFinite}') accepts finite values only`);
-        }
-        if (this.nonFinite !== 'propagate' && key === 'running_var' && v < 0) fail(`running_var[${i}] is negative (${v})`);
-        checked[i] = v;
-      }
-      writes.push(() => {
-        target.set(checked);
+    if (this.#runningMean !== null && this.#runningVar !== null) {
+      arrays.set('running_mean', this.#runningMean);
+      arrays.set('running_var', this.#runningVar);
+      counters.set('num_batches_tracked', (value) => {
+        this.#numBatchesTracked = value;
       });
     }
-    if ('num_batches_tracked' in state && this.#runningMean !== null) {
-      const tracked: unknown = state.num_batches_tracked;
-      if (typeof tracked !== 'number' || !Number.isInteger(tracked) || tracked < 0) {
-        return fail(`num_batches_tracked must be a non-negative integer, got ${JSON.stringify(tracked)}`);
-      }
-      writes.push(() => {
-        this.#numBatchesTracked = tracked;
-      });
-    }
-    for (const write of writes) write();
+    const finiteOnly = this.nonFinite === 'propagate' ? undefined : `this layer (nonFinite: '${this.nonFinite}')`;
+    loadState(this.name, { arrays, counters, finiteOnly }, state, options.strict ?? true);
   }
 }

@@ -74,7 +74,8 @@ export function runTrainingStep(input: TrainingStepInput, options: TrainingStepO
   let stats: RunningUpdate | null = running === null ? null : { runningMean: Float64Array.from(running.mean), runningVar: Float64Array.from(running.var) };
   let tracked = running?.numBatchesTracked ?? 0;
   let finite = true;
-  const ran: Ran[] = segments.map((segment) => {
+  const ran: Ran[] = [];
+  for (const segment of segments) {
     const { start, end, view: v } = segment;
     const count = v.outer * G;
     const mean = new Float64Array(count);
@@ -97,8 +98,8 @@ export function runTrainingStep(input: TrainingStepInput, options: TrainingStepO
       const one = { ...v, outer: 1 };
       stats = nextRunningStats(stats.runningMean, stats.runningVar, mean.subarray(a * G, (a + 1) * G), variance.subarray(a * G, (a + 1) * G), one, updateFactor(input.momentum, tracked));
     }
-    return { segment, mean, rstd, renorm: factors };
-  });
+    ran.push({ segment, mean, rstd, renorm: factors });
+  }
   if (!finite && input.nonFinite === 'throw') {
     throw new NormkitError('non-finite', `${input.name}: batch statistics are not finite (NaN or Inf in the input of size ${formatShape(input.shape)})`);
   }
