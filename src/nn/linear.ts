@@ -119,8 +119,8 @@ export class Linear implements Module {
         for (let i = 0; i < I; i++) row[i] += g * xd[xr + i];
       }
       const wo = o * I;
-      for (let i = 0; i < I; i++) dw[wo + i] += row[i];
-      if (db !== null) db[o] += sum;
+      if (this.weight.requiresGrad) for (let i = 0; i < I; i++) dw[wo + i] += row[i];
+      if (db !== null && this.bias?.requiresGrad === true) db[o] += sum;
     }
     return { data: dx, shape: [n, I] };
   }

@@ -1,4 +1,4 @@
-/** Plain stochastic gradient descent: p -= lr * grad. */
+/** Plain stochastic gradient descent: p -= lr * grad, for every parameter that requires a gradient. */
 import { NormkitError } from '../errors.js';
 import type { Parameter } from './parameter.js';
 
@@ -13,7 +13,10 @@ export class SGD {
   }
 
   step(): void {
-    for (const p of this.params) for (let i = 0; i < p.data.length; i++) p.data[i] -= this.lr * p.grad[i];
+    for (const p of this.params) {
+      if (!p.requiresGrad) continue;
+      for (let i = 0; i < p.data.length; i++) p.data[i] -= this.lr * p.grad[i];
+    }
   }
 
   zeroGrad(): void {
