@@ -3,7 +3,7 @@ import { NormkitError } from '../errors.js';
 import { Random } from '../random.js';
 import type { DType, FloatArray, Tensor } from '../tensor.js';
 import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
-import type { Module, ModuleState } from './module.js';
+import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { checkPositiveInteger } from './options.js';
 import { Parameter } from './parameter.js';
 import { loadState, parameterSpec, parameterState } from './state.js';
@@ -129,7 +129,7 @@ export class Linear implements Module {
     return parameterState(this.parameters());
   }
 
-  loadStateDict(state: ModuleState): void {
+  loadStateDict(state: ModuleStateInput): void {
     loadState('Linear', parameterSpec(this.parameters()), state);
   }
 }
