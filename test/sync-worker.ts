@@ -4,6 +4,7 @@ import type { SharedGroup } from '../src/nn/sync/shared-memory.ts';
 import { sharedMemoryCommunicator } from '../src/nn/sync/shared-memory.ts';
 import { SyncBatchNorm } from '../src/nn/sync/sync-batchnorm.ts';
 import type { Layout } from '../src/core/layout.ts';
+import type { ModuleState } from '../src/nn/module.ts';
 
 export interface RankJob {
   readonly group: SharedGroup;
@@ -16,7 +17,7 @@ export interface RankJob {
 }
 
 export interface RankResult {
-  readonly steps: { y: Float64Array; dx: Float64Array; dweight: Float64Array; dbias: Float64Array; state: Record<string, Float64Array | number> }[];
+  readonly steps: { y: Float64Array; dx: Float64Array; dweight: Float64Array; dbias: Float64Array; state: ModuleState }[];
 }
 
 async function run(job: RankJob): Promise<RankResult> {
@@ -29,7 +30,7 @@ async function run(job: RankJob): Promise<RankResult> {
     const y = await bn.forward({ data: step.x, shape: step.shape });
     const dx = await bn.backward({ data: step.dy, shape: step.shape });
     const state = bn.stateDict();
-    steps.push({ y: Float64Array.from(y.data), dx: Float64Array.from(dx.data), dweight: Float64Array.from(bn.weight!.grad), dbias: Float64Array.from(bn.bias!.grad), state: Object.fromEntries(Object.entries(state)) });
+    steps.push({ y: Float64Array.from(y.data), dx: Float64Array.from(dx.data), dweight: Float64Array.from(bn.weight!.grad), dbias: Float64Array.from(bn.bias!.grad), state });
   }
   return { steps };
 }
