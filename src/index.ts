@@ -37,3 +37,16 @@ export { Sequential } from './nn/sequential.js';
 export { SoftmaxCrossEntropy } from './nn/loss.js';
 export { SGD } from './nn/sgd.js';
 export { Random } from './random.js';
+// training toolkit (issue 12): Ghost BN and renorm are BatchNorm options; freezing, folding, SyncBatchNorm, safetensors
+export type { RenormOptions } from './nn/renorm.js';
+export { FrozenBatchNorm2d } from './nn/frozen.js';
+export type { FrozenBatchNormOptions } from './nn/frozen.js';
+export { foldBatchNorm, foldedAffine, fuseForInference } from './nn/fold.js';
+export type { FoldedAffine } from './nn/fold.js';
+export { SyncBatchNorm } from './nn/sync/sync-batchnorm.js';
+export type { SyncBatchNormOptions } from './nn/sync/sync-batchnorm.js';
+export type { Communicator } from './nn/sync/communicator.js';
+export { inProcessGroup } from './nn/sync/in-process.js';
+export { createSharedGroup, sharedMemoryCommunicator } from './nn/sync/shared-memory.js';
+export type { SharedGroup } from './nn/sync/shared-memory.js';
+export { loadSafetensors, saveSafetensors, stateShapes } from './io/safetensors.js';

@@ -39,6 +39,20 @@ describe('normkit demo mnist (short run)', () => {
     assert.match(readFileSync(join(out, 'summary.md'), 'utf8'), /\| 120 \| 0\.\d{4} \| 0\.\d{4} \|/);
   });
 
+  it('--workers 2 --sync-bn: data-parallel on two worker threads matches the single-process run on the same batches', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'normkit-demo-')), 'out');
+    const run = spawnSync(process.execPath, [cli, 'demo', 'mnist', '--workers', '2', '--sync-bn', '--steps', '20', '--every', '10', '--out', out], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    const result = JSON.parse(readFileSync(join(out, 'sync-bn.json'), 'utf8')) as { single: { step: number; loss: number }[]; parallel: { step: number; loss: number }[]; maxAccuracyDifference: number; maxLossDifference: number };
+    assert.deepEqual(result.parallel.map((c) => c.step), [0, 10, 20]);
+    assert.deepEqual(result.single.map((c) => c.step), [0, 10, 20]);
+    assert.equal(result.maxAccuracyDifference, 0);
+    assert.ok(result.maxLossDifference < 1e-5, String(result.maxLossDifference));
+    // training changed the network: the comparison is not of two untrained copies
+    assert.ok(result.single[2].loss < result.single[0].loss - 0.1, `loss ${result.single[0].loss} -> ${result.single[2].loss}`);
+    assert.match(readFileSync(join(out, 'sync-bn.md'), 'utf8'), /\| 20 \| 0\.\d{4} \| 0\.\d{4} \|/);
+  });
+
   it('rejects bad options', () => {
     const run = spawnSync(process.execPath, [cli, 'demo', 'mnist', '--steps', '0'], { encoding: 'utf8' });
     assert.equal(run.status, 2);
@@ -46,5 +60,8 @@ describe('normkit demo mnist (short run)', () => {
     const unknown = spawnSync(process.execPath, [cli, 'demo', 'cifar'], { encoding: 'utf8' });
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /unknown demo 'cifar'/);
+    const workers = spawnSync(process.execPath, [cli, 'demo', 'mnist', '--workers', '7', '--sync-bn'], { encoding: 'utf8' });
+    assert.equal(workers.status, 2);
+    assert.match(workers.stderr, /--workers must divide the global batch of 60/);
   });
 });

@@ -12,7 +12,7 @@ import type { DType, FloatArray, Tensor } from '../src/tensor.ts';
 import { allocate } from '../src/tensor.ts';
 
 export const fixtureDir = fileURLToPath(new URL('../fixtures/', import.meta.url));
-export const fixtureFiles = ['pytorch-batchnorm.json', 'pytorch-norms.json'] as const;
+export const fixtureFiles = ['pytorch-batchnorm.json', 'pytorch-norms.json', 'variants.json'] as const;
 
 export function loadFixtures(name: string): FixtureFile {
   return parseFixtures(readFileSync(fixtureDir + name, 'utf8'), name);

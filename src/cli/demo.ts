@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { dataParallelDemo } from './demo-parallel.js';
 import { ensureOutputDir } from './files.js';
 import { accuracyChart, percentileCharts, toPng } from '../demo/charts.js';
 import { mnistDir } from '../demo/data.js';
@@ -12,11 +13,14 @@ import type { WorkerJob, WorkerMessage } from '../demo/worker.js';
 import { summaryMarkdown, toCsv } from '../demo/report.js';
 import { NormkitError } from '../errors.js';
 
-export const demoUsage = `usage: normkit demo mnist [--steps N] [--lr R] [--seed S] [--every K] [--out DIR]
+export const demoUsage = `usage: normkit demo mnist [--steps N] [--lr R] [--seed S] [--every K] [--out DIR] [--workers N [--sync-bn]]
   Trains a 784-100-100-100-10 sigmoid network on 8,000 MNIST digits with and without BatchNorm1d
   (SGD, batch 60, same initialization, data order and learning rate) and tests on 2,000.
   Writes to --out (default demo-out): accuracy.svg/png, percentiles-baseline.svg/png,
-  percentiles-batchnorm.svg/png, log.csv, log.json, summary.md. Defaults: 3000 steps, lr 0.5, seed 1, every 100.`;
+  percentiles-batchnorm.svg/png, log.csv, log.json, summary.md. Defaults: 3000 steps, lr 0.5, seed 1, every 100.
+  --workers N trains the BatchNorm network data-parallel on N worker threads (N x 60/N samples per step)
+  beside the single-process run on the same batches and compares their test curves (sync-bn.md/json with
+  --sync-bn: SyncBatchNorm; local-bn.md/json without: each worker's own batch statistics).`;
 
 const NETWORKS: readonly RunResult['network'][] = ['baseline', 'batchnorm'];
 
@@ -71,6 +75,8 @@ export async function demoCommand(args: string[]): Promise<number> {
       seed: { type: 'string', default: '1' },
       every: { type: 'string', default: '100' },
       out: { type: 'string', default: 'demo-out' },
+      workers: { type: 'string', default: '1' },
+      'sync-bn': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -85,6 +91,11 @@ export async function demoCommand(args: string[]): Promise<number> {
   }
   mnistDir();
   ensureOutputDir(values.out, '--out');
+  const workers = Number(values.workers);
+  if (workers !== 1 || values['sync-bn']) {
+    await dataParallelDemo({ options: { steps, lr, seed, every }, workers, syncBn: values['sync-bn'], out: values.out }, progress(steps, false));
+    return 0;
+  }
   console.log(`MNIST: 8000 training and 2000 test digits; ${steps} steps of SGD (batch 60, lr ${lr}) per network, both networks at once`);
   const runs = await trainBoth({ trainCount: 8000, options: { steps, lr, seed, batch: 60, every } }, progress(steps, process.stderr.isTTY));
   const command = `normkit demo mnist --steps ${steps} --lr ${lr} --seed ${seed} --every ${every}`;

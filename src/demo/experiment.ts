@@ -43,13 +43,14 @@ const HIDDEN = 100;
 /** The sigmoid input the percentiles follow: unit 0 of the last hidden layer. */
 const WATCHED_UNIT = 0;
 
-interface Network {
+export interface Network {
   readonly model: Sequential;
   /** The module whose output feeds the last hidden sigmoid. */
   readonly lastPreActivation: Module;
 }
 
-function network(withBatchNorm: boolean, seed: number): Network {
+/** The experiment's network; both networks share the initial weights of one seed. */
+export function network(withBatchNorm: boolean, seed: number): Network {
   const layers: Module[] = [];
   let preActivation: Module | null = null;
   const sizes = [PIXELS, HIDDEN, HIDDEN, HIDDEN];
@@ -75,7 +76,8 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[lo] + (sorted[Math.min(lo + 1, sorted.length - 1)] - sorted[lo]) * (at - lo);
 }
 
-function evaluate(net: Network, test: Split): Checkpoint & { step: 0 } {
+/** Test accuracy, loss and the watched sigmoid input's percentiles, in eval mode (running statistics). */
+export function evaluate(net: Network, test: Split): Checkpoint & { step: 0 } {
   net.model.eval();
   const x: Tensor = { data: test.images, shape: [test.count, PIXELS] };
   // forward by hand to read the watched sigmoid input on the way
@@ -99,21 +101,13 @@ function evaluate(net: Network, test: Split): Checkpoint & { step: 0 } {
   return { step: 0, accuracy: correct / test.count, loss, percentiles: [percentile(inputs, 0.15), percentile(inputs, 0.5), percentile(inputs, 0.85)] };
 }
 
-/** Trains one of the two networks ('baseline' or 'batchnorm') and evaluates it at every checkpoint. */
-export function trainNetwork(name: RunResult['network'], digits: Digits, options: ExperimentOptions): RunResult {
-  const started = performance.now();
-  const net = network(name === 'batchnorm', options.seed);
-  const sgd = new SGD(net.model.parameters(), { lr: options.lr });
-  const loss = new SoftmaxCrossEntropy();
-  const random = new Random(options.seed + 1);
+/** Fills the next batch: the same data order for every run of a seed, reshuffled each epoch. */
+export function batchSampler(digits: Digits, seed: number, batch: number): (batchX: Float32Array, batchY: Int32Array) => void {
+  const random = new Random(seed + 1);
   const order = Int32Array.from(digits.train.labels.keys());
-  const batchX = new Float32Array(options.batch * PIXELS);
-  const batchY = new Int32Array(options.batch);
-  const checkpoints: Checkpoint[] = [{ ...evaluate(net, digits.test), step: 0 }];
   let cursor = order.length;
-  for (let step = 1; step <= options.steps; step++) {
-    for (let r = 0; r < options.batch; r++) {
-      // the same data order for both networks: same seed, reshuffled each epoch
+  return (batchX, batchY) => {
+    for (let r = 0; r < batch; r++) {
       if (cursor === order.length) {
         shuffle(order, random);
         cursor = 0;
@@ -122,6 +116,21 @@ export function trainNetwork(name: RunResult['network'], digits: Digits, options
       batchX.set(digits.train.images.subarray(i * PIXELS, (i + 1) * PIXELS), r * PIXELS);
       batchY[r] = digits.train.labels[i];
     }
+  };
+}
+
+/** Trains one of the two networks ('baseline' or 'batchnorm') and evaluates it at every checkpoint. */
+export function trainNetwork(name: RunResult['network'], digits: Digits, options: ExperimentOptions): RunResult {
+  const started = performance.now();
+  const net = network(name === 'batchnorm', options.seed);
+  const sgd = new SGD(net.model.parameters(), { lr: options.lr });
+  const loss = new SoftmaxCrossEntropy();
+  const batchX = new Float32Array(options.batch * PIXELS);
+  const batchY = new Int32Array(options.batch);
+  const nextBatch = batchSampler(digits, options.seed, options.batch);
+  const checkpoints: Checkpoint[] = [{ ...evaluate(net, digits.test), step: 0 }];
+  for (let step = 1; step <= options.steps; step++) {
+    nextBatch(batchX, batchY);
     sgd.zeroGrad();
     const logits = net.model.forward({ data: batchX, shape: [options.batch, PIXELS] });
     const value = loss.forward(logits, batchY);

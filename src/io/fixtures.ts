@@ -59,6 +59,17 @@ function checkFixtureTensor(value: unknown, where: string): void {
   }
 }
 
+/** The training variants (variants.json): virtualBatchSize a positive integer, renorm { rmax, dmax } numbers; null or absent is off. */
+function checkVariantOptions(options: Record<string, unknown>, where: string): void {
+  const { virtualBatchSize: v, renorm } = options;
+  if (v !== undefined && v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) {
+    throw new NormkitError('fixture', `${where}: options.virtualBatchSize must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  if (renorm !== undefined && renorm !== null && !(isRecord(renorm) && typeof renorm.rmax === 'number' && typeof renorm.dmax === 'number')) {
+    throw new NormkitError('fixture', `${where}: options.renorm must be {rmax: number, dmax: number}, got ${JSON.stringify(renorm)}`);
+  }
+}
+
 /** Throws unless `json` has the structure the runner relies on. */
 function checkFixtureFile(json: unknown, source: string): asserts json is FixtureFile {
   if (!isRecord(json) || json.format !== 'normalization-fixtures/1' || !Array.isArray(json.cases)) {
@@ -71,6 +82,7 @@ function checkFixtureFile(json: unknown, source: string): asserts json is Fixtur
     }
     if (c.dtype !== 'float32' && c.dtype !== 'float64') throw new NormkitError('fixture', `${where}: dtype must be float32 or float64`);
     if (!isRecord(c.options) || !isRecord(c.state)) throw new NormkitError('fixture', `${where}: expected options and state objects`);
+    checkVariantOptions(c.options, where);
     c.steps.forEach((s: unknown, si) => {
       const at = `${where} (${String(c.name)}) steps[${si}]`;
       if (!isRecord(s) || (s.mode !== 'train' && s.mode !== 'eval')) throw new NormkitError('fixture', `${at}: mode must be train or eval`);

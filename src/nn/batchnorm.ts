@@ -1,12 +1,19 @@
 /** BatchNorm1d/2d/3d (PyTorch semantics): statistics per channel over the batch and every position. */
 import type { Layout } from '../core/layout.js';
-import { normView, splitChannels } from '../core/layout.js';
+import { normView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import { formatShape } from '../tensor.js';
+import type { FoldedAffine } from './fold.js';
+import { foldedAffine } from './fold.js';
+import { checkVirtualBatchSize } from './ghost.js';
 import type { Plan } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
 import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
+import type { RenormOptions } from './renorm.js';
+import { checkRenorm } from './renorm.js';
+import { checkRankAndChannels } from './shape-check.js';
+import type { TrainingStepOptions } from './training-step.js';
 
 export interface BatchNormOptions extends CommonOptions {
   /** Running-statistics update weight of the batch; null for a cumulative average. Default 0.1. */
@@ -17,21 +24,24 @@ export interface BatchNormOptions extends CommonOptions {
   trackRunningStats?: boolean;
   /** Memory layout of inputs. Default 'channels-first'. */
   layout?: Layout;
-}
-
-/** `expected 2D or 3D input`, as PyTorch words it. */
-export function rankText(ranks: readonly number[]): string {
-  return ranks.map((r) => `${r}D`).join(' or ');
+  /** Ghost BatchNorm: in training, one BatchNorm step per consecutive ghost batch of this many samples. Default null. */
+  virtualBatchSize?: number | null;
+  /** Batch Renormalization (Ioffe 2017) in training; needs trackRunningStats. Default null. */
+  renorm?: RenormOptions | null;
 }
 
 class BatchNorm extends Normalization {
   readonly numFeatures: number;
   readonly layout: Layout;
   readonly #ranks: readonly number[];
+  #virtualBatchSize: number | null;
+  #renorm: RenormOptions | null;
 
   constructor(name: string, ranks: readonly number[], numFeatures: number, options: BatchNormOptions | undefined) {
-    const given = readOptions(name, options, [...commonKeys, 'momentum', 'affine', 'trackRunningStats', 'layout']);
+    const given = readOptions(name, options, [...commonKeys, 'momentum', 'affine', 'trackRunningStats', 'layout', 'virtualBatchSize', 'renorm']);
     const { momentum = 0.1, affine = true, trackRunningStats = true, layout = 'channels-first' } = given;
+    const virtualBatchSize = checkVirtualBatchSize(name, given.virtualBatchSize);
+    const renorm = checkRenorm(name, given.renorm);
     const features = checkPositiveInteger(name, 'numFeatures', numFeatures);
     super({
       name,
@@ -44,19 +54,42 @@ class BatchNorm extends Normalization {
     this.numFeatures = features;
     this.layout = checkLayout(name, layout);
     this.#ranks = ranks;
+    this.#virtualBatchSize = virtualBatchSize;
+    this.#renorm = null;
+    this.renorm = renorm;
+  }
+
+  /** Ghost batch size in training (null: the whole batch). */
+  get virtualBatchSize(): number | null {
+    return this.#virtualBatchSize;
+  }
+
+  set virtualBatchSize(value: number | null) {
+    this.#virtualBatchSize = checkVirtualBatchSize(this.name, value);
+  }
+
+  /** Batch Renormalization's clips; change them between steps to ramp them as the paper does (null: off). */
+  get renorm(): RenormOptions | null {
+    return this.#renorm;
+  }
+
+  set renorm(value: RenormOptions | null) {
+    const renorm = checkRenorm(this.name, value);
+    if (renorm !== null && !this.trackRunningStats) throw new NormkitError('option', `${this.name}: renorm needs running statistics (trackRunningStats: true)`);
+    this.#renorm = renorm;
+  }
+
+  /** Per-channel { scale, shift } of eval mode: y = x*scale + shift (fold.ts). */
+  foldedAffine(): FoldedAffine {
+    return foldedAffine(this);
+  }
+
+  protected override trainingStep(): TrainingStepOptions | null {
+    return this.#virtualBatchSize === null && this.#renorm === null ? null : { virtualBatchSize: this.#virtualBatchSize, renorm: this.#renorm };
   }
 
   protected plan(shape: readonly number[]): Plan {
-    if (!this.#ranks.includes(shape.length)) {
-      throw new NormkitError('rank', `${this.name}: expected ${rankText(this.#ranks)} input (got ${shape.length}D input)`);
-    }
-    const { c } = splitChannels(shape, this.layout);
-    if (c !== this.numFeatures) {
-      throw new NormkitError(
-        'channels',
-        `${this.name}: expected ${this.numFeatures} channels (${this.layout}), got ${c} in input of size ${formatShape(shape)}`,
-      );
-    }
+    checkRankAndChannels(this.name, shape, { ranks: this.#ranks }, this.layout, this.numFeatures);
     return {
       view: normView({ kind: 'batch' }, shape, this.layout),
       singleValueMessage: `Expected more than 1 value per channel when training, got input size ${formatShape(shape)}`,

@@ -1,12 +1,12 @@
 /** GroupNorm (PyTorch semantics): statistics per sample over each group of channels and every position. */
 import type { Layout } from '../core/layout.js';
-import { normView, splitChannels } from '../core/layout.js';
+import { normView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
-import { formatShape } from '../tensor.js';
 import type { Plan } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
 import { checkBoolean, checkLayout, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
+import { checkRankAndChannels } from './shape-check.js';
 
 export interface GroupNormOptions extends CommonOptions {
   /** Learnable per-channel weight and bias. Default true. */
@@ -42,16 +42,7 @@ export class GroupNorm extends Normalization {
   }
 
   protected plan(shape: readonly number[]): Plan {
-    if (shape.length < 2) {
-      throw new NormkitError('rank', `${this.name}: expected input of at least 2D (N, C, ...), got ${shape.length}D input`);
-    }
-    const { c } = splitChannels(shape, this.layout);
-    if (c !== this.numChannels) {
-      throw new NormkitError(
-        'channels',
-        `${this.name}: expected ${this.numChannels} channels (${this.layout}), got ${c} in input of size ${formatShape(shape)}`,
-      );
-    }
+    checkRankAndChannels(this.name, shape, { atLeast: 2 }, this.layout, this.numChannels);
     return { view: normView({ kind: 'group', groups: this.numGroups }, shape, this.layout), singleValueMessage: null };
   }
 }

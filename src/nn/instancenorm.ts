@@ -1,13 +1,12 @@
 /** InstanceNorm1d/2d/3d (PyTorch semantics): statistics per sample and channel over the positions. */
 import type { Layout } from '../core/layout.js';
-import { normView, splitChannels } from '../core/layout.js';
-import { NormkitError } from '../errors.js';
+import { normView } from '../core/layout.js';
 import { formatShape } from '../tensor.js';
-import { rankText } from './batchnorm.js';
 import type { Plan } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
 import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
+import { checkRankAndChannels } from './shape-check.js';
 
 export interface InstanceNormOptions extends CommonOptions {
   /** Running-statistics update weight. Default 0.1. */
@@ -43,19 +42,10 @@ class InstanceNorm extends Normalization {
   }
 
   protected plan(shape: readonly number[]): Plan {
-    const ranks = [this.#batchedRank - 1, this.#batchedRank];
-    if (!ranks.includes(shape.length)) {
-      throw new NormkitError('rank', `${this.name}: expected ${rankText(ranks)} input (got ${shape.length}D input)`);
-    }
+    const unbatched = this.#batchedRank - 1;
+    checkRankAndChannels(this.name, shape, { ranks: [unbatched, this.#batchedRank] }, this.layout, this.numFeatures, unbatched);
     // an input one rank short is a single unbatched sample
-    const batched = shape.length === this.#batchedRank ? shape : [1, ...shape];
-    const { c } = splitChannels(batched, this.layout);
-    if (c !== this.numFeatures) {
-      throw new NormkitError(
-        'channels',
-        `${this.name}: expected ${this.numFeatures} channels (${this.layout}), got ${c} in input of size ${formatShape(shape)}`,
-      );
-    }
+    const batched = shape.length === unbatched ? [1, ...shape] : shape;
     return {
       view: normView({ kind: 'instance' }, batched, this.layout),
       singleValueMessage: `Expected more than 1 spatial element when training, got input size ${formatShape(shape)}`,

@@ -3,10 +3,10 @@ import { NormkitError } from '../errors.js';
 import { Random } from '../random.js';
 import type { DType, FloatArray, Tensor } from '../tensor.js';
 import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
-import type { Module, ModuleState } from './module.js';
+import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { checkPositiveInteger } from './options.js';
 import { Parameter } from './parameter.js';
-import { loadParameters, parameterState } from './state.js';
+import { loadState, parameterSpec, parameterState } from './state.js';
 
 export interface LinearOptions {
   readonly bias?: boolean;
@@ -119,8 +119,8 @@ export class Linear implements Module {
         for (let i = 0; i < I; i++) row[i] += g * xd[xr + i];
       }
       const wo = o * I;
-      for (let i = 0; i < I; i++) dw[wo + i] += row[i];
-      if (db !== null) db[o] += sum;
+      if (this.weight.requiresGrad) for (let i = 0; i < I; i++) dw[wo + i] += row[i];
+      if (db !== null && this.bias?.requiresGrad === true) db[o] += sum;
     }
     return { data: dx, shape: [n, I] };
   }
@@ -129,7 +129,7 @@ export class Linear implements Module {
     return parameterState(this.parameters());
   }
 
-  loadStateDict(state: ModuleState): void {
-    loadParameters('Linear', this.parameters(), state);
+  loadStateDict(state: ModuleStateInput): void {
+    loadState('Linear', parameterSpec(this.parameters()), state);
   }
 }

@@ -11,12 +11,15 @@ import { backendAvailable, backends, checkBackendDtype, isBackendName } from '..
 import type { BackendName, NormKernels } from '../kernels/types.js';
 import type { DType, FloatArray, Tensor } from '../tensor.js';
 import { allocate, describeValue, dtypeOf, formatShape, readTensor } from '../tensor.js';
-import { overlaps, typedArrayTag } from '../core/typed.js';
+import { overlaps } from '../core/typed.js';
 import type { Saved } from './saved.js';
 import { noteWrite, release, save } from './saved.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { Parameter } from './parameter.js';
+import { loadState, readStrict } from './state.js';
+import type { RunningAfter, TrainingStepOptions, TrainingStepResult } from './training-step.js';
+import { runTrainingStep } from './training-step.js';
 
 /** PyTorch state-dict keys mapped to copies of the layer's arrays (num_batches_tracked as a number). */
 export type StateDict = ModuleState;
@@ -49,10 +52,8 @@ interface Cache {
   readonly mean: Float64Array;
   readonly rstd: Float64Array;
   readonly batchStats: boolean;
-}
-
-function isArrayLike(value: unknown): value is ArrayLike<unknown> {
-  return typeof value === 'object' && value !== null && 'length' in value && typeof value.length === 'number';
+  /** The backward of a Ghost BatchNorm or renorm training step (training-step.ts), in place of the kernel's. */
+  readonly stepBackward: TrainingStepResult['backward'] | null;
 }
 
 function allFinite(values: ArrayLike<number>): boolean {
@@ -105,6 +106,11 @@ export abstract class Normalization implements Module {
 
   /** Checks rank and channels of an input shape and returns the view the kernels use for it. */
   protected abstract plan(shape: readonly number[]): Plan;
+
+  /** Ghost batches or renorm for training steps (BatchNorm); null: the plain step. */
+  protected trainingStep(): TrainingStepOptions | null {
+    return null;
+  }
 
   /** The view the kernels use for an input of this shape: which elements share statistics and affine entries. */
   viewOf(shape: readonly number[]): NormView {
@@ -229,26 +235,23 @@ export abstract class Normalization implements Module {
     const rstd = new Float64Array(count);
     const w = this.weight?.data ?? null;
     const b = this.bias?.data ?? null;
-    let commit: (() => void) | null = null;
-    if (batchStats) {
+    let stepBackward: TrainingStepResult['backward'] | null = null;
+    // the training batch's verdict: finite statistics, and the running statistics it would leave
+    let batch: { readonly finite: boolean; readonly next: RunningAfter | null } | null = null;
+    const step = this.#training ? this.trainingStep() : null;
+    if (step !== null) {
+      const running = runningMean === null || runningVar === null ? null : { mean: runningMean, var: runningVar, numBatchesTracked: this.#numBatchesTracked };
+      const { kernels, dtype, eps, momentum, name } = this;
+      const result = runTrainingStep({ name, kernels, dtype, eps, momentum, y, x: input.data, shape: input.shape, view, weight: w, bias: b, running }, step);
+      stepBackward = result.backward;
+      batch = result;
+    } else if (batchStats) {
       const variance = new Float64Array(count);
       this.kernels.forwardTrain(y, input.data, view, w, b, this.eps, mean, variance, rstd);
       const tracking = this.#training && runningMean !== null && runningVar !== null;
       const tracked = this.#numBatchesTracked + (this.#countsBatches ? 1 : 0);
-      const next = tracking ? nextRunningStats(runningMean, runningVar, mean, variance, view, updateFactor(this.momentum, tracked)) : null;
-      // statistics count as non-finite where the batch's are, or where the running ones would overflow the dtype
-      const finite = allFinite(mean) && allFinite(variance) && (next === null || this.fitsDtype(next.runningMean, next.runningVar));
-      if (!finite && this.nonFinite === 'throw') {
-        const why = allFinite(input.data) ? 'overflow (finite input too large for the statistics)' : 'are not finite (NaN or Inf in the input)';
-        throw new NormkitError('non-finite', `${this.name}: batch statistics ${why} of size ${formatShape(input.shape)}`);
-      }
-      if (next !== null && runningMean !== null && runningVar !== null && (finite || this.nonFinite === 'propagate')) {
-        commit = () => {
-          runningMean.set(next.runningMean);
-          runningVar.set(next.runningVar);
-          this.#numBatchesTracked = tracked;
-        };
-      }
+      const next = tracking ? { ...nextRunningStats(runningMean, runningVar, mean, variance, view, updateFactor(this.momentum, tracked)), numBatchesTracked: tracked } : null;
+      batch = { finite: allFinite(mean) && allFinite(variance), next };
     } else {
       // eval with running statistics: rstd once per channel, copied to every block
       const groups = view.groups;
@@ -259,11 +262,30 @@ export abstract class Normalization implements Module {
       }
       this.kernels.forwardWithStats(y, input.data, view, w, b, mean, rstd);
     }
+    if (batch !== null) this.applyPolicy(batch, input);
     if (given !== null && y !== given.data) given.data.set(y);
     if (given !== null) noteWrite(given.data);
-    commit?.();
-    this.setCache({ x: input, saved: [input.data, ...(w === null ? [] : [w])].map(save), view, mean, rstd, batchStats });
+    this.setCache({ x: input, saved: [input.data, ...(w === null ? [] : [w])].map(save), view, mean, rstd, batchStats, stepBackward });
     return options?.out ?? { data: y, shape: [...input.shape] };
+  }
+
+  /**
+   * The non-finite policy on a training batch: statistics count as non-finite where the batch's are, or
+   * where the running ones would overflow the dtype; 'throw' refuses, the others commit or skip the update.
+   */
+  private applyPolicy(batch: { readonly finite: boolean; readonly next: RunningAfter | null }, input: Tensor): void {
+    const { next } = batch;
+    const finite = batch.finite && (next === null || this.fitsDtype(next.runningMean, next.runningVar));
+    if (!finite && this.nonFinite === 'throw') {
+      const why = allFinite(input.data) ? 'overflow (finite input too large for the statistics)' : 'are not finite (NaN or Inf in the input)';
+      throw new NormkitError('non-finite', `${this.name}: batch statistics ${why} of size ${formatShape(input.shape)}`);
+    }
+    const runningMean = this.#runningMean;
+    const runningVar = this.#runningVar;
+    if (next === null || runningMean === null || runningVar === null || (!finite && this.nonFinite === 'skip-update')) return;
+    runningMean.set(next.runningMean);
+    runningVar.set(next.runningVar);
+    this.#numBatchesTracked = next.numBatchesTracked;
   }
 
   private setCache(cache: Cache | null): void {
@@ -306,7 +328,8 @@ export abstract class Normalization implements Module {
     const dweight = this.weight === null ? null : allocate(this.dtype, n);
     const dbias = this.bias === null ? null : allocate(this.dtype, n);
     const w = this.weight?.data ?? null;
-    this.kernels.backward(dx, dweight, dbias, grad.data, cache.x.data, cache.view, w, cache.mean, cache.rstd, cache.batchStats);
+    if (cache.stepBackward !== null) cache.stepBackward(dx, dweight, dbias, grad.data);
+    else this.kernels.backward(dx, dweight, dbias, grad.data, cache.x.data, cache.view, w, cache.mean, cache.rstd, cache.batchStats);
     if (given !== null) noteWrite(given.data);
     if (dweight !== null) this.weight?.accumulate(dweight);
     if (dbias !== null) this.bias?.accumulate(dbias);
@@ -328,86 +351,26 @@ export abstract class Normalization implements Module {
     return state;
   }
 
-  private stateTargets(): Map<string, FloatArray> {
-    const targets = new Map<string, FloatArray>();
-    if (this.weight !== null && this.bias !== null) {
-      targets.set('weight', this.weight.data);
-      targets.set('bias', this.bias.data);
-    }
-    if (this.#runningMean !== null && this.#runningVar !== null) {
-      targets.set('running_mean', this.#runningMean);
-      targets.set('running_var', this.#runningVar);
-    }
-    return targets;
-  }
-
   /**
-   * Loads a state dict. strict (default): missing and unexpected keys are errors; a wrong length is
+   * Loads a state dict (state.ts). strict (default): missing and unexpected keys are errors; a wrong length is
    * always an error. Unless nonFinite is 'propagate', non-finite values and a negative running_var
    * are rejected. All checks run before anything is written.
    */
   loadStateDict(state: StateDictInput, options?: { strict?: boolean }): void {
-    const fail: (why: string) => never = (why) => {
-      throw new NormkitError('state-dict', `Error(s) in loading state_dict for ${this.name}: ${why}`);
-    };
-    // a JavaScript caller can pass anything: check as unknown
-    const givenState: unknown = state;
-    if (typeof givenState !== 'object' || givenState === null || Array.isArray(givenState) || typedArrayTag(givenState) !== undefined) {
-      fail(`expected a state dict object (key to values), got ${describeValue(givenState)}`);
+    const arrays = new Map<string, FloatArray>();
+    const counters = new Map<string, (value: number) => void>();
+    if (this.weight !== null && this.bias !== null) {
+      arrays.set('weight', this.weight.data);
+      arrays.set('bias', this.bias.data);
     }
-    const givenOptions: unknown = options;
-    if (givenOptions !== undefined && (typeof givenOptions !== 'object' || givenOptions === null)) {
-      throw new NormkitError('option', `${this.name}: loadStateDict options must be an object like { strict }, got ${describeValue(givenOptions)}`);
-    }
-    const strict: unknown = options?.strict ?? true;
-    if (typeof strict !== 'boolean') throw new NormkitError('option', `${this.name}: strict must be true or false, got ${describeValue(strict)}`);
-    const targets = this.stateTargets();
-    const keys = [...targets.keys()];
-    if (this.#runningMean !== null) keys.push('num_batches_tracked');
-    if (strict) {
-      const missing = keys.filter((k) => !(k in state));
-      const unexpected = Object.keys(state).filter((k) => !keys.includes(k));
-      const parts: string[] = [];
-      if (missing.length > 0) parts.push(`Missing key(s) in state_dict: ${missing.map((k) => `"${k}"`).join(', ')}.`);
-      if (unexpected.length > 0) parts.push(`Unexpected key(s) in state_dict: ${unexpected.map((k) => `"${k}"`).join(', ')}.`);
-      if (parts.length > 0) fail(parts.join(' '));
-    }
-    const writes: (() => void)[] = [];
-    for (const [key, target] of targets) {
-      if (!(key in state)) continue;
-      // a JavaScript caller can pass anything: check as unknown
-      const value: unknown = state[key];
-      if (!isArrayLike(value)) return fail(`${key} must be an array of numbers`);
-      const values = value;
-      if (values.length !== target.length) {
-        fail(`size mismatch for ${key}: copying a param with shape [${values.length}] from checkpoint, the shape in current model is [${target.length}].`);
-      }
-      const checked = new Float64Array(values.length);
-      for (let i = 0; i < values.length; i++) {
-        const v: unknown = values[i];
-        if (typeof v !== 'number') return fail(`${key}[${i}] is not a number`);
-        if (this.nonFinite !== 'propagate' && !Number.isFinite(v)) {
-          fail(`${key}[${i}] is ${v}, and this layer (nonFinite: '${this.nonFinite}') accepts finite values only`);
-        }
-        if (this.nonFinite !== 'propagate' && key === 'running_var' && v < 0) fail(`running_var[${i}] is negative (${v})`);
-        checked[i] = v;
-      }
-      writes.push(() => {
-        target.set(checked);
-        noteWrite(target);
+    if (this.#runningMean !== null && this.#runningVar !== null) {
+      arrays.set('running_mean', this.#runningMean);
+      arrays.set('running_var', this.#runningVar);
+      counters.set('num_batches_tracked', (value) => {
+        this.#numBatchesTracked = value;
       });
     }
-    if ('num_batches_tracked' in state && this.#runningMean !== null) {
-      const given: unknown = state.num_batches_tracked;
-      // an int64 counter may come as a bigint (safetensors, JSON parsers with big integers)
-      const tracked = typeof given === 'bigint' && given <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(given) : given;
-      if (typeof tracked !== 'number' || !Number.isSafeInteger(tracked) || tracked < 0) {
-        return fail(`num_batches_tracked must be a non-negative integer, got ${describeValue(given)}`);
-      }
-      writes.push(() => {
-        this.#numBatchesTracked = tracked;
-      });
-    }
-    for (const write of writes) write();
+    const finiteOnly = this.nonFinite === 'propagate' ? undefined : `this layer (nonFinite: '${this.nonFinite}')`;
+    loadState(this.name, { arrays, counters, finiteOnly }, state, readStrict(this.name, options));
   }
 }

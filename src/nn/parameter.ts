@@ -7,6 +7,8 @@ export class Parameter {
   readonly data: FloatArray;
   readonly grad: FloatArray;
   readonly shape: readonly number[];
+  /** false freezes it (PyTorch's requires_grad): backward accumulates nothing into grad and SGD skips it. */
+  requiresGrad = true;
 
   constructor(name: string, dtype: DType, shape: readonly number[], fill: number) {
     this.name = name;
@@ -18,6 +20,7 @@ export class Parameter {
 
   /** grad += delta, elementwise (gradients accumulate across backward calls, as in PyTorch). */
   accumulate(delta: FloatArray): void {
+    if (!this.requiresGrad) return;
     for (let i = 0; i < delta.length; i++) this.grad[i] += delta[i];
   }
 

@@ -8,6 +8,7 @@ import { GroupNorm } from './groupnorm.js';
 import { InstanceNorm1d, InstanceNorm2d, InstanceNorm3d } from './instancenorm.js';
 import { LayerNorm } from './layernorm.js';
 import type { Normalization } from './normalization.js';
+import { checkRenorm } from './renorm.js';
 
 export const moduleNames = [
   'BatchNorm1d',
@@ -63,7 +64,10 @@ export function buildLayer(module: string, options: Readonly<Record<string, unkn
       const momentum = options.momentum === null ? null : num(options, 'momentum', 0.1);
       const affine = bool(options, 'affine', true);
       const trackRunningStats = bool(options, 'trackRunningStats', true);
-      return new Layer(num(options, 'numFeatures'), { eps, momentum, affine, trackRunningStats, dtype, backend, layout });
+      // Ghost BatchNorm and Batch Renormalization (fixtures/variants.json); the layer checks their values
+      const virtualBatchSize = options.virtualBatchSize === undefined ? null : num(options, 'virtualBatchSize');
+      const renorm = checkRenorm(module, options.renorm);
+      return new Layer(num(options, 'numFeatures'), { eps, momentum, affine, trackRunningStats, dtype, backend, layout, virtualBatchSize, renorm });
     }
     case 'InstanceNorm1d':
     case 'InstanceNorm2d':

@@ -1,4 +1,4 @@
-/** Plain stochastic gradient descent: p -= lr * grad. */
+/** Plain stochastic gradient descent: p -= lr * grad, for every parameter that requires a gradient. */
 import { NormkitError } from '../errors.js';
 import type { Parameter } from './parameter.js';
 import { noteWrite } from './saved.js';
@@ -15,6 +15,7 @@ export class SGD {
 
   step(): void {
     for (const p of this.params) {
+      if (!p.requiresGrad) continue;
       for (let i = 0; i < p.data.length; i++) p.data[i] -= this.lr * p.grad[i];
       noteWrite(p.data);
     }

@@ -129,7 +129,8 @@ export const backwardColumns: NormKernels['backward'] = (dx, dweight, dbias, dy,
       sumDxhat[group[c]] += w * colDy[c];
       sumDxhatXhat[group[c]] += w * colDyXhat[c];
     }
-    // dx = rstd*(w*dy - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M), per-column constants
+    // dx = rstd*(w*dy - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M), per-column constants; in the reference's terms
+    // k1*dy = dxTerm1, c1 = -dxTerm3 = rstd*sum(dxhat)/M, xhat*c2 = -dxTerm2 = xhat*rstd*sum(dxhat*xhat)/M
     for (let c = 0; c < cols; c++) {
       const r = colRstd[c];
       k1[c] = r * (weight === null ? 1 : weight[affine[c]]);

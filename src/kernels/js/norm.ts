@@ -113,7 +113,8 @@ const backward: NormKernels['backward'] = (dx, dweight, dbias, dy, x, view, weig
         sumDxhatXhat[g] += groupDxhatXhat;
       }
     }
-    // dx = rstd*(dxhat - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M); constant statistics keep rstd*dxhat
+    // dx = rstd*(dxhat - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M); constant statistics keep rstd*dxhat.
+    // The reference's terms: dxTerm1 = rstd*dxhat, dxTerm3 = dmu/M = -rstd*meanDxhat, dxTerm2 = dvar*2(x - mu)/M = -rstd*xhat*meanDxhatXhat
     i = first;
     for (let s = 0; s < S; s++) {
       for (let g = 0; g < G; g++) {

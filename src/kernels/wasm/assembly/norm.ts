@@ -124,7 +124,10 @@ function backwardSumsRun<T>(x: usize, dy: usize, n: i32, mean: f64, rstd: f64): 
   return sumDy;
 }
 
-/** dx = k*(w*dy) - c1 - xhat*c2, xhat = (x - mean)*rstd, w per value (0: absent) */
+/**
+ * dx = k*(w*dy) - c1 - xhat*c2, xhat = (x - mean)*rstd, w per value (0: absent). In the reference's terms
+ * (reference/normalize.ts): k*(w*dy) = dxTerm1, c1 = -dxTerm3 = rstd*sum(dxhat)/M, xhat*c2 = -dxTerm2 = xhat*rstd*sum(dxhat*xhat)/M.
+ */
 function dxRun<T>(dx: usize, dy: usize, x: usize, w: usize, n: i32, mean: f64, rstd: f64, k: f64, c1: f64, c2: f64): void {
   const m = f64x2.splat(mean);
   const r = f64x2.splat(rstd);
@@ -288,7 +291,7 @@ function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, db
   }
 }
 
-/** dx = k*(w*dy) - c1 - xhat*c2, xhat = ((x - hi) - lo)*rstd, float32 lanes; w per value (0: absent) */
+/** dx = k*(w*dy) - c1 - xhat*c2 (dxTerm1 + dxTerm3 + dxTerm2, as dxRun), xhat = ((x - hi) - lo)*rstd, float32 lanes; w per value (0: absent) */
 @inline function dxRunF32(dx: usize, dy: usize, x: usize, w: usize, n: i32, hi: f32, lo: f32, rstd: f32, k: f32, c1: f32, c2: f32): void {
   const vh = f32x4.splat(hi);
   const vl = f32x4.splat(lo);
@@ -410,7 +413,7 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
       const c2v = batchStats ? sumDxhatXhatV / M : 0;
       for (let s = 0; s < S; s++) {
         const o = runOffset(q, s, S, G, B) * step;
-        // dx = rstd*(w*dy - c1v - xhat*c2v)
+        // dx = rstd*(w*dy - c1v - xhat*c2v): rstd*c1v = -dxTerm3, rstd*xhat*c2v = -dxTerm2 (the reference's terms)
         if (f32) dxRunF32(dx + o, dy + o, x + o, pw, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>r, <f32>(r * c1v), <f32>(r * c2v));
         else dxRun<T>(dx + o, dy + o, x + o, pw, B, mu, r, r, r * c1v, r * c2v);
       }
@@ -433,7 +436,8 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
         sumDxhatXhat += w * sumDyXhat;
       }
     }
-    // dx = rstd*(w*dy - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M)
+    // dx = rstd*(w*dy - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M) = dxTerm1 + dxTerm3 + dxTerm2 of the reference:
+    // c1 = -dxTerm3 = rstd*sum(dxhat)/M and xhat*c2 = -dxTerm2 (terms 3 and 2 with their signs flipped; 0 for constant statistics)
     const c1 = batchStats ? (r * sumDxhat) / M : 0;
     const c2 = batchStats ? (r * sumDxhatXhat) / M : 0;
     for (let s = 0; s < S; s++) {
@@ -628,7 +632,7 @@ export function rows_reduce_f32(x: usize, dy: usize, S: i32, cols: i32, r0: i32,
 /**
  * Row-mode elementwise pass over rows [r0, r1), with t = ((x - hi) - lo):
  * kind 0: out = t*p1 + p2 (forward, p1 = rstd*gamma, p2 = beta);
- * kind 1: out = p1*dy - p2 - t*rstd*p3 (dx, p1 = rstd*gamma, p2 = c1, p3 = c2).
+ * kind 1: out = p1*dy - p2 - t*rstd*p3 (dx, p1 = rstd*gamma, p2 = c1, p3 = c2: dxTerm1 + dxTerm3 + dxTerm2 with c1 = -dxTerm3, t*rstd*c2 = -dxTerm2).
  */
 export function rows_apply_f32(out: usize, x: usize, dy: usize, S: i32, cols: i32, r0: i32, r1: i32, hi: usize, lo: usize, rstd: usize, p1: usize, p2: usize, p3: usize, kind: i32): void {
   const rowBytes = <usize>cols << 2;

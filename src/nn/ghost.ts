@@ -1,0 +1,53 @@
+/**
+ * Ghost BatchNorm (Hoffer et al. 2017; TabNet's GhostBatchNorm): in training the batch is split along
+ * dim 0 into consecutive ghost batches of `virtualBatchSize` samples (the last may be smaller), each
+ * one BatchNorm step in order. Samples are outermost in both layouts, so a ghost batch is a contiguous
+ * run of the input, and equal ghost batches are one view with the ghost batch as its outer axis.
+ */
+import type { NormView } from '../core/layout.js';
+import { NormkitError } from '../errors.js';
+import { formatShape } from '../tensor.js';
+
+/** A contiguous run of whole samples, elements [start, end), seen as `view` (outer = its ghost batches). */
+export interface Segment {
+  readonly start: number;
+  readonly end: number;
+  readonly view: NormView;
+}
+
+export function checkVirtualBatchSize(name: string, value: unknown): number | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new NormkitError('option', `${name}: virtualBatchSize must be a positive integer or null, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/**
+ * The ghost batches of a BatchNorm input of `shape` (view: the whole batch, outer 1). `oneEach`: one
+ * segment per ghost batch (a step that depends on the one before, as renorm does); otherwise the
+ * full ghost batches form one segment and the remainder another. Throws, before anything runs,
+ * when a ghost batch has one value per channel.
+ */
+export function ghostSegments(view: NormView, shape: readonly number[], virtualBatchSize: number | null, oneEach: boolean): Segment[] {
+  const n = shape[0];
+  const v = Math.min(virtualBatchSize ?? n, n);
+  const perSample = (view.span * view.groups * view.inner) / n;
+  const spanPerSample = view.span / n;
+  const last = n % v === 0 ? v : n % v;
+  if (last * spanPerSample * view.inner <= 1) {
+    const ghostShape = [last, ...shape.slice(1)];
+    throw new NormkitError('single-value', `Expected more than 1 value per channel when training, got input size ${formatShape(ghostShape)} (the last ghost batch of ${formatShape(shape)})`);
+  }
+  const segment = (first: number, samples: number, count: number): Segment => ({
+    start: first * perSample,
+    end: (first + samples * count) * perSample,
+    view: { ...view, outer: count, span: spanPerSample * samples },
+  });
+  const full = Math.floor(n / v);
+  const segments: Segment[] = [];
+  if (oneEach) for (let k = 0; k < full; k++) segments.push(segment(k * v, v, 1));
+  else segments.push(segment(0, v, full));
+  if (n % v !== 0) segments.push(segment(full * v, n % v, 1));
+  return segments;
+}
