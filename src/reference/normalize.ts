@@ -34,8 +34,11 @@ export interface ReferenceInput {
   /** beta per affine entry (G*K); omit for bias 0. */
   readonly beta?: ArrayLike<number> | null;
   readonly eps: number;
-  /** Given statistics, one per statistics group (eval: running statistics); omit to compute the batch's. */
-  readonly stats?: { readonly mu: ArrayLike<number>; readonly var: ArrayLike<number> } | null;
+  /**
+   * Given statistics, one per statistics group (eval: running statistics); omit to compute the batch's.
+   * mu null: the batch's own mean, exact (a backward from cached statistics whose mean was rounded).
+   */
+  readonly stats?: { readonly mu: ArrayLike<number> | null; readonly var: ArrayLike<number> } | null;
   /** Whether mu and var are functions of x, so dx flows through them; default: true exactly when stats are omitted. */
   readonly batchStats?: boolean;
 }
@@ -112,7 +115,7 @@ export function referenceNorm(input: ReferenceInput): ReferenceResult {
   // mu = (1/M) sum x_i
   const mu: DD[] = [];
   for (let g = 0; g < groups; g++) {
-    if (input.stats) mu.push(fromNumber(input.stats.mu[g]));
+    if (input.stats?.mu) mu.push(fromNumber(input.stats.mu[g]));
     else {
       const xs = ofGroup(xDD, g);
       mu.push(scaledMean(xs, pow2Scale(xs), 1, mDD));

@@ -1,7 +1,8 @@
 /**
  * The js kernels' column mode, for views whose affine runs are short (channels-last, LayerNorm): each
  * row of a block holds cols = G*B values, and every per-element constant becomes a per-column array,
- * so the inner loop is one multiply-add over a row. Same float64 math as the run mode in norm.ts.
+ * so the inner loop is a short multiply-add over a row. Same float64 math as the run mode in norm.ts
+ * (the mean as hi + lo, corrected two-pass variance).
  * View letters: A blocks, S span, G groups, B run, K affine entries per group, R = B/K, M = S*B.
  */
 import type { NormView } from '../../core/layout.js';
@@ -29,18 +30,20 @@ function columnsOf(view: NormView): Columns {
   return { cols, group, affine };
 }
 
-/** Per-column sums over the block's rows of x (shift null) or (x - shift[c])^2. */
-function columnSums(out: Float64Array, x: FloatArray, first: number, rows: number, shift: Float64Array | null): void {
+/** Per-column sums over the block's rows of x (shift null), or of d = x - shift[c] and d^2 (into squares). */
+function columnSums(out: Float64Array, x: FloatArray, first: number, rows: number, shift: Float64Array | null, squares: Float64Array | null): void {
   const cols = out.length;
   out.fill(0);
+  squares?.fill(0);
   let i = first;
   for (let s = 0; s < rows; s++) {
-    if (shift === null) {
+    if (shift === null || squares === null) {
       for (let c = 0; c < cols; c++, i++) out[c] += x[i];
     } else {
       for (let c = 0; c < cols; c++, i++) {
         const d = x[i] - shift[c];
-        out[c] += d * d;
+        out[c] += d;
+        squares[c] += d * d;
       }
     }
   }
@@ -51,42 +54,59 @@ export const forwardTrainColumns: NormKernels['forwardTrain'] = (y, x, view, wei
   const { cols, group } = columnsOf(view);
   const m = S * (cols / G);
   const sums = new Float64Array(cols);
+  const squares = new Float64Array(cols);
   const colMean = new Float64Array(cols);
+  const meanLo = new Float64Array(A * G);
   for (let a = 0; a < A; a++) {
     const first = a * S * cols;
     const stat0 = a * G;
-    // mu = mean(x), then var = mean((x - mu)^2): two passes
-    columnSums(sums, x, first, S, null);
+    // hi = mean(x); then d = x - hi (exact near the mean): lo = mean(d), var = mean(d^2) - lo^2 (corrected two-pass)
+    columnSums(sums, x, first, S, null, null);
     mean.fill(0, stat0, stat0 + G);
     for (let c = 0; c < cols; c++) mean[stat0 + group[c]] += sums[c];
     for (let g = 0; g < G; g++) mean[stat0 + g] /= m;
     for (let c = 0; c < cols; c++) colMean[c] = mean[stat0 + group[c]];
-    columnSums(sums, x, first, S, colMean);
+    columnSums(sums, x, first, S, colMean, squares);
     variance.fill(0, stat0, stat0 + G);
-    for (let c = 0; c < cols; c++) variance[stat0 + group[c]] += sums[c];
+    for (let c = 0; c < cols; c++) {
+      meanLo[stat0 + group[c]] += sums[c];
+      variance[stat0 + group[c]] += squares[c];
+    }
     for (let g = 0; g < G; g++) {
-      variance[stat0 + g] /= m;
-      rstd[stat0 + g] = 1 / Math.sqrt(variance[stat0 + g] + eps);
+      const q = stat0 + g;
+      meanLo[q] /= m;
+      variance[q] = Math.max(0, variance[q] / m - meanLo[q] * meanLo[q]);
+      rstd[q] = 1 / Math.sqrt(variance[q] + eps);
     }
   }
-  forwardWithStatsColumns(y, x, view, weight, bias, mean, rstd);
+  normalizeColumns(y, x, view, weight, bias, mean, meanLo, rstd);
+  // the cached mean: hi + lo rounded once
+  for (let q = 0; q < mean.length; q++) mean[q] += meanLo[q];
 };
 
-export const forwardWithStatsColumns: NormKernels['forwardWithStats'] = (y, x, view, weight, bias, mean, rstd) => {
+/** y = ((x - hi) - lo)*scale + beta per column, scale = rstd*gamma: no cancellation against a large mean*scale. */
+function normalizeColumns(y: FloatArray, x: FloatArray, view: NormView, weight: FloatArray | null, bias: FloatArray | null, mean: Float64Array, meanLo: Float64Array | null, rstd: Float64Array): void {
   const { outer: A, span: S, groups: G } = view;
   const { cols, group, affine } = columnsOf(view);
+  const hi = new Float64Array(cols);
+  const lo = new Float64Array(cols);
   const scale = new Float64Array(cols);
   const shift = new Float64Array(cols);
   let i = 0;
   for (let a = 0; a < A; a++) {
-    // y = x*scale + shift with scale = rstd*gamma, shift = beta - mu*scale, per column
     for (let c = 0; c < cols; c++) {
       const q = a * G + group[c];
+      hi[c] = mean[q];
+      lo[c] = meanLo === null ? 0 : meanLo[q];
       scale[c] = weight === null ? rstd[q] : rstd[q] * weight[affine[c]];
-      shift[c] = (bias === null ? 0 : bias[affine[c]]) - mean[q] * scale[c];
+      shift[c] = bias === null ? 0 : bias[affine[c]];
     }
-    for (let s = 0; s < S; s++) for (let c = 0; c < cols; c++, i++) y[i] = x[i] * scale[c] + shift[c];
+    for (let s = 0; s < S; s++) for (let c = 0; c < cols; c++, i++) y[i] = (x[i] - hi[c] - lo[c]) * scale[c] + shift[c];
   }
+}
+
+export const forwardWithStatsColumns: NormKernels['forwardWithStats'] = (y, x, view, weight, bias, mean, rstd) => {
+  normalizeColumns(y, x, view, weight, bias, mean, null, rstd);
 };
 
 export const backwardColumns: NormKernels['backward'] = (dx, dweight, dbias, dy, x, view, weight, mean, rstd, batchStats) => {
@@ -96,7 +116,10 @@ export const backwardColumns: NormKernels['backward'] = (dx, dweight, dbias, dy,
   const colMean = new Float64Array(cols);
   const colRstd = new Float64Array(cols);
   const colDy = new Float64Array(cols);
-  const colDyXhat = new Float64Array(cols);
+  const colDyCentred = new Float64Array(cols);
+  const colCentred = new Float64Array(cols);
+  const meanLo = new Float64Array(G);
+  const colLo = new Float64Array(cols);
   const k1 = new Float64Array(cols);
   const c1 = new Float64Array(cols);
   const c2 = new Float64Array(cols);
@@ -110,24 +133,32 @@ export const backwardColumns: NormKernels['backward'] = (dx, dweight, dbias, dy,
       colMean[c] = mean[a * G + group[c]];
       colRstd[c] = rstd[a * G + group[c]];
     }
-    // reductions per column: sum dy, sum dy*xhat
+    // reductions per column: sum dy, sum dy*(x - mean), sum (x - mean)
     colDy.fill(0);
-    colDyXhat.fill(0);
+    colDyCentred.fill(0);
+    colCentred.fill(0);
     let i = first;
     for (let s = 0; s < S; s++) {
       for (let c = 0; c < cols; c++, i++) {
+        const d = x[i] - colMean[c];
         colDy[c] += dy[i];
-        colDyXhat[c] += dy[i] * (x[i] - colMean[c]) * colRstd[c];
+        colDyCentred[c] += dy[i] * d;
+        colCentred[c] += d;
       }
     }
+    // batch statistics: the cached mean is the batch mean rounded; lo = mean(x - mean) restores its lost digits
+    meanLo.fill(0);
+    if (batchStats) for (let c = 0; c < cols; c++) meanLo[group[c]] += colCentred[c] / m;
     sumDxhat.fill(0);
     sumDxhatXhat.fill(0);
     for (let c = 0; c < cols; c++) {
       const w = weight === null ? 1 : weight[affine[c]];
+      // sum dy*xhat with xhat = ((x - mean) - lo)*rstd
+      const colDyXhat = (colDyCentred[c] - meanLo[group[c]] * colDy[c]) * colRstd[c];
       sumDbias[affine[c]] += colDy[c];
-      sumDweight[affine[c]] += colDyXhat[c];
+      sumDweight[affine[c]] += colDyXhat;
       sumDxhat[group[c]] += w * colDy[c];
-      sumDxhatXhat[group[c]] += w * colDyXhat[c];
+      sumDxhatXhat[group[c]] += w * colDyXhat;
     }
     // dx = rstd*(w*dy - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M), per-column constants
     for (let c = 0; c < cols; c++) {
@@ -135,10 +166,11 @@ export const backwardColumns: NormKernels['backward'] = (dx, dweight, dbias, dy,
       k1[c] = r * (weight === null ? 1 : weight[affine[c]]);
       c1[c] = batchStats ? (r * sumDxhat[group[c]]) / m : 0;
       c2[c] = batchStats ? (r * sumDxhatXhat[group[c]]) / m : 0;
+      colLo[c] = meanLo[group[c]];
     }
     i = first;
     for (let s = 0; s < S; s++) {
-      for (let c = 0; c < cols; c++, i++) dx[i] = k1[c] * dy[i] - c1[c] - (x[i] - colMean[c]) * colRstd[c] * c2[c];
+      for (let c = 0; c < cols; c++, i++) dx[i] = k1[c] * dy[i] - c1[c] - (x[i] - colMean[c] - colLo[c]) * colRstd[c] * c2[c];
     }
   }
   if (dweight !== null) dweight.set(sumDweight);

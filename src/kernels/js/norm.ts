@@ -1,10 +1,12 @@
 /**
- * Plain TypeScript kernels: float64 accumulation, two-pass variance (no E[x^2] - E[x]^2),
+ * Plain TypeScript kernels: float64 accumulation, corrected two-pass variance (no E[x^2] - E[x]^2 on raw
+ * data), the mean kept as hi + lo so x - mean loses no digits however large the mean,
  * rstd once per statistics group, memory-order traversal so every layout streams. Run mode here
  * (long affine runs: channels-first); column mode in columns.ts (channels-last, LayerNorm).
  * View letters: A blocks, S span, G groups, B run, K affine entries per group, R = B/K, M = S*B.
  */
 import type { NormView } from '../../core/layout.js';
+import type { FloatArray } from '../../tensor.js';
 import type { NormKernels } from '../types.js';
 import { backwardColumns, forwardTrainColumns, forwardWithStatsColumns } from './columns.js';
 
@@ -16,10 +18,11 @@ const short = (view: NormView) => view.inner / view.affinePerGroup < RUN_MODE_MI
 const forwardTrain: NormKernels['forwardTrain'] = (y, x, view, weight, bias, eps, mean, variance, rstd) => {
   const { outer: A, span: S, groups: G, inner: B } = view;
   const m = S * B;
+  const meanLo = new Float64Array(A * G);
   for (let a = 0; a < A; a++) {
     const first = a * S * G * B;
     const stat0 = a * G;
-    // pass 1: mu = mean(x)
+    // pass 1: hi = mean(x), rounded
     mean.fill(0, stat0, stat0 + G);
     let i = first;
     for (let s = 0; s < S; s++) {
@@ -30,47 +33,60 @@ const forwardTrain: NormKernels['forwardTrain'] = (y, x, view, weight, bias, eps
       }
     }
     for (let g = 0; g < G; g++) mean[stat0 + g] /= m;
-    // pass 2: var = mean((x - mu)^2), biased
+    // pass 2 (corrected two-pass): d = x - hi is exact near the mean; lo = mean(d), var = mean(d^2) - lo^2
     variance.fill(0, stat0, stat0 + G);
     i = first;
     for (let s = 0; s < S; s++) {
       for (let g = 0; g < G; g++) {
-        const mu = mean[stat0 + g];
+        const hi = mean[stat0 + g];
         let sum = 0;
+        let sumSq = 0;
         for (let b = 0; b < B; b++) {
-          const d = x[i++] - mu;
-          sum += d * d;
+          const d = x[i++] - hi;
+          sum += d;
+          sumSq += d * d;
         }
-        variance[stat0 + g] += sum;
+        meanLo[stat0 + g] += sum;
+        variance[stat0 + g] += sumSq;
       }
     }
     for (let g = 0; g < G; g++) {
-      variance[stat0 + g] /= m;
-      rstd[stat0 + g] = 1 / Math.sqrt(variance[stat0 + g] + eps);
+      const q = stat0 + g;
+      const lo = meanLo[q] / m;
+      meanLo[q] = lo;
+      variance[q] = Math.max(0, variance[q] / m - lo * lo);
+      rstd[q] = 1 / Math.sqrt(variance[q] + eps);
     }
   }
-  forwardWithStats(y, x, view, weight, bias, mean, rstd);
+  normalize(y, x, view, weight, bias, mean, meanLo, rstd);
+  // the cached mean: hi + lo rounded once
+  for (let q = 0; q < mean.length; q++) mean[q] += meanLo[q];
 };
 
-const forwardWithStats: NormKernels['forwardWithStats'] = (y, x, view, weight, bias, mean, rstd) => {
+/** y = ((x - hi) - lo)*scale + beta with scale = rstd*gamma: no cancellation against a large mean*scale. */
+function normalize(y: FloatArray, x: FloatArray, view: NormView, weight: FloatArray | null, bias: FloatArray | null, mean: Float64Array, meanLo: Float64Array | null, rstd: Float64Array): void {
   const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = view;
   const R = B / K;
   let i = 0;
   for (let a = 0; a < A; a++) {
     for (let s = 0; s < S; s++) {
       for (let g = 0; g < G; g++) {
-        const mu = mean[a * G + g];
+        const hi = mean[a * G + g];
+        const lo = meanLo === null ? 0 : meanLo[a * G + g];
         const r = rstd[a * G + g];
         for (let k = 0; k < K; k++) {
           const j = g * K + k;
-          // y = x*scale + shift with scale = rstd*gamma, shift = beta - mu*scale (float64)
           const scale = weight === null ? r : r * weight[j];
-          const shift = (bias === null ? 0 : bias[j]) - mu * scale;
-          for (let e = 0; e < R; e++, i++) y[i] = x[i] * scale + shift;
+          const shift = bias === null ? 0 : bias[j];
+          for (let e = 0; e < R; e++, i++) y[i] = (x[i] - hi - lo) * scale + shift;
         }
       }
     }
   }
+}
+
+const forwardWithStats: NormKernels['forwardWithStats'] = (y, x, view, weight, bias, mean, rstd) => {
+  normalize(y, x, view, weight, bias, mean, null, rstd);
 };
 
 const backward: NormKernels['backward'] = (dx, dweight, dbias, dy, x, view, weight, mean, rstd, batchStats) => {
@@ -79,38 +95,55 @@ const backward: NormKernels['backward'] = (dx, dweight, dbias, dy, x, view, weig
   const m = S * B;
   const sumDweight = new Float64Array(G * K);
   const sumDbias = new Float64Array(G * K);
+  const blockDy = new Float64Array(G * K);
+  const blockDyCentred = new Float64Array(G * K);
+  const sumCentred = new Float64Array(G);
+  const meanLo = new Float64Array(G);
   const sumDxhat = new Float64Array(G);
   const sumDxhatXhat = new Float64Array(G);
   for (let a = 0; a < A; a++) {
     const first = a * S * G * B;
     const stat0 = a * G;
-    // reductions: sum dxhat and sum dxhat*xhat per group, dgamma and dbeta per affine entry
-    sumDxhat.fill(0);
-    sumDxhatXhat.fill(0);
+    // reductions per affine entry: sum dy, sum dy*(x - mean); per group sum(x - mean)
+    blockDy.fill(0);
+    blockDyCentred.fill(0);
+    sumCentred.fill(0);
     let i = first;
     for (let s = 0; s < S; s++) {
       for (let g = 0; g < G; g++) {
         const mu = mean[stat0 + g];
-        const r = rstd[stat0 + g];
-        let groupDxhat = 0;
-        let groupDxhatXhat = 0;
+        let centred = 0;
         for (let k = 0; k < K; k++) {
           const j = g * K + k;
           let sumDy = 0;
-          let sumDyXhat = 0;
+          let sumDyCentred = 0;
           for (let e = 0; e < R; e++, i++) {
-            const xhat = (x[i] - mu) * r;
+            const d = x[i] - mu;
+            centred += d;
             sumDy += dy[i];
-            sumDyXhat += dy[i] * xhat;
+            sumDyCentred += dy[i] * d;
           }
-          const w = weight === null ? 1 : weight[j];
-          sumDbias[j] += sumDy;
-          sumDweight[j] += sumDyXhat;
-          groupDxhat += w * sumDy;
-          groupDxhatXhat += w * sumDyXhat;
+          blockDy[j] += sumDy;
+          blockDyCentred[j] += sumDyCentred;
         }
-        sumDxhat[g] += groupDxhat;
-        sumDxhatXhat[g] += groupDxhatXhat;
+        sumCentred[g] += centred;
+      }
+    }
+    // batch statistics: the cached mean is the batch mean rounded; lo = mean(x - mean) restores its lost digits
+    for (let g = 0; g < G; g++) meanLo[g] = batchStats ? sumCentred[g] / m : 0;
+    // sum dxhat and sum dxhat*xhat per group, xhat = ((x - mean) - lo)*rstd; dgamma and dbeta per affine entry
+    sumDxhat.fill(0);
+    sumDxhatXhat.fill(0);
+    for (let g = 0; g < G; g++) {
+      const r = rstd[stat0 + g];
+      for (let k = 0; k < K; k++) {
+        const j = g * K + k;
+        const sumDyXhat = (blockDyCentred[j] - meanLo[g] * blockDy[j]) * r;
+        const w = weight === null ? 1 : weight[j];
+        sumDbias[j] += blockDy[j];
+        sumDweight[j] += sumDyXhat;
+        sumDxhat[g] += w * blockDy[j];
+        sumDxhatXhat[g] += w * sumDyXhat;
       }
     }
     // dx = rstd*(dxhat - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M); constant statistics keep rstd*dxhat
@@ -118,13 +151,14 @@ const backward: NormKernels['backward'] = (dx, dweight, dbias, dy, x, view, weig
     for (let s = 0; s < S; s++) {
       for (let g = 0; g < G; g++) {
         const mu = mean[stat0 + g];
+        const lo = meanLo[g];
         const r = rstd[stat0 + g];
         const meanDxhat = batchStats ? sumDxhat[g] / m : 0;
         const meanDxhatXhat = batchStats ? sumDxhatXhat[g] / m : 0;
         for (let k = 0; k < K; k++) {
           const w = weight === null ? 1 : weight[g * K + k];
           for (let e = 0; e < R; e++, i++) {
-            const xhat = (x[i] - mu) * r;
+            const xhat = (x[i] - mu - lo) * r;
             dx[i] = r * (w * dy[i] - meanDxhat - xhat * meanDxhatXhat);
           }
         }
