@@ -1,0 +1,155 @@
+// Property tests (fast-check: shrinking, and a seed printed on failure that `seed`/`path` replay): every
+// backend against the exact oracle on random norms, ranks 2-5, layouts, dtypes, affine or not, training
+// or eval, eps, and offsets and scales up to ill-conditioned (mean 1e4, std 1e-2) and near overflow; and
+// the layers' running statistics against their closed form. `node --import tsx test/property.test.ts
+// --long` (or NORMKIT_LONG=1 with node --test) runs 20 times as many cases.
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { reduceSize } from '../src/core/layout.ts';
+import { backends } from '../src/kernels/index.ts';
+import type { BackendName } from '../src/kernels/types.ts';
+import { BatchNorm1d, BatchNorm2d, BatchNorm3d } from '../src/nn/batchnorm.ts';
+import { InstanceNorm1d, InstanceNorm2d, InstanceNorm3d } from '../src/nn/instancenorm.ts';
+import type { Normalization } from '../src/nn/normalization.ts';
+import { referenceNorm } from '../src/reference/normalize.ts';
+import type { DType } from '../src/tensor.ts';
+import { allocate } from '../src/tensor.ts';
+import { Random } from './helpers.ts';
+import type { KernelCase, Tolerance } from './property-cases.ts';
+import { checkCase, kernelCase, longMode, normalizedError, runsOf } from './property-cases.ts';
+import type { WebGpuSetup } from './webgpu-setup.ts';
+import { useWebGpu } from './webgpu-setup.ts';
+
+if (longMode) console.log('# property tests: --long, 20x the cases');
+
+/**
+ * float64: 1e-12 of the exact result; dx also within 1e-15 of its first term (with two values per group
+ * dx is ~eps/var of its terms, and no float64 kernel keeps more). float32 (README, Accuracy): outputs within
+ * 2e-7 (float32 lanes round three times), statistics within 1e-7, and dx, dweight, dbias within float32
+ * rounding (6e-8) of the terms they sum or cancel.
+ */
+const tolerances: Record<DType, Tolerance> = {
+  float64: { output: 1e-12, stats: 1e-12, cancel: 1e-15 },
+  float32: { output: 2e-7, stats: 1e-7, cancel: 6e-8 },
+};
+const webgpuTolerance: Tolerance = { output: 1e-6, stats: 1e-6, cancel: 1e-6 };
+
+/** Group mode in the wasm backend: runs of 8 values or more (GROUP_MODE_MIN_RUN); row mode otherwise. */
+const wasmGroupMode = (_: KernelCase, inner: number): boolean => inner >= 8;
+
+function property(name: BackendName, dtypes: readonly DType[], tol: (dtype: DType) => Tolerance, runs: number, keep: (c: KernelCase, inner: number) => boolean = () => true): void {
+  fc.assert(
+    fc.property(kernelCase(dtypes), (c) => {
+      const { view, ratios } = checkCase(backends[name], c, tol(c.dtype));
+      if (!keep(c, view.inner)) return true;
+      for (const [tensor, ratio] of Object.entries(ratios)) assert.ok(ratio <= 1, `${name} ${c.dtype} ${tensor}: ${ratio.toExponential(2)} x its tolerance`);
+      return true;
+    }),
+    { numRuns: runsOf(runs), includeErrorInReport: true },
+  );
+}
+
+describe('property: kernels against the exact oracle', () => {
+  it('reference backend (float64 and float32)', () => {
+    property('reference', ['float64', 'float32'], (d) => tolerances[d], 150);
+  });
+  it('js (float64 and float32)', () => {
+    property('js', ['float64', 'float32'], (d) => tolerances[d], 400);
+  });
+  it('wasm group mode (runs of 8 values or more; float32 lanes from 64 values)', () => {
+    property('wasm', ['float64', 'float32'], (d) => tolerances[d], 400, wasmGroupMode);
+  });
+  it('wasm row mode (channels-last, short runs)', { todo: 'issue 15: row mode keeps the float64 mean rounded (y off by up to 7e-8 at mean 1e6, std 1e-3) and its float32 lanes square in float32 (|x| ~ 1e20); row mode is being rewritten (speed), the lead flips this at merge' }, () => {
+    property('wasm', ['float64', 'float32'], (d) => tolerances[d], 400, (c, inner) => !wasmGroupMode(c, inner));
+  });
+
+  describe('webgpu (float32, SwiftShader where no GPU)', () => {
+    let gpu: WebGpuSetup = { ok: true, adapter: '' };
+    before(async () => {
+      gpu = await useWebGpu();
+    });
+    it('within 1e-6', { todo: 'issue 14: webgpu is made exact there (today dx reaches 1e4 normalized on [2,5] with eps 1e-7); the lead flips this at merge' }, (t) => {
+      if (!gpu.ok) {
+        t.skip(gpu.reason);
+        return;
+      }
+      property('webgpu', ['float32'], () => webgpuTolerance, 150);
+    });
+  });
+});
+
+type LayerKind = 'batch' | 'instance';
+const layers: Record<LayerKind, readonly ((c: number, o: object) => Normalization)[]> = {
+  batch: [(c, o) => new BatchNorm1d(c, o), (c, o) => new BatchNorm2d(c, o), (c, o) => new BatchNorm3d(c, o)],
+  instance: [(c, o) => new InstanceNorm1d(c, o), (c, o) => new InstanceNorm2d(c, o), (c, o) => new InstanceNorm3d(c, o)],
+};
+
+describe('property: running statistics against their closed form', () => {
+  // running = (1 - f)*running + f*batch, f = momentum or 1/numBatchesTracked; running_var takes var*M/(M - 1)
+  const arbitrary = fc.record({
+    kind: fc.constantFrom<LayerKind>('batch', 'instance'),
+    rank: fc.integer({ min: 3, max: 5 }),
+    channels: fc.integer({ min: 1, max: 4 }),
+    momentum: fc.constantFrom(0.1, 0.5, 1, 0.01, null),
+    dtype: fc.constantFrom<DType>('float64', 'float32'),
+    backend: fc.constantFrom<BackendName>('js', 'wasm', 'reference'),
+    steps: fc.integer({ min: 1, max: 4 }),
+    layout: fc.constantFrom('channels-first' as const, 'channels-last' as const),
+    offset: fc.constantFrom(0, 1e4, -3),
+    seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+  });
+
+  it('matches the closed form after every training step, and eval normalizes with it', () => {
+    fc.assert(
+      fc.property(arbitrary, (c) => {
+        const random = new Random(c.seed);
+        const make = layers[c.kind][c.rank - 3];
+        // InstanceNorm has no cumulative average (PyTorch: momentum must be a number there)
+        const momentum = c.kind === 'instance' ? c.momentum ?? 0.1 : c.momentum;
+        const layer = make(c.channels, { momentum, dtype: c.dtype, backend: c.backend, trackRunningStats: true, affine: true, layout: c.layout });
+        const spatial = Array.from({ length: c.rank - 2 }, () => random.int(1, 3));
+        const shape = c.layout === 'channels-first' ? [2, c.channels, ...spatial] : [2, ...spatial, c.channels];
+        const view = layer.viewOf(shape);
+        const m = reduceSize(view);
+        const expectedMean = new Float64Array(c.channels);
+        const expectedVar = new Float64Array(c.channels).fill(1);
+        const tol = c.dtype === 'float64' ? 1e-12 : 2e-7;
+        const n = shape.reduce((p, d) => p * d, 1);
+        const x = allocate(c.dtype, n);
+        for (let step = 1; step <= c.steps; step++) {
+          x.set(random.normals(n, c.offset, 1 + step));
+          if (m < 2) return true; // a single value per channel throws when training (tested in nn.test.ts)
+          layer.train().forward({ data: x, shape });
+          const exact = referenceNorm({ x, view, eps: layer.eps });
+          const f = momentum ?? 1 / step;
+          const blocks = view.outer;
+          for (let g = 0; g < c.channels; g++) {
+            let mu = 0;
+            let v = 0;
+            for (let a = 0; a < blocks; a++) {
+              mu += exact.mu[a * view.groups + g] / blocks;
+              v += exact.var[a * view.groups + g] / blocks;
+            }
+            expectedMean[g] = (1 - f) * expectedMean[g] + f * mu;
+            expectedVar[g] = (1 - f) * expectedVar[g] + f * v * (m / (m - 1));
+          }
+          // the mean against the data's spread too: a running mean near 0 has no digits of its own
+          const spread = Math.sqrt(Math.max(...expectedVar));
+          const meanError = Math.max(...Array.from(expectedMean, (e, g) => Math.abs(layer.runningMean![g] - e)));
+          assert.ok(meanError <= tol * (Math.max(...Array.from(expectedMean, Math.abs)) + spread), `running_mean at step ${step}: ${meanError}`);
+          assert.ok(normalizedError(layer.runningVar!, expectedVar) <= tol, `running_var at step ${step}`);
+          assert.equal(layer.numBatchesTracked, c.kind === 'batch' ? step : 0);
+        }
+        // eval uses the running statistics
+        const y = layer.eval().forward({ data: x, shape });
+        const evalView = layer.viewOf(shape);
+        const perBlock = (values: ArrayLike<number>) => Array.from({ length: evalView.outer * evalView.groups }, (_, q) => values[q % evalView.groups]);
+        const ref = referenceNorm({ x, view: evalView, gamma: layer.weight!.data, beta: layer.bias!.data, eps: layer.eps, stats: { mu: perBlock(layer.runningMean!), var: perBlock(layer.runningVar!) } });
+        assert.ok(normalizedError(y.data, ref.y) <= (c.dtype === 'float64' ? 1e-12 : 2e-7), 'eval output');
+        return true;
+      }),
+      { numRuns: runsOf(150), includeErrorInReport: true },
+    );
+  });
+});
