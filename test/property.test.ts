@@ -15,7 +15,10 @@ import type { Normalization } from '../src/nn/normalization.ts';
 import { referenceNorm } from '../src/reference/normalize.ts';
 import type { DType } from '../src/tensor.ts';
 import { allocate } from '../src/tensor.ts';
-import { Random } from './helpers.ts';
+import { NormkitError } from '../src/errors.ts';
+import { GroupNorm } from '../src/nn/groupnorm.ts';
+import { LayerNorm } from '../src/nn/layernorm.ts';
+import { Random, snapshot } from './helpers.ts';
 import type { KernelCase, Tolerance } from './property-cases.ts';
 import { checkCase, kernelCase, longMode, normalizedError, runsOf } from './property-cases.ts';
 import type { WebGpuSetup } from './webgpu-setup.ts';
@@ -150,6 +153,54 @@ describe('property: running statistics against their closed form', () => {
         return true;
       }),
       { numRuns: runsOf(150), includeErrorInReport: true },
+    );
+  });
+});
+
+describe('property: loadStateDict is atomic', () => {
+  // a state dict with new values for every key and one bad entry: it throws, and nothing changed
+  const makers: readonly ((c: number) => Normalization)[] = [
+    (c) => new BatchNorm1d(c, { nonFinite: 'throw' }),
+    (c) => new BatchNorm2d(c, { nonFinite: 'throw', dtype: 'float64' }),
+    (c) => new BatchNorm3d(c, { nonFinite: 'throw', momentum: null }),
+    (c) => new InstanceNorm2d(c, { nonFinite: 'throw', affine: true, trackRunningStats: true }),
+    (c) => new GroupNorm(1, c, { nonFinite: 'throw' }),
+    (c) => new LayerNorm([c, 2], { nonFinite: 'throw' }),
+  ];
+  const corruptions = ['length', 'NaN', 'negative variance', 'not a number', 'bad count'] as const;
+
+  it('throws a state-dict NormkitError and changes nothing, whichever key is bad', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: makers.length - 1 }), fc.integer({ min: 1, max: 5 }), fc.nat(), fc.constantFrom(...corruptions), fc.integer({ min: 1, max: 1000 }), (which, channels, keyPick, corruption, seed) => {
+        const random = new Random(seed);
+        const layer = makers[which](channels);
+        const fresh = layer.stateDict();
+        const keys = Object.keys(fresh);
+        if (keys.length === 0) return true;
+        const state: Record<string, number[] | number> = {};
+        for (const key of keys) {
+          const value = fresh[key];
+          state[key] = typeof value === 'number' ? value + 3 : Array.from(value, () => 0.5 + Math.abs(random.normal()));
+        }
+        const before = snapshot(layer);
+        const bad = keys[keyPick % keys.length];
+        const value = state[bad];
+        if (bad === 'num_batches_tracked' || typeof value === 'number') state[bad] = corruption === 'bad count' ? -1 : 2.5;
+        else if (corruption === 'length') state[bad] = [...value, 1];
+        else if (corruption === 'NaN') state[bad] = value.map((v, i) => (i === value.length - 1 ? Number.NaN : v));
+        else if (corruption === 'negative variance' && bad === 'running_var') state[bad] = value.map((v, i) => (i === 0 ? -v : v));
+        else state[bad] = value.map((v, i) => (i === 0 ? Number.POSITIVE_INFINITY : v));
+        assert.throws(
+          () => {
+            layer.loadStateDict(state);
+          },
+          (error: unknown) => error instanceof NormkitError && error.code === 'state-dict',
+          `${layer.name}: bad ${bad} (${corruption})`,
+        );
+        assert.equal(snapshot(layer), before, `${layer.name}: state changed by a failed load (bad ${bad})`);
+        return true;
+      }),
+      { numRuns: runsOf(200), includeErrorInReport: true },
     );
   });
 });
