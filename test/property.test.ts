@@ -63,10 +63,12 @@ describe('property: kernels against the exact oracle', () => {
   it('wasm group mode (runs of 8 values or more; float32 lanes from 64 values)', () => {
     property('wasm', ['float64', 'float32'], (d) => tolerances[d], 400, wasmGroupMode);
   });
-  it('wasm row mode (channels-last, short runs)', { todo: 'issue 15: row mode keeps the float64 mean rounded (y off by up to 7e-8 at mean 1e6, std 1e-3) and its float32 lanes square in float32 (|x| ~ 1e20); row mode is being rewritten (speed), the lead flips this at merge' }, () => {
-    property('wasm', ['float64', 'float32'], (d) => tolerances[d], 400, (c, inner) => !wasmGroupMode(c, inner));
+  it('wasm row mode (channels-last, short runs), float32', () => {
+    property('wasm', ['float32'], (d) => tolerances[d], 300, (c, inner) => !wasmGroupMode(c, inner));
   });
-
+  it('wasm row mode (channels-last, short runs), float64', { todo: 'issue 15: row mode keeps the float64 mean rounded (y off by up to 9e-8 at mean 1e6, std 1e-3); row mode is being rewritten (speed), the lead flips this at merge' }, () => {
+    property('wasm', ['float64'], (d) => tolerances[d], 300, (c, inner) => !wasmGroupMode(c, inner));
+  });
   describe('webgpu (float32, SwiftShader where no GPU)', () => {
     let gpu: WebGpuSetup = { ok: true, adapter: '' };
     before(async () => {
