@@ -24,7 +24,7 @@ interface LaneShape {
   readonly layout: 'channels-first' | 'channels-last';
 }
 
-// statistics counts 3, 3, 3, 3 and row counts 675, 1365: two threads split them unevenly
+// long runs (a float32 accumulation over a whole run would show), row counts 675 and 1365
 const shapes: LaneShape[] = [
   { label: 'InstanceNorm2d, runs of 9216', reduction: { kind: 'instance' }, shape: [1, 3, 96, 96], layout: 'channels-first' },
   { label: 'BatchNorm2d, 3 runs of 4096 per channel', reduction: { kind: 'batch' }, shape: [3, 3, 64, 64], layout: 'channels-first' },
@@ -34,15 +34,27 @@ const shapes: LaneShape[] = [
   { label: 'InstanceNorm2d channels-last (row mode)', reduction: { kind: 'instance' }, shape: [7, 5, 39, 3], layout: 'channels-last' },
 ];
 
+// small float32-lane shapes (64 values or more per group, 1024 elements or more for the pool) whose
+// statistics counts (3, 5, 7) and row counts (5*5*9, 3*65) two threads split unevenly
+const smallShapes: LaneShape[] = [
+  { label: 'InstanceNorm1d, runs of 345', reduction: { kind: 'instance' }, shape: [1, 3, 345], layout: 'channels-first' },
+  { label: 'BatchNorm2d, 3 runs of 72 per channel', reduction: { kind: 'batch' }, shape: [3, 5, 8, 9], layout: 'channels-first' },
+  { label: 'GroupNorm, 2 affine runs of 80 per group', reduction: { kind: 'group', groups: 7 }, shape: [1, 14, 8, 10], layout: 'channels-first' },
+  { label: 'LayerNorm, 3 rows of 400', reduction: { kind: 'layer', normalizedRank: 1 }, shape: [3, 400], layout: 'channels-first' },
+  { label: 'BatchNorm2d channels-last (row mode)', reduction: { kind: 'batch' }, shape: [5, 5, 9, 5], layout: 'channels-last' },
+  { label: 'InstanceNorm1d channels-last (row mode)', reduction: { kind: 'instance' }, shape: [3, 65, 11], layout: 'channels-last' },
+];
+
 /**
- * README (Accuracy): float32-lane statistics within 5e-8 on these runs (measured at most 2.4e-9 in group mode,
- * 2.2e-8 in row mode; accumulating the squares in float32 over a whole run gives 1.2e-7 to 3.9e-7 here);
- * outputs within 2e-7 (float32 lanes round an output up to three times).
+ * README (Accuracy): float32-lane statistics within 1e-7, and within 5e-8 on long runs (measured at most
+ * 2.4e-9 in group mode, 2.2e-8 in row mode; accumulating the squares in float32 over a whole run gives
+ * 1.2e-7 to 3.9e-7 there); outputs within 2e-7 (float32 lanes round an output up to three times).
  */
-const STATS_TOL = 5e-8;
+const STATS_TOL = 1e-7;
+const LONG_RUN_STATS_TOL = 5e-8;
 const OUTPUT_TOL = 2e-7;
 
-function check(s: LaneShape, offset: number, std: number): void {
+function check(s: LaneShape, offset: number, std: number, statsTol = STATS_TOL): void {
   const random = new Random(s.shape.reduce((p, d) => p * 31 + d, 7));
   const view = normView(s.reduction, s.shape, s.layout);
   assert.ok(view.span * view.inner >= 64, 'a float32-lane shape');
@@ -61,27 +73,27 @@ function check(s: LaneShape, offset: number, std: number): void {
   const ref = referenceNorm({ x, dy, view, gamma: weight, beta: bias, eps: 1e-5 });
   const spread = Math.sqrt(Math.max(...ref.var));
   const meanError = Math.max(...Array.from(mean, (m, q) => Math.abs(m - ref.mu[q]))) / (Math.max(...Array.from(ref.mu, Math.abs)) + spread);
-  assert.ok(meanError <= STATS_TOL, `mean: ${meanError}`);
-  assert.ok(normalizedError(variance, ref.var) <= STATS_TOL, `var: ${normalizedError(variance, ref.var)}`);
+  assert.ok(meanError <= statsTol, `mean: ${meanError}`);
+  assert.ok(normalizedError(variance, ref.var) <= statsTol, `var: ${normalizedError(variance, ref.var)}`);
   assert.ok(normalizedError(y, ref.y) <= OUTPUT_TOL, `y: ${normalizedError(y, ref.y)}`);
   assert.ok(normalizedError(dx, ref.dx) <= OUTPUT_TOL, `dx: ${normalizedError(dx, ref.dx)}`);
 }
 
-function sweep(): void {
-  for (const s of shapes) {
+function sweep(list: readonly LaneShape[], statsTol: number): void {
+  for (const s of list) {
     for (const [offset, std] of [
       [0, 1],
       [1e3, 1e-2],
     ] as const) {
       it(`${s.label} [${s.shape.join(',')}], mean ${offset}, std ${std}`, () => {
-        check(s, offset, std);
+        check(s, offset, std, statsTol);
       });
     }
   }
 }
 
 describe('wasm float32 lanes against the exact oracle, one thread', () => {
-  sweep();
+  sweep(shapes, LONG_RUN_STATS_TOL);
 });
 
 describe('wasm float32 lanes against the exact oracle, two threads (uneven splits)', () => {
@@ -93,11 +105,11 @@ describe('wasm float32 lanes against the exact oracle, two threads (uneven split
     setParallelMin(1 << 19);
     await stopWasmThreads();
   });
-  sweep();
+  sweep(smallShapes, STATS_TOL);
 });
 
 describe('wasm float32 lanes where float32 squares overflow or underflow (finite input)', () => {
-  for (const s of shapes) {
+  for (const s of smallShapes) {
     for (const [offset, std] of [
       [0, 1e20],
       [1e20, 1e19],
