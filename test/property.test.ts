@@ -29,14 +29,16 @@ if (longMode) console.log('# property tests: --long, 20x the cases');
 /**
  * float64: 1e-12 of the exact result; dx also within 1e-15 of its first term (with two values per group
  * dx is ~eps/var of its terms, and no float64 kernel keeps more). float32 (README, Accuracy): outputs within
- * 2e-7 (float32 lanes round three times), statistics within 1e-7, and dx, dweight, dbias within float32
- * rounding (6e-8) of the terms they sum or cancel.
+ * 2e-7 (wasm's float32 lanes round up to three times; js and the reference, rounding once, within 1e-7),
+ * statistics within 1e-7, and dx, dweight, dbias within float32 rounding (6e-8) of the terms they sum or cancel.
  */
 const tolerances: Record<DType, Tolerance> = {
   float64: { output: 1e-12, stats: 1e-12, cancel: 1e-15 },
   float32: { output: 2e-7, stats: 1e-7, cancel: 6e-8 },
 };
 const webgpuTolerance: Tolerance = { output: 1e-6, stats: 1e-6, cancel: 1e-6 };
+/** js and the reference compute in float64 and round each float32 output once: within 1e-7. */
+const roundedOnce: Record<DType, Tolerance> = { ...tolerances, float32: { ...tolerances.float32, output: 1e-7 } };
 
 /** Group mode in the wasm backend: runs of 8 values or more (GROUP_MODE_MIN_RUN); row mode otherwise. */
 const wasmGroupMode = (_: KernelCase, inner: number): boolean => inner >= 8;
@@ -55,10 +57,10 @@ function property(name: BackendName, dtypes: readonly DType[], tol: (dtype: DTyp
 
 describe('property: kernels against the exact oracle', () => {
   it('reference backend (float64 and float32)', () => {
-    property('reference', ['float64', 'float32'], (d) => tolerances[d], 150);
+    property('reference', ['float64', 'float32'], (d) => roundedOnce[d], 150);
   });
   it('js (float64 and float32)', () => {
-    property('js', ['float64', 'float32'], (d) => tolerances[d], 400);
+    property('js', ['float64', 'float32'], (d) => roundedOnce[d], 400);
   });
   it('wasm group mode (runs of 8 values or more; float32 lanes from 64 values)', () => {
     property('wasm', ['float64', 'float32'], (d) => tolerances[d], 400, wasmGroupMode);
