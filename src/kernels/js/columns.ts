@@ -9,6 +9,9 @@ import type { NormView } from '../../core/layout.js';
 import type { FloatArray } from '../../tensor.js';
 import type { NormKernels } from '../types.js';
 
+/** Where |mean|*rstd exceeds this, the cached mean's rounding would move xhat by more than its own rounding. */
+export const MEAN_LO_MIN = 1;
+
 interface Columns {
   readonly cols: number;
   /** group g of each column */
@@ -30,15 +33,17 @@ function columnsOf(view: NormView): Columns {
   return { cols, group, affine };
 }
 
-/** Per-column sums over the block's rows of x (shift null), or of d = x - shift[c] and d^2 (into squares). */
+/** Per-column sums over the block's rows of x (shift null), or of d = x - shift[c] and, given squares, d^2. */
 function columnSums(out: Float64Array, x: FloatArray, first: number, rows: number, shift: Float64Array | null, squares: Float64Array | null): void {
   const cols = out.length;
   out.fill(0);
   squares?.fill(0);
   let i = first;
   for (let s = 0; s < rows; s++) {
-    if (shift === null || squares === null) {
+    if (shift === null) {
       for (let c = 0; c < cols; c++, i++) out[c] += x[i];
+    } else if (squares === null) {
+      for (let c = 0; c < cols; c++, i++) out[c] += x[i] - shift[c];
     } else {
       for (let c = 0; c < cols; c++, i++) {
         const d = x[i] - shift[c];
@@ -114,12 +119,12 @@ export const backwardColumns: NormKernels['backward'] = (dx, dweight, dbias, dy,
   const { cols, group, affine } = columnsOf(view);
   const m = S * (cols / G);
   const colMean = new Float64Array(cols);
+  const colLo = new Float64Array(cols);
   const colRstd = new Float64Array(cols);
   const colDy = new Float64Array(cols);
-  const colDyCentred = new Float64Array(cols);
-  const colCentred = new Float64Array(cols);
+  const colDyXhat = new Float64Array(cols);
+  const sums = new Float64Array(cols);
   const meanLo = new Float64Array(G);
-  const colLo = new Float64Array(cols);
   const k1 = new Float64Array(cols);
   const c1 = new Float64Array(cols);
   const c2 = new Float64Array(cols);
@@ -133,32 +138,32 @@ export const backwardColumns: NormKernels['backward'] = (dx, dweight, dbias, dy,
       colMean[c] = mean[a * G + group[c]];
       colRstd[c] = rstd[a * G + group[c]];
     }
-    // reductions per column: sum dy, sum dy*(x - mean), sum (x - mean)
+    // batch statistics: the cached mean is the batch mean rounded; where that shows against the spread
+    // (|mean|*rstd > MEAN_LO_MIN), lo = mean(x - mean) restores its lost digits (one more pass)
+    meanLo.fill(0);
+    if (batchStats && colMean.some((mu, c) => Math.abs(mu) * colRstd[c] > MEAN_LO_MIN)) {
+      columnSums(sums, x, first, S, colMean, null);
+      for (let c = 0; c < cols; c++) meanLo[group[c]] += sums[c] / m;
+    }
+    for (let c = 0; c < cols; c++) colLo[c] = meanLo[group[c]];
+    // reductions per column: sum dy, sum dy*xhat with xhat = ((x - mean) - lo)*rstd
     colDy.fill(0);
-    colDyCentred.fill(0);
-    colCentred.fill(0);
+    colDyXhat.fill(0);
     let i = first;
     for (let s = 0; s < S; s++) {
       for (let c = 0; c < cols; c++, i++) {
-        const d = x[i] - colMean[c];
         colDy[c] += dy[i];
-        colDyCentred[c] += dy[i] * d;
-        colCentred[c] += d;
+        colDyXhat[c] += dy[i] * (x[i] - colMean[c] - colLo[c]) * colRstd[c];
       }
     }
-    // batch statistics: the cached mean is the batch mean rounded; lo = mean(x - mean) restores its lost digits
-    meanLo.fill(0);
-    if (batchStats) for (let c = 0; c < cols; c++) meanLo[group[c]] += colCentred[c] / m;
     sumDxhat.fill(0);
     sumDxhatXhat.fill(0);
     for (let c = 0; c < cols; c++) {
       const w = weight === null ? 1 : weight[affine[c]];
-      // sum dy*xhat with xhat = ((x - mean) - lo)*rstd
-      const colDyXhat = (colDyCentred[c] - meanLo[group[c]] * colDy[c]) * colRstd[c];
       sumDbias[affine[c]] += colDy[c];
-      sumDweight[affine[c]] += colDyXhat;
+      sumDweight[affine[c]] += colDyXhat[c];
       sumDxhat[group[c]] += w * colDy[c];
-      sumDxhatXhat[group[c]] += w * colDyXhat;
+      sumDxhatXhat[group[c]] += w * colDyXhat[c];
     }
     // dx = rstd*(w*dy - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M), per-column constants
     for (let c = 0; c < cols; c++) {
@@ -166,7 +171,6 @@ export const backwardColumns: NormKernels['backward'] = (dx, dweight, dbias, dy,
       k1[c] = r * (weight === null ? 1 : weight[affine[c]]);
       c1[c] = batchStats ? (r * sumDxhat[group[c]]) / m : 0;
       c2[c] = batchStats ? (r * sumDxhatXhat[group[c]]) / m : 0;
-      colLo[c] = meanLo[group[c]];
     }
     i = first;
     for (let s = 0; s < S; s++) {

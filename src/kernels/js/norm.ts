@@ -8,7 +8,7 @@
 import type { NormView } from '../../core/layout.js';
 import type { FloatArray } from '../../tensor.js';
 import type { NormKernels } from '../types.js';
-import { backwardColumns, forwardTrainColumns, forwardWithStatsColumns } from './columns.js';
+import { MEAN_LO_MIN, backwardColumns, forwardTrainColumns, forwardWithStatsColumns } from './columns.js';
 
 /** Affine runs shorter than this go to column mode (columns.ts) where rows repeat (S > 1) to amortize its per-column constants. */
 const RUN_MODE_MIN = 8;
@@ -89,61 +89,70 @@ const forwardWithStats: NormKernels['forwardWithStats'] = (y, x, view, weight, b
   normalize(y, x, view, weight, bias, mean, null, rstd);
 };
 
+/**
+ * lo = mean(x - mean) per group of block a, the digits the cached batch mean lost to rounding; 0 where
+ * they cannot show (|mean|*rstd <= MEAN_LO_MIN: within xhat's own rounding), so centred data skips the extra pass.
+ */
+function batchMeanLo(meanLo: Float64Array, x: FloatArray, view: NormView, a: number, mean: Float64Array, rstd: Float64Array): void {
+  const { span: S, groups: G, inner: B } = view;
+  meanLo.fill(0);
+  let needed = false;
+  for (let g = 0; g < G; g++) needed ||= Math.abs(mean[a * G + g]) * rstd[a * G + g] > MEAN_LO_MIN;
+  if (!needed) return;
+  let i = a * S * G * B;
+  for (let s = 0; s < S; s++) {
+    for (let g = 0; g < G; g++) {
+      const mu = mean[a * G + g];
+      let sum = 0;
+      for (let b = 0; b < B; b++) sum += x[i++] - mu;
+      meanLo[g] += sum;
+    }
+  }
+  for (let g = 0; g < G; g++) meanLo[g] /= S * B;
+}
+
 const backward: NormKernels['backward'] = (dx, dweight, dbias, dy, x, view, weight, mean, rstd, batchStats) => {
   const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = view;
   const R = B / K;
   const m = S * B;
   const sumDweight = new Float64Array(G * K);
   const sumDbias = new Float64Array(G * K);
-  const blockDy = new Float64Array(G * K);
-  const blockDyCentred = new Float64Array(G * K);
-  const sumCentred = new Float64Array(G);
   const meanLo = new Float64Array(G);
   const sumDxhat = new Float64Array(G);
   const sumDxhatXhat = new Float64Array(G);
   for (let a = 0; a < A; a++) {
     const first = a * S * G * B;
     const stat0 = a * G;
-    // reductions per affine entry: sum dy, sum dy*(x - mean); per group sum(x - mean)
-    blockDy.fill(0);
-    blockDyCentred.fill(0);
-    sumCentred.fill(0);
+    // batch statistics: the cached mean is the batch mean rounded; xhat = ((x - mean) - lo)*rstd
+    if (batchStats) batchMeanLo(meanLo, x, view, a, mean, rstd);
+    // reductions: sum dxhat and sum dxhat*xhat per group, dgamma and dbeta per affine entry
+    sumDxhat.fill(0);
+    sumDxhatXhat.fill(0);
     let i = first;
     for (let s = 0; s < S; s++) {
       for (let g = 0; g < G; g++) {
         const mu = mean[stat0 + g];
-        let centred = 0;
+        const lo = meanLo[g];
+        const r = rstd[stat0 + g];
+        let groupDxhat = 0;
+        let groupDxhatXhat = 0;
         for (let k = 0; k < K; k++) {
           const j = g * K + k;
           let sumDy = 0;
-          let sumDyCentred = 0;
+          let sumDyXhat = 0;
           for (let e = 0; e < R; e++, i++) {
-            const d = x[i] - mu;
-            centred += d;
+            const xhat = (x[i] - mu - lo) * r;
             sumDy += dy[i];
-            sumDyCentred += dy[i] * d;
+            sumDyXhat += dy[i] * xhat;
           }
-          blockDy[j] += sumDy;
-          blockDyCentred[j] += sumDyCentred;
+          const w = weight === null ? 1 : weight[j];
+          sumDbias[j] += sumDy;
+          sumDweight[j] += sumDyXhat;
+          groupDxhat += w * sumDy;
+          groupDxhatXhat += w * sumDyXhat;
         }
-        sumCentred[g] += centred;
-      }
-    }
-    // batch statistics: the cached mean is the batch mean rounded; lo = mean(x - mean) restores its lost digits
-    for (let g = 0; g < G; g++) meanLo[g] = batchStats ? sumCentred[g] / m : 0;
-    // sum dxhat and sum dxhat*xhat per group, xhat = ((x - mean) - lo)*rstd; dgamma and dbeta per affine entry
-    sumDxhat.fill(0);
-    sumDxhatXhat.fill(0);
-    for (let g = 0; g < G; g++) {
-      const r = rstd[stat0 + g];
-      for (let k = 0; k < K; k++) {
-        const j = g * K + k;
-        const sumDyXhat = (blockDyCentred[j] - meanLo[g] * blockDy[j]) * r;
-        const w = weight === null ? 1 : weight[j];
-        sumDbias[j] += blockDy[j];
-        sumDweight[j] += sumDyXhat;
-        sumDxhat[g] += w * blockDy[j];
-        sumDxhatXhat[g] += w * sumDyXhat;
+        sumDxhat[g] += groupDxhat;
+        sumDxhatXhat[g] += groupDxhatXhat;
       }
     }
     // dx = rstd*(dxhat - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M); constant statistics keep rstd*dxhat

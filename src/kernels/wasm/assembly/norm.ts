@@ -347,9 +347,9 @@ function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, db
 // LANES_RSTD_MIN (|x| near 1e38) is computed widened to float64 instead
 const LANES_VAR_MIN: f64 = 1e-24;
 const LANES_RSTD_MIN: f64 = 1e-30;
-// where |mean|*rstd exceeds this, the cached mean's rounding would move xhat by more than 16 ulps: the
-// backward restores its lost digits, lo = mean(x - mean), with one more pass
-const MEAN_LO_MIN: f64 = 16;
+// where |mean|*rstd exceeds this, the cached mean's rounding would move xhat by more than its own
+// rounding: the backward restores the mean's lost digits, lo = mean(x - mean), with one more pass
+const MEAN_LO_MIN: f64 = 1;
 
 function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, weight: usize, bias: usize, eps: f64, mean: usize, variance: usize, rstd: usize, batchStats: bool, q0: i32, q1: i32, fast: bool): void {
   const step = <usize>sizeof<T>();
