@@ -19,8 +19,8 @@ export const referenceKernels: NormKernels = {
   },
   backward(dx, dweight, dbias, dy, x, view, weight, mean, rstd, batchStats) {
     const variance = rstd.map((r) => 1 / (r * r));
-    // the cached mean and rstd are the batch's own when batchStats, so passing them changes nothing
-    const result = referenceNorm({ x, dy, view, gamma: weight, eps: 0, stats: { mu: mean, var: variance }, batchStats });
+    // with batchStats the cached mean is the batch's own, rounded: the reference takes it exact from x
+    const result = referenceNorm({ x, dy, view, gamma: weight, eps: 0, stats: { mu: batchStats ? null : mean, var: variance }, batchStats });
     dx.set(result.dx);
     dweight?.set(result.dgamma);
     dbias?.set(result.dbeta);

@@ -9,10 +9,18 @@
  *           dmu = sum dxhat*(-1/sqrt(var + eps)) + dvar*sum(-2(x - mu))/M   (second term is 0: sum(x - mu) = 0)
  *           dx = dxhat/sqrt(var + eps) + dvar*2(x - mu)/M + dmu/M
  *
+ * Method: every node is computed in double-double arithmetic (dd.ts, ~106 bits) and rounded to float64
+ * once, when it is stored, so each returned value is the exact value of its node rounded to float64
+ * (within an ulp or two) however much the nodes cancel (mean 1e4 with std 1e-2, two values per group).
+ * Sums and squares run on values scaled by a power of two (exact), so they overflow only where the
+ * statistic itself does.
+ *
  * References: S. Ioffe, C. Szegedy, "Batch Normalization: Accelerating Deep Network Training by
  * Reducing Internal Covariate Shift", ICML 2015.
  */
 import type { NormView } from '../core/layout.js';
+import type { DD } from './dd.js';
+import { add, div, fromNumber, mul, scale, sqrt, sub } from './dd.js';
 import { affineIndexOf, affineSize, reduceSize, statsCount, statsIndexOf } from '../core/layout.js';
 
 export interface ReferenceInput {
@@ -26,8 +34,11 @@ export interface ReferenceInput {
   /** beta per affine entry (G*K); omit for bias 0. */
   readonly beta?: ArrayLike<number> | null;
   readonly eps: number;
-  /** Given statistics, one per statistics group (eval: running statistics); omit to compute the batch's. */
-  readonly stats?: { readonly mu: ArrayLike<number>; readonly var: ArrayLike<number> } | null;
+  /**
+   * Given statistics, one per statistics group (eval: running statistics); omit to compute the batch's.
+   * mu null: the batch's own mean, exact (a backward from cached statistics whose mean was rounded).
+   */
+  readonly stats?: { readonly mu: ArrayLike<number> | null; readonly var: ArrayLike<number> } | null;
   /** Whether mu and var are functions of x, so dx flows through them; default: true exactly when stats are omitted. */
   readonly batchStats?: boolean;
 }
@@ -56,40 +67,77 @@ export interface ReferenceResult {
   readonly dx: Float64Array;
 }
 
+/** 2^-e for the largest finite |value| 2^e (1 when there is none): a scaling that cannot overflow a sum of M squares. */
+function pow2Scale(values: readonly DD[]): number {
+  let max = 0;
+  for (const v of values) if (Number.isFinite(v.hi)) max = Math.max(max, Math.abs(v.hi));
+  return max === 0 ? 1 : 2 ** -Math.floor(Math.log2(max));
+}
+
+/** (1/M) sum_i v_i^power, every term scaled by the power of two p first (exact) and the mean scaled back. */
+function scaledMean(values: readonly DD[], p: number, power: 1 | 2, m: DD): DD {
+  let sum = fromNumber(0);
+  for (const v of values) {
+    const s = scale(v, p);
+    sum = add(sum, power === 1 ? s : mul(s, s));
+  }
+  const mean = div(sum, m);
+  return power === 1 ? scale(mean, 1 / p) : scale(scale(mean, 1 / p), 1 / p);
+}
+
+function sumOf(values: readonly DD[]): DD {
+  let sum = fromNumber(0);
+  for (const v of values) sum = add(sum, v);
+  return sum;
+}
+
+const hiOf = (values: readonly DD[]): Float64Array => Float64Array.from(values, (v) => v.hi);
+
 export function referenceNorm(input: ReferenceInput): ReferenceResult {
   const { x, dy, view, eps } = input;
   const n = x.length;
   const groups = statsCount(view);
   const m = reduceSize(view);
+  const mDD = fromNumber(m);
   const q = new Int32Array(n);
   const j = new Int32Array(n);
+  const members: number[][] = Array.from({ length: groups }, () => []);
   for (let i = 0; i < n; i++) {
     q[i] = statsIndexOf(view, i);
     j[i] = affineIndexOf(view, i);
+    members[q[i]].push(i);
   }
   const gammaOf = (i: number): number => (input.gamma == null ? 1 : input.gamma[j[i]]);
   const betaOf = (i: number): number => (input.beta == null ? 0 : input.beta[j[i]]);
+  const xDD = Array.from({ length: n }, (_, i) => fromNumber(x[i]));
+  const ofGroup = (values: readonly DD[], g: number): DD[] => members[g].map((i) => values[i]);
 
   // mu = (1/M) sum x_i
-  const mu = new Float64Array(groups);
-  if (input.stats) mu.set(Array.from(input.stats.mu));
-  else {
-    for (let i = 0; i < n; i++) mu[q[i]] += x[i];
-    for (let g = 0; g < groups; g++) mu[g] /= m;
+  const mu: DD[] = [];
+  for (let g = 0; g < groups; g++) {
+    if (input.stats?.mu) mu.push(fromNumber(input.stats.mu[g]));
+    else {
+      const xs = ofGroup(xDD, g);
+      mu.push(scaledMean(xs, pow2Scale(xs), 1, mDD));
+    }
   }
+  // x_i - mu, the centred value every later node uses
+  const centred = xDD.map((v, i) => sub(v, mu[q[i]]));
   // var = (1/M) sum (x_i - mu)^2
-  const variance = new Float64Array(groups);
-  if (input.stats) variance.set(Array.from(input.stats.var));
-  else {
-    for (let i = 0; i < n; i++) variance[q[i]] += (x[i] - mu[q[i]]) ** 2;
-    for (let g = 0; g < groups; g++) variance[g] /= m;
+  const variance: DD[] = [];
+  for (let g = 0; g < groups; g++) {
+    if (input.stats) variance.push(fromNumber(input.stats.var[g]));
+    else {
+      const ds = ofGroup(centred, g);
+      variance.push(scaledMean(ds, pow2Scale(ds), 2, mDD));
+    }
   }
+  // sqrt(var + eps), once per group
+  const root = variance.map((v) => sqrt(add(v, fromNumber(eps))));
   // xhat_i = (x_i - mu)/sqrt(var + eps)
-  const xhat = new Float64Array(n);
-  for (let i = 0; i < n; i++) xhat[i] = (x[i] - mu[q[i]]) / Math.sqrt(variance[q[i]] + eps);
+  const xhat = centred.map((d, i) => div(d, root[q[i]]));
   // y_i = gamma*xhat_i + beta
-  const y = new Float64Array(n);
-  for (let i = 0; i < n; i++) y[i] = gammaOf(i) * xhat[i] + betaOf(i);
+  const y = xhat.map((h, i) => add(scale(h, gammaOf(i)), fromNumber(betaOf(i))));
 
   const withDy = dy !== undefined;
   const size = (k: number): number => (withDy ? k : 0);
@@ -105,34 +153,47 @@ export function referenceNorm(input: ReferenceInput): ReferenceResult {
   const dx = new Float64Array(size(n));
   if (withDy) {
     const batchStats = input.batchStats ?? !input.stats;
+    const dyDD = Array.from({ length: n }, (_, i) => fromNumber(dy[i]));
     // dL/dbeta = sum dy_i ; dL/dgamma = sum dy_i*xhat_i
+    const sumDbeta: DD[] = Array.from({ length: affineSize(view) }, () => fromNumber(0));
+    const sumDgamma = [...sumDbeta];
     for (let i = 0; i < n; i++) {
-      dbeta[j[i]] += dy[i];
-      dgamma[j[i]] += dy[i] * xhat[i];
+      sumDbeta[j[i]] = add(sumDbeta[j[i]], dyDD[i]);
+      sumDgamma[j[i]] = add(sumDgamma[j[i]], mul(dyDD[i], xhat[i]));
     }
+    dbeta.set(hiOf(sumDbeta));
+    dgamma.set(hiOf(sumDgamma));
     // dL/dxhat_i = dy_i*gamma
-    for (let i = 0; i < n; i++) dxhat[i] = dy[i] * gammaOf(i);
-    // dL/dvar = sum dxhat_i*(x_i - mu)*(-1/2)*(var + eps)^(-3/2)
-    for (let i = 0; i < n; i++) {
-      dvar[q[i]] += dxhat[i] * (x[i] - mu[q[i]]) * -0.5 * (variance[q[i]] + eps) ** -1.5;
-    }
-    // dL/dmu = sum dxhat_i*(-1/sqrt(var + eps)) + dL/dvar*sum(-2(x_i - mu))/M
-    const sumMinus2Centered = new Float64Array(groups);
-    for (let i = 0; i < n; i++) {
-      dmu[q[i]] += dxhat[i] * (-1 / Math.sqrt(variance[q[i]] + eps));
-      sumMinus2Centered[q[i]] += -2 * (x[i] - mu[q[i]]);
-    }
+    const dxhatDD = dyDD.map((d, i) => scale(d, gammaOf(i)));
+    dxhat.set(hiOf(dxhatDD));
+    const rstd = root.map((r) => div(fromNumber(1), r));
+    const dvarDD: DD[] = [];
+    const dmuDD: DD[] = [];
     for (let g = 0; g < groups; g++) {
-      dmuVarTerm[g] = (dvar[g] * sumMinus2Centered[g]) / m;
-      dmu[g] += dmuVarTerm[g];
+      const dxhats = ofGroup(dxhatDD, g);
+      const ds = ofGroup(centred, g);
+      // dL/dvar = sum dxhat_i*(x_i - mu) * (-1/2)*(var + eps)^(-3/2)
+      const sumDxhatCentred = sumOf(dxhats.map((h, k) => mul(h, ds[k])));
+      dvarDD.push(scale(mul(mul(mul(sumDxhatCentred, rstd[g]), rstd[g]), rstd[g]), -0.5)); // one factor at a time: rstd^3 alone may underflow
+      // dL/dmu = sum dxhat_i*(-1/sqrt(var + eps)) + dL/dvar*sum(-2(x_i - mu))/M
+      const first = mul(sumOf(dxhats), scale(rstd[g], -1));
+      const varTerm = div(mul(dvarDD[g], scale(sumOf(ds), -2)), mDD);
+      dmuDD.push(add(first, varTerm));
+      dvar[g] = dvarDD[g].hi;
+      dmuVarTerm[g] = varTerm.hi;
+      dmu[g] = dmuDD[g].hi;
     }
     // dL/dx_i = dxhat_i/sqrt(var + eps) + dL/dvar*2(x_i - mu)/M + dL/dmu/M  (terms 2, 3 vanish for constant stats)
     for (let i = 0; i < n; i++) {
-      dxTerm1[i] = dxhat[i] / Math.sqrt(variance[q[i]] + eps);
-      dxTerm2[i] = batchStats ? (dvar[q[i]] * 2 * (x[i] - mu[q[i]])) / m : 0;
-      dxTerm3[i] = batchStats ? dmu[q[i]] / m : 0;
-      dx[i] = dxTerm1[i] + dxTerm2[i] + dxTerm3[i];
+      const g = q[i];
+      const term1 = div(dxhatDD[i], root[g]);
+      const term2 = batchStats ? div(mul(dvarDD[g], scale(centred[i], 2)), mDD) : fromNumber(0);
+      const term3 = batchStats ? div(dmuDD[g], mDD) : fromNumber(0);
+      dxTerm1[i] = term1.hi;
+      dxTerm2[i] = term2.hi;
+      dxTerm3[i] = term3.hi;
+      dx[i] = add(add(term1, term2), term3).hi;
     }
   }
-  return { m, mu, var: variance, xhat, y, dbeta, dgamma, dxhat, dvar, dmuVarTerm, dmu, dxTerm1, dxTerm2, dxTerm3, dx };
+  return { m, mu: hiOf(mu), var: hiOf(variance), xhat: hiOf(xhat), y: hiOf(y), dbeta, dgamma, dxhat, dvar, dmuVarTerm, dmu, dxTerm1, dxTerm2, dxTerm3, dx };
 }

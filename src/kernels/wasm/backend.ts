@@ -33,6 +33,18 @@ const GROUP_MODE_MIN_RUN = 8;
  */
 const F32_LANES_MIN = 64;
 
+/**
+ * Row-mode float32 lanes hold squares and rstd only inside float32's range (as LANES_VAR_MIN and
+ * LANES_RSTD_MIN in assembly/norm.ts for group mode): outside it the call runs widened to float64.
+ */
+function lanesHold(variance: ArrayLike<number> | null, rstd: ArrayLike<number>): boolean {
+  for (let q = 0; q < rstd.length; q++) {
+    if (variance !== null && !(variance[q] >= 1e-24 && variance[q] < Number.POSITIVE_INFINITY)) return false;
+    if (!(rstd[q] >= 1e-30)) return false;
+  }
+  return true;
+}
+
 interface State {
   readonly shared: WasmShared;
   readonly kernels: Kernels;
@@ -353,8 +365,11 @@ export const wasmKernels: NormKernels = {
           variance[q] = Math.max(0, s2[q] / m - (s1[q] / m) ** 2);
           rstd[q] = 1 / Math.sqrt(variance[q] + eps);
         }
-        rowsNormalize(p, st, py, px, view, weight, bias, mean, rstd);
-        return;
+        if (lanesHold(variance, rstd)) {
+          rowsNormalize(p, st, py, px, view, weight, bias, mean, rstd);
+          return;
+        }
+        // float32 squares overflowed or underflowed: the float64 row path below
       }
       // row mode: mean from column sums, then the variance around it (two passes, no cancellation)
       const sums = groupSums(view, rowSums(p, st, px, view, 1, 0));
@@ -365,7 +380,7 @@ export const wasmKernels: NormKernels = {
         variance[q] = squares[q] / m;
         rstd[q] = 1 / Math.sqrt(variance[q] + eps);
       }
-      rowsNormalize(p, st, py, px, view, weight, bias, mean, rstd);
+      rowsNormalize({ ...p, fast: false }, st, py, px, view, weight, bias, mean, rstd);
     });
   },
 
@@ -381,7 +396,7 @@ export const wasmKernels: NormKernels = {
         run(p, 'group_forward', splitRange(count, p.parts).map(([q0, q1]) => [py, px, S, G, B, K, pw, pb, 0, pm, 0, pr, 0, q0, q1, p.fast ? 1 : 0]));
         return;
       }
-      rowsNormalize(p, st, py, px, view, weight, bias, mean, rstd);
+      rowsNormalize({ ...p, fast: p.fast && lanesHold(null, rstd) }, st, py, px, view, weight, bias, mean, rstd);
     });
   },
 
@@ -418,7 +433,8 @@ export const wasmKernels: NormKernels = {
       let sumDy: Float64Array;
       let sumDyXhat: Float64Array;
       let f32Params: [number, number, number] = [0, 0, 0];
-      if (p.fast) {
+      const fast = p.fast && lanesHold(null, rstd);
+      if (fast) {
         const [hi, lo] = splitHiLo(colMean);
         f32Params = [st.f32(hi), st.f32(lo), st.f32(colRstd)];
         [sumDy, sumDyXhat] = rowReduceF32(p, st, view, { px, pdy, hi: f32Params[0], lo: f32Params[1], rstd: f32Params[2], kind: 2 });
@@ -453,7 +469,7 @@ export const wasmKernels: NormKernels = {
       const k1 = colRstd.map((r, i) => r * colW[i]);
       const c1 = batchStats ? perColumn(view, sumDxhat.map((v, q) => (rstd[q] * v) / m)) : new Float64Array(A * cols);
       const c2 = batchStats ? perColumn(view, sumDxhatXhat.map((v, q) => (rstd[q] * v) / m)) : new Float64Array(A * cols);
-      if (p.fast) {
+      if (fast) {
         const [phi, plo, prs] = f32Params;
         const [pk1, pc1, pc2] = [st.f32(k1), st.f32(c1), st.f32(c2)];
         run(p, 'rows_apply_f32', ranges.map(([r0, r1]) => [pdx, px, pdy, S, cols, r0, r1, phi, plo, prs, pk1, pc1, pc2, 1]), true);

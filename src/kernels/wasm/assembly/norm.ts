@@ -54,52 +54,73 @@ function sumRun<T>(x: usize, n: i32): f64 {
   return sum;
 }
 
-/** sum (x - mean)^2 over a run */
-function sqdevRun<T>(x: usize, n: i32, mean: f64): f64 {
+/** sum d^2 (returned) and sum d (in `second`) over a run, d = x - mean (exact near the mean) */
+function centredMomentsRun<T>(x: usize, n: i32, mean: f64): f64 {
   const m = f64x2.splat(mean);
   let acc0 = f64x2.splat(0);
   let acc1 = f64x2.splat(0);
+  let sum0 = f64x2.splat(0);
+  let sum1 = f64x2.splat(0);
   let i = 0;
   const step = <usize>sizeof<T>();
   for (; i + 4 <= n; i += 4) {
     const p = x + <usize>i * step;
     const d0 = f64x2.sub(load2<T>(p), m);
     const d1 = f64x2.sub(load2<T>(p + 2 * step), m);
+    sum0 = f64x2.add(sum0, d0);
+    sum1 = f64x2.add(sum1, d1);
     acc0 = f64x2.add(acc0, f64x2.mul(d0, d0));
     acc1 = f64x2.add(acc1, f64x2.mul(d1, d1));
   }
-  let sum = hsum(f64x2.add(acc0, acc1));
+  let sq = hsum(f64x2.add(acc0, acc1));
+  let sum = hsum(f64x2.add(sum0, sum1));
   for (; i < n; i++) {
     const d = load1<T>(x + <usize>i * step) - mean;
-    sum += d * d;
+    sum += d;
+    sq += d * d;
   }
+  second = sum;
+  return sq;
+}
+
+/** sum (x - mean) over a run */
+function centredSumRun<T>(x: usize, n: i32, mean: f64): f64 {
+  const m = f64x2.splat(mean);
+  let acc = f64x2.splat(0);
+  let i = 0;
+  const step = <usize>sizeof<T>();
+  for (; i + 2 <= n; i += 2) acc = f64x2.add(acc, f64x2.sub(load2<T>(x + <usize>i * step), m));
+  let sum = hsum(acc);
+  for (; i < n; i++) sum += load1<T>(x + <usize>i * step) - mean;
   return sum;
 }
 
-/** y = (x - mean)*scale*w + (b or shift): w, b per value (0: absent, then w = 1 and shift is added) */
-function affineRun<T>(y: usize, x: usize, w: usize, b: usize, n: i32, mean: f64, scale: f64, shift: f64): void {
+/** y = ((x - mean) - lo)*scale*w + (b or shift): w, b per value (0: absent, then w = 1 and shift is added) */
+function affineRun<T>(y: usize, x: usize, w: usize, b: usize, n: i32, mean: f64, lo: f64, scale: f64, shift: f64): void {
   const m = f64x2.splat(mean);
+  const l = f64x2.splat(lo);
   const a = f64x2.splat(scale);
   const c = f64x2.splat(shift);
   let i = 0;
   const step = <usize>sizeof<T>();
   for (; i + 2 <= n; i += 2) {
     const o = <usize>i * step;
-    let t = f64x2.mul(f64x2.sub(load2<T>(x + o), m), a);
+    let t = f64x2.mul(f64x2.sub(f64x2.sub(load2<T>(x + o), m), l), a);
     if (w != 0) t = f64x2.mul(t, load2<T>(w + o));
     store2<T>(y + o, f64x2.add(t, b == 0 ? c : load2<T>(b + o)));
   }
   for (; i < n; i++) {
     const o = <usize>i * step;
-    let t = (load1<T>(x + o) - mean) * scale;
+    let t = (load1<T>(x + o) - mean - lo) * scale;
     if (w != 0) t *= load1<T>(w + o);
     store1<T>(y + o, t + (b == 0 ? shift : load1<T>(b + o)));
   }
 }
 
-/** sum dy (returned) and sum dy*xhat (in `second`) over a run, xhat = (x - mean)*rstd */
-function backwardSumsRun<T>(x: usize, dy: usize, n: i32, mean: f64, rstd: f64): f64 {
+/** sum dy (returned) and sum dy*xhat (in `second`) over a run, xhat = ((x - mean) - lo)*rstd */
+function backwardSumsRun<T>(x: usize, dy: usize, n: i32, mean: f64, lo: f64, rstd: f64): f64 {
   const m = f64x2.splat(mean);
+  const l = f64x2.splat(lo);
   const r = f64x2.splat(rstd);
   let s1 = f64x2.splat(0);
   let s2 = f64x2.splat(0);
@@ -108,7 +129,7 @@ function backwardSumsRun<T>(x: usize, dy: usize, n: i32, mean: f64, rstd: f64): 
   for (; i + 2 <= n; i += 2) {
     const o = <usize>i * step;
     const d = load2<T>(dy + o);
-    const xhat = f64x2.mul(f64x2.sub(load2<T>(x + o), m), r);
+    const xhat = f64x2.mul(f64x2.sub(f64x2.sub(load2<T>(x + o), m), l), r);
     s1 = f64x2.add(s1, d);
     s2 = f64x2.add(s2, f64x2.mul(d, xhat));
   }
@@ -118,18 +139,19 @@ function backwardSumsRun<T>(x: usize, dy: usize, n: i32, mean: f64, rstd: f64): 
     const o = <usize>i * step;
     const d = load1<T>(dy + o);
     sumDy += d;
-    sumDyXhat += d * (load1<T>(x + o) - mean) * rstd;
+    sumDyXhat += d * ((load1<T>(x + o) - mean - lo) * rstd);
   }
   second = sumDyXhat;
   return sumDy;
 }
 
 /**
- * dx = k*(w*dy) - c1 - xhat*c2, xhat = (x - mean)*rstd, w per value (0: absent). In the reference's terms
+ * dx = k*(w*dy) - c1 - xhat*c2, xhat = ((x - mean) - lo)*rstd, w per value (0: absent). In the reference's terms
  * (reference/normalize.ts): k*(w*dy) = dxTerm1, c1 = -dxTerm3 = rstd*sum(dxhat)/M, xhat*c2 = -dxTerm2 = xhat*rstd*sum(dxhat*xhat)/M.
  */
-function dxRun<T>(dx: usize, dy: usize, x: usize, w: usize, n: i32, mean: f64, rstd: f64, k: f64, c1: f64, c2: f64): void {
+function dxRun<T>(dx: usize, dy: usize, x: usize, w: usize, n: i32, mean: f64, lo: f64, rstd: f64, k: f64, c1: f64, c2: f64): void {
   const m = f64x2.splat(mean);
+  const l = f64x2.splat(lo);
   const r = f64x2.splat(rstd);
   const vk = f64x2.splat(k);
   const vc1 = f64x2.splat(c1);
@@ -138,13 +160,13 @@ function dxRun<T>(dx: usize, dy: usize, x: usize, w: usize, n: i32, mean: f64, r
   const step = <usize>sizeof<T>();
   for (; i + 2 <= n; i += 2) {
     const o = <usize>i * step;
-    const xhat = f64x2.mul(f64x2.sub(load2<T>(x + o), m), r);
+    const xhat = f64x2.mul(f64x2.sub(f64x2.sub(load2<T>(x + o), m), l), r);
     const g = w == 0 ? load2<T>(dy + o) : f64x2.mul(load2<T>(w + o), load2<T>(dy + o));
     store2<T>(dx + o, f64x2.sub(f64x2.sub(f64x2.mul(vk, g), vc1), f64x2.mul(xhat, vc2)));
   }
   for (; i < n; i++) {
     const o = <usize>i * step;
-    const xhat = (load1<T>(x + o) - mean) * rstd;
+    const xhat = (load1<T>(x + o) - mean - lo) * rstd;
     const g = w == 0 ? load1<T>(dy + o) : load1<T>(w + o) * load1<T>(dy + o);
     store1<T>(dx + o, k * g - c1 - xhat * c2);
   }
@@ -155,8 +177,9 @@ function dxRun<T>(dx: usize, dy: usize, x: usize, w: usize, n: i32, mean: f64, r
 /**
  * dweight[i] += dy*xhat, dbias[i] += dy (float64 partials); returns sum w*dy, `second` = sum w*dy*xhat.
  */
-function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, dbias: usize, n: i32, mean: f64, rstd: f64): f64 {
+function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, dbias: usize, n: i32, mean: f64, lo: f64, rstd: f64): f64 {
   const m = f64x2.splat(mean);
+  const l = f64x2.splat(lo);
   const r = f64x2.splat(rstd);
   const one = f64x2.splat(1);
   const step = <usize>sizeof<T>();
@@ -167,7 +190,7 @@ function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, db
     const o = <usize>i * step;
     const o8 = <usize>i << 3;
     const d = load2<T>(dy + o);
-    const xhat = f64x2.mul(f64x2.sub(load2<T>(x + o), m), r);
+    const xhat = f64x2.mul(f64x2.sub(f64x2.sub(load2<T>(x + o), m), l), r);
     const dxh = f64x2.mul(d, xhat);
     v128.store(dbias + o8, f64x2.add(v128.load(dbias + o8), d));
     v128.store(dweight + o8, f64x2.add(v128.load(dweight + o8), dxh));
@@ -181,7 +204,7 @@ function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, db
     const o = <usize>i * step;
     const o8 = <usize>i << 3;
     const d = load1<T>(dy + o);
-    const xhat = (load1<T>(x + o) - mean) * rstd;
+    const xhat = (load1<T>(x + o) - mean - lo) * rstd;
     store<f64>(dbias + o8, load<f64>(dbias + o8) + d);
     store<f64>(dweight + o8, load<f64>(dweight + o8) + d * xhat);
     const scale = w == 0 ? 1 : load1<T>(w + o);
@@ -322,24 +345,32 @@ function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, db
   return ((<usize>a * <usize>S + <usize>s) * <usize>G + <usize>g) * <usize>B;
 }
 
+// float32 lanes hold squares and rstd only inside float32's normal range: a group whose variance falls
+// below LANES_VAR_MIN, whose float32 sums overflow (|x - mean| beyond ~1e19), or whose rstd falls below
+// LANES_RSTD_MIN (|x| near 1e38) is computed widened to float64 instead
+const LANES_VAR_MIN: f64 = 1e-24;
+const LANES_RSTD_MIN: f64 = 1e-30;
+// where |mean|*rstd exceeds this, the cached mean's rounding would move xhat by more than its own
+// rounding: the backward restores the mean's lost digits, lo = mean(x - mean), with one more pass
+const MEAN_LO_MIN: f64 = 1;
+
 function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, weight: usize, bias: usize, eps: f64, mean: usize, variance: usize, rstd: usize, batchStats: bool, q0: i32, q1: i32, fast: bool): void {
-  // fast: float32 lanes (large groups of float32 data); otherwise every value is widened to float64
-  const f32 = sizeof<T>() == 4 && fast;
   const step = <usize>sizeof<T>();
   const M = <f64>S * <f64>B;
   const R = B / K;
   for (let q = q0; q < q1; q++) {
-    let mu: f64;
+    // fast: float32 lanes (large groups of float32 data); otherwise every value is widened to float64
+    let lanes = sizeof<T>() == 4 && fast;
+    let mu: f64 = 0;
+    let lo: f64 = 0;
     let r: f64;
     if (batchStats) {
-      // mu = mean(x); var = mean((x - mu)^2), two passes while the group is hot in cache
-      let sum: f64 = 0;
-      for (let s = 0; s < S; s++) sum += f32 ? sumRunF32(x + runOffset(q, s, S, G, B) * step, B) : sumRun<T>(x + runOffset(q, s, S, G, B) * step, B);
-      mu = sum / M;
-      let v: f64;
-      if (f32) {
+      let v: f64 = 0;
+      if (lanes) {
         // float32: moments around the float32 mean, corrected: var = E[(x-m)^2] - (E[x-m])^2 with E[x-m] ~ 0
-        const shift = <f32>mu;
+        let sum: f64 = 0;
+        for (let s = 0; s < S; s++) sum += sumRunF32(x + runOffset(q, s, S, G, B) * step, B);
+        const shift = <f32>(sum / M);
         let s1: f64 = 0;
         let s2: f64 = 0;
         for (let s = 0; s < S; s++) {
@@ -348,19 +379,32 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
         }
         mu = <f64>shift + s1 / M;
         v = Math.max(0, s2 / M - (s1 / M) * (s1 / M));
-      } else {
-        let sq: f64 = 0;
-        for (let s = 0; s < S; s++) sq += sqdevRun<T>(x + runOffset(q, s, S, G, B) * step, B, mu);
-        v = sq / M;
+        if (!isFinite(mu) || !isFinite(v) || !(v >= LANES_VAR_MIN)) lanes = false;
+      }
+      if (!lanes) {
+        // mu = hi + lo: hi = mean(x) rounded, lo = mean(x - hi) (x - hi exact near the mean);
+        // var = mean((x - hi)^2) - lo^2 (corrected two-pass)
+        let sum: f64 = 0;
+        for (let s = 0; s < S; s++) sum += sumRun<T>(x + runOffset(q, s, S, G, B) * step, B);
+        mu = sum / M;
+        let s1: f64 = 0;
+        let s2: f64 = 0;
+        for (let s = 0; s < S; s++) {
+          s2 += centredMomentsRun<T>(x + runOffset(q, s, S, G, B) * step, B, mu);
+          s1 += second;
+        }
+        lo = s1 / M;
+        v = Math.max(0, s2 / M - lo * lo);
       }
       r = 1 / Math.sqrt(v + eps);
-      store<f64>(mean + (<usize>q << 3), mu);
+      store<f64>(mean + (<usize>q << 3), mu + lo);
       store<f64>(variance + (<usize>q << 3), v);
       store<f64>(rstd + (<usize>q << 3), r);
     } else {
       mu = load<f64>(mean + (<usize>q << 3));
       r = load<f64>(rstd + (<usize>q << 3));
     }
+    if (!(r >= LANES_RSTD_MIN)) lanes = false;
     const g = q % G;
     if (R == 1 && K > 1) {
       // one affine entry per value (LayerNorm): vector loads of weight and bias
@@ -369,8 +413,8 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
         const o = runOffset(q, s, S, G, B) * step;
         const pw: usize = weight == 0 ? 0 : weight + j;
         const pb: usize = bias == 0 ? 0 : bias + j;
-        if (f32) affineRunF32(y + o, x + o, pw, pb, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, 0);
-        else affineRun<T>(y + o, x + o, pw, pb, B, mu, r, 0);
+        if (lanes) affineRunF32(y + o, x + o, pw, pb, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, 0);
+        else affineRun<T>(y + o, x + o, pw, pb, B, mu, lo, r, 0);
       }
       continue;
     }
@@ -381,8 +425,8 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
         const scale = weight == 0 ? r : r * load1<T>(weight + j * step);
         const shift = bias == 0 ? 0 : load1<T>(bias + j * step);
         const o = (base + <usize>(k * R)) * step;
-        if (f32) affineRunF32(y + o, x + o, 0, 0, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>scale, <f32>shift);
-        else affineRun<T>(y + o, x + o, 0, 0, R, mu, scale, shift);
+        if (lanes) affineRunF32(y + o, x + o, 0, 0, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>scale, <f32>shift);
+        else affineRun<T>(y + o, x + o, 0, 0, R, mu, lo, scale, shift);
       }
     }
   }
@@ -390,13 +434,19 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
 
 /** Accumulates dweight/dbias partials (f64, G*K) for its groups and writes dx. */
 function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32, K: i32, weight: usize, mean: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, q0: i32, q1: i32, fast: bool): void {
-  const f32 = sizeof<T>() == 4 && fast;
   const step = <usize>sizeof<T>();
   const M = <f64>S * <f64>B;
   const R = B / K;
   for (let q = q0; q < q1; q++) {
     const mu = load<f64>(mean + (<usize>q << 3));
     const r = load<f64>(rstd + (<usize>q << 3));
+    const lanes = sizeof<T>() == 4 && fast && r >= LANES_RSTD_MIN;
+    // batch statistics: the cached mean is the batch mean rounded; lo = mean(x - mean) restores its lost digits
+    let lo: f64 = 0;
+    if (!lanes && batchStats && Math.abs(mu) * r > MEAN_LO_MIN) {
+      for (let s = 0; s < S; s++) lo += centredSumRun<T>(x + runOffset(q, s, S, G, B) * step, B, mu);
+      lo /= M;
+    }
     const g = q % G;
     if (R == 1 && K > 1) {
       // one affine entry per value (LayerNorm)
@@ -406,7 +456,7 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
       let sumDxhatXhatV: f64 = 0;
       for (let s = 0; s < S; s++) {
         const o = runOffset(q, s, S, G, B) * step;
-        sumDxhatV += backwardSumsVecRun<T>(x + o, dy + o, pw, dweight + (j << 3), dbias + (j << 3), B, mu, r);
+        sumDxhatV += backwardSumsVecRun<T>(x + o, dy + o, pw, dweight + (j << 3), dbias + (j << 3), B, mu, lo, r);
         sumDxhatXhatV += second;
       }
       const c1v = batchStats ? sumDxhatV / M : 0;
@@ -414,8 +464,8 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
       for (let s = 0; s < S; s++) {
         const o = runOffset(q, s, S, G, B) * step;
         // dx = rstd*(w*dy - c1v - xhat*c2v): rstd*c1v = -dxTerm3, rstd*xhat*c2v = -dxTerm2 (the reference's terms)
-        if (f32) dxRunF32(dx + o, dy + o, x + o, pw, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>r, <f32>(r * c1v), <f32>(r * c2v));
-        else dxRun<T>(dx + o, dy + o, x + o, pw, B, mu, r, r, r * c1v, r * c2v);
+        if (lanes) dxRunF32(dx + o, dy + o, x + o, pw, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>r, <f32>(r * c1v), <f32>(r * c2v));
+        else dxRun<T>(dx + o, dy + o, x + o, pw, B, mu, lo, r, r, r * c1v, r * c2v);
       }
       continue;
     }
@@ -427,7 +477,7 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
       for (let k = 0; k < K; k++) {
         const j = <usize>(g * K + k);
         const o = (base + <usize>(k * R)) * step;
-        const sumDy = f32 ? backwardSumsRunF32(x + o, dy + o, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r) : backwardSumsRun<T>(x + o, dy + o, R, mu, r);
+        const sumDy = lanes ? backwardSumsRunF32(x + o, dy + o, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r) : backwardSumsRun<T>(x + o, dy + o, R, mu, lo, r);
         const sumDyXhat = second;
         const w = weight == 0 ? 1 : load1<T>(weight + j * step);
         store<f64>(dbias + (j << 3), load<f64>(dbias + (j << 3)) + sumDy);
@@ -446,8 +496,8 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
         const j = <usize>(g * K + k);
         const w = weight == 0 ? 1 : load1<T>(weight + j * step);
         const o = (base + <usize>(k * R)) * step;
-        if (f32) dxRunF32(dx + o, dy + o, x + o, 0, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>(r * w), <f32>c1, <f32>c2);
-        else dxRun<T>(dx + o, dy + o, x + o, 0, R, mu, r, r * w, c1, c2);
+        if (lanes) dxRunF32(dx + o, dy + o, x + o, 0, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>(r * w), <f32>c1, <f32>c2);
+        else dxRun<T>(dx + o, dy + o, x + o, 0, R, mu, lo, r, r * w, c1, c2);
       }
     }
   }
