@@ -77,7 +77,7 @@ function renderFormula(container: HTMLElement, lines: readonly string[]): void {
   );
   for (const element of container.querySelectorAll<HTMLElement>('.formula-line')) {
     const fit = element.clientWidth / element.scrollWidth;
-    if (fit < 1) element.style.fontSize = `${Math.max(0.6, Math.floor(fit * 100) / 100)}em`;
+    if (element.clientWidth > 0 && fit < 1) element.style.fontSize = `${Math.max(0.6, Math.floor(fit * 100) / 100)}em`;
   }
 }
 
@@ -282,7 +282,7 @@ document.addEventListener('keydown', (event) => {
 });
 // the graph is laid out for its width: lay it out again when that changes
 new ResizeObserver(() => {
-  if (graph.clientWidth !== graphWidth) {
+  if (graph.clientWidth >= 100 && graph.clientWidth !== graphWidth) {
     renderGraphPanel();
     renderStep();
   }
