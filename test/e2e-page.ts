@@ -133,12 +133,12 @@ export function usePage(options: { webgpu?: boolean } = {}): PageSession {
     },
     newPage: async (search, contextOptions = {}) => {
       if (browser === null) throw new Error('the browser is not started');
+      // each page in a context of its own (viewport, touch, locale); closing the browser closes them all
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...contextOptions });
       await context.addInitScript(KEEP_NAMES);
       const page = await context.newPage();
       page.on('console', (m) => consoleMessages.push(`${m.type()}: ${m.text()}`));
       page.on('pageerror', (e) => consoleMessages.push(`pageerror: ${e.message}`));
-      page.on('close', () => void context.close());
       await page.goto(url + search);
       await page.waitForSelector('[data-node="L"]');
       return page;

@@ -31,8 +31,6 @@ export const en = {
   steps: {
     back: '← Back',
     next: 'Next →',
-    backLabel: 'Previous step (left arrow)',
-    nextLabel: 'Next step (right arrow)',
     forward: 'Forward pass',
     count: 'Step {{n}} of {{total}}',
     forwardTitle: 'Forward: μ, σ², x̂ᵢ, yᵢ — press → or Next to walk the backward pass',

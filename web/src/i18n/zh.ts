@@ -33,8 +33,6 @@ export const zh: Messages = {
   steps: {
     back: '← 上一步',
     next: '下一步 →',
-    backLabel: '上一步（左方向键）',
-    nextLabel: '下一步（右方向键）',
     forward: '前向传播',
     count: '第 {{n}} 步，共 {{total}} 步',
     forwardTitle: '前向：μ、σ²、x̂ᵢ、yᵢ —— 按 → 或“下一步”走一遍反向传播',
