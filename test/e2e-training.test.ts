@@ -62,7 +62,7 @@ async function assertTraining(page: Page, c: TrainingCase, where: string): Promi
   const rows = await page.$$eval('[data-train-step]', (trs) =>
     trs.map((tr) => ({
       attrs: Object.fromEntries(Object.entries((tr as HTMLElement).dataset)),
-      cells: [...tr.querySelectorAll('td .cell-value')].map((span) => span.textContent ?? ''),
+      cells: [...tr.querySelectorAll('td .cell-value')].map((span) => span.textContent),
     })),
   );
   assert.equal(rows.length, c.steps + 1, `${where}: a start row and one per step`);
@@ -79,7 +79,7 @@ async function assertTraining(page: Page, c: TrainingCase, where: string): Promi
   want.rows.forEach((w, k) => {
     const { attrs, cells } = rows[k + 1];
     const at = `${where}, step ${k + 1}`;
-    assert.deepEqual(attrs.x?.split(',').map(Number), w.x, `${at}: the batch`);
+    assert.deepEqual((attrs.x ?? '').split(',').map(Number), w.x, `${at}: the batch`);
     for (const [key, value] of [
       ['batchMean', w.mean],
       ['batchVar', w.var],
