@@ -1,6 +1,7 @@
 // The explainer at phone, tablet and desktop widths: nothing wider than the viewport, every graph node
-// inside the graph and clear of the others, node text of 12 px or more, and the page as the committed
-// screenshots show it (docs/explainer-<width>.png; NORMKIT_UPDATE_SCREENSHOTS=1 writes them anew).
+// inside the graph and clear of the others, node text of 12 px or more, and the page's top (down to the
+// derivation's formulas) as the committed screenshots show it (docs/explainer-<width>.png;
+// NORMKIT_UPDATE_SCREENSHOTS=1 writes them anew).
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
+import { fontFingerprint } from './browser.ts';
 import { diffPngs } from './screenshots.ts';
 import { usePage } from './e2e-page.ts';
 
@@ -92,8 +94,9 @@ describe('explainer page layout at phone, tablet and desktop widths (headless Ch
       await page.evaluate(() => document.fonts.ready);
       assertLayout(await measure(page), `${width}px, 2 inputs`);
       await page.waitForSelector('#wasm-status[data-wasm-threads]');
-      // the thread count depends on the machine's cores: masked
-      shots.set(width, await page.screenshot({ fullPage: true, animations: 'disabled', caret: 'hide', mask: [page.locator('#wasm-status')], maskColor: '#888888' }));
+      // the page down to the walk through the derivation: header, inputs, graph and the forward formulas
+      const height = await page.$eval('#steps', (e) => Math.ceil(e.getBoundingClientRect().bottom + window.scrollY + 8));
+      shots.set(width, await page.screenshot({ fullPage: true, clip: { x: 0, y: 0, width, height }, animations: 'disabled', caret: 'hide' }));
       await page.close();
       const many = await session.newPage('?x=1,2,3,4,5,6,7,9&dy=0.3,-0.1,0.2,-0.4,0.3,-0.1,0.2,-0.4&lang=zh', { viewport: { width, height: 900 } });
       await many.evaluate(() => document.fonts.ready);
@@ -107,15 +110,16 @@ describe('explainer page layout at phone, tablet and desktop widths (headless Ch
       const shot = shots.get(width);
       assert.ok(shot !== undefined, 'the layout test took the screenshot');
       const file = join(docs, `explainer-${width}.png`);
-      const version = session.browserVersion();
+      const here = { chromium: session.browserVersion(), fonts: fontFingerprint() };
       if (update) {
         writeFileSync(file, shot);
-        writeFileSync(baselineInfo, `${JSON.stringify({ chromium: version, widths: WIDTHS }, null, 2)}\n`);
+        writeFileSync(baselineInfo, `${JSON.stringify({ ...here, widths: WIDTHS }, null, 2)}\n`);
         return;
       }
-      const recorded = existsSync(baselineInfo) ? (JSON.parse(readFileSync(baselineInfo, 'utf8')) as { chromium: string }).chromium : 'none';
-      if (recorded !== version) {
-        t.skip(`the baselines were taken with Chromium ${recorded}, this is ${version}: fonts and rasterization differ (NORMKIT_UPDATE_SCREENSHOTS=1 retakes them)`);
+      const recorded = existsSync(baselineInfo) ? (JSON.parse(readFileSync(baselineInfo, 'utf8')) as { chromium: string; fonts: string }) : { chromium: 'none', fonts: 'none' };
+      if (recorded.chromium !== here.chromium || recorded.fonts !== here.fonts) {
+        // another Chromium or font set rasterizes differently: a pixel comparison would only measure that
+        t.skip(`baselines taken with Chromium ${recorded.chromium} and fonts ${recorded.fonts}; here Chromium ${here.chromium}, fonts ${here.fonts} (NORMKIT_UPDATE_SCREENSHOTS=1 retakes them)`);
         return;
       }
       return diffPngs(session.browser(), shot, readFileSync(file), CHANNEL_TOLERANCE).then((diff) => {
