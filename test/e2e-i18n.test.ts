@@ -103,11 +103,10 @@ describe('explainer page in English and Chinese (headless Chromium)', () => {
     await english.close();
   });
 
+  // each language once, at a phone width (stacked tables, narrow graph) and at a desktop width
   for (const [lang, width] of [
-    ['en', 1280],
-    ['zh', 1280],
     ['en', 390],
-    ['zh', 390],
+    ['zh', 1280],
   ] as const) {
     it(`has no axe-core violations (${lang}, ${width} px)`, async () => {
       const page = await newPage(`?x=1,2,3&lang=${lang}`, { viewport: { width, height: 900 } });

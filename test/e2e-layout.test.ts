@@ -105,6 +105,18 @@ describe('explainer page layout at phone, tablet and desktop widths (headless Ch
     });
   }
 
+  it('keeps nodes apart and inside the graph, and the page within the viewport, at every width from 1920 down to 320 px (steps of 40)', async () => {
+    const page = await session.newPage('?x=1,2,3,4,5&dy=0.3,-0.1,0.2,-0.4,0.3&lang=en', { viewport: { width: 1920, height: 900 } });
+    // narrowing: a graph not laid out again for its new width would stick out
+    for (let width = 1920; width >= 320; width -= 40) {
+      await page.setViewportSize({ width, height: 900 });
+      // the graph is laid out again before the next frame is drawn (ResizeObserver)
+      await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+      assertLayout(await measure(page), `${width}px, 5 inputs`);
+    }
+    await page.close();
+  });
+
   for (const width of WIDTHS) {
     it(`looks as the committed screenshot docs/explainer-${width}.png`, (t) => {
       const shot = shots.get(width);
