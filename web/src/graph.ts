@@ -3,7 +3,6 @@
 import { svg } from './dom.ts';
 import { short, sub } from './format.ts';
 import { t } from './i18n/index.ts';
-import type { Geometry } from './layout.ts';
 import { edgePath, layoutLayers } from './layout.ts';
 import type { Model } from './model.ts';
 
@@ -28,7 +27,7 @@ const PAD_X = 10;
 const LINE = GRAD_PX + 6;
 
 /** Nodes and edges of the graph for the model's N inputs, and its layers from inputs to loss. */
-export function graphOf(m: Model): { nodes: GraphNode[]; edges: GraphEdge[]; layers: { ids: string[]; shared: boolean }[] } {
+function graphOf(m: Model): { nodes: GraphNode[]; edges: GraphEdge[]; layers: { ids: string[]; shared: boolean }[] } {
   const { n, ref, params } = m;
   const mu = ref.mu[0];
   const std = Math.sqrt(ref.var[0] + params.eps);
@@ -86,10 +85,9 @@ function nodeSize(nodes: readonly GraphNode[], split: boolean, measure: (text: s
     const lines = nodeLines(node, split);
     widest = Math.max(widest, measure(lines.value, VALUE_PX), ...lines.grad.map((line) => measure(line, GRAD_PX)));
   }
-  return { w: Math.ceil(widest + 2 * PAD_X), h: 12 + VALUE_PX + lines(split) * LINE + 5 };
+  return { w: Math.ceil(widest + 2 * PAD_X), h: 12 + VALUE_PX + (split ? 2 : 1) * LINE + 5 };
 }
 
-const lines = (split: boolean) => (split ? 2 : 1);
 
 function measurer(font: string): (text: string, px: number) => number {
   const context = document.createElement('canvas').getContext('2d');
@@ -100,13 +98,8 @@ function measurer(font: string): (text: string, px: number) => number {
   };
 }
 
-export interface GraphView {
-  readonly root: SVGSVGElement;
-  readonly geometry: Geometry;
-}
-
 /** Draws the graph `width` pixels wide; `onEdge` is told which edge is hovered, focused or tapped (null when none). */
-export function renderGraph(m: Model, width: number, font: string, onEdge: (edge: GraphEdge | null) => void): GraphView {
+export function renderGraph(m: Model, width: number, font: string, onEdge: (edge: GraphEdge | null) => void): SVGSVGElement {
   const { nodes, edges, layers } = graphOf(m);
   const measure = measurer(font);
   // two nodes side by side where one-line gradients allow it; else gradients on two lines
@@ -183,5 +176,5 @@ export function renderGraph(m: Model, width: number, font: string, onEdge: (edge
     );
   }
   root.append(edgeLayer, nodeLayer);
-  return { root, geometry };
+  return root;
 }

@@ -61,8 +61,7 @@ function renderGraphPanel(): void {
   // a page being laid out (or captured) may report no width for a moment: keep the last drawing
   if (graph.clientWidth < 100) return;
   graphWidth = graph.clientWidth;
-  const view = renderGraph(model, graphWidth, getComputedStyle(graph).fontFamily, showEdge);
-  graph.replaceChildren(view.root);
+  graph.replaceChildren(renderGraph(model, graphWidth, getComputedStyle(graph).fontFamily, showEdge));
   markActive();
 }
 
