@@ -61,8 +61,10 @@ describe('explainer page in English and Chinese (headless Chromium)', () => {
   const { newPage } = usePage();
 
   it('renders every visible string of ?lang=zh in Chinese, with the numbers, formulas, attributes and URL of ?lang=en', async () => {
-    const en = await newPage(`${SEARCH}&lang=en`);
-    const zh = await newPage(`${SEARCH}&lang=zh`);
+    // phone width: the stacked tables repeat their column names beside every value
+    const phone = { viewport: { width: 390, height: 844 } };
+    const en = await newPage(`${SEARCH}&lang=en`, phone);
+    const zh = await newPage(`${SEARCH}&lang=zh`, phone);
     for (const page of [en, zh]) await page.waitForSelector('#wasm-status[data-wasm-threads]');
     const [enTexts, zhTexts] = [await texts(en), await texts(zh)];
     const english = zhTexts.prose.filter((s) => /[A-Za-z]{2,}/.test(s));
