@@ -127,6 +127,14 @@ describe('explainer page (headless Chromium)', () => {
     assert.deepEqual([await members('BatchNorm'), await members('LayerNorm'), await members('InstanceNorm'), await members('GroupNorm')], [12, 24, 4, 12]);
     await page.click('[data-family="BatchNorm"] rect[data-index="30"]');
     assert.equal(await page.getAttribute('[data-family="BatchNorm"] rect[data-index="6"]', 'class'), 'member');
+    // from the keyboard: ↓ moves to the next sample (24 elements on), → to the next element; the step walk stays put
+    await page.focus('[data-family="InstanceNorm"] svg');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.getAttribute('[data-family="InstanceNorm"] svg', 'data-selected'), String((30 + 24 + 1) % 72));
+    assert.equal(await page.evaluate(() => document.activeElement?.closest('[data-family]')?.getAttribute('data-family')), 'InstanceNorm');
+    assert.deepEqual(await page.$$eval('[data-family="InstanceNorm"] rect.member', (r) => r.map((e) => e.getAttribute('data-index'))), ['52', '53', '54', '55']);
+    assert.equal(await page.getAttribute('#steps', 'data-step'), 'forward');
     await page.close();
   });
 

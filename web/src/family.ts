@@ -25,16 +25,37 @@ const panels: readonly Panel[] = [
   { name: 'GroupNorm', caption: 'group', layer: new GroupNorm(2, C) },
 ];
 
-/** Draws the four blocks; clicking or tapping an element highlights every element that shares its statistics. */
+/** The element an arrow key moves the selection to: ← → along a row of H·W·C, ↑ ↓ across samples. */
+function moved(selected: number, key: string): number | null {
+  const step: Record<string, number> = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -C * P, ArrowDown: C * P };
+  if (!(key in step)) return null;
+  return (selected + step[key] + N * C * P) % (N * C * P);
+}
+
+/** Draws the four blocks; clicking or tapping an element, or the arrow keys on a focused block, select an element and highlight every element that shares its statistics. */
 export function renderFamily(container: HTMLElement): void {
   let selected = 0;
-  const draw = () => {
-    const figures = panels.map((panel) => {
+  const draw = (focus: number | null = null) => {
+    const figures = panels.map((panel, k) => {
       const view = panel.layer.viewOf(SHAPE);
       const group = statsIndexOf(view, selected);
       const width = C * (P * CELL + GAP) - GAP;
       const height = N * (CELL + GAP) - GAP;
-      const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'family-block', role: 'img', 'aria-label': `${panel.name}: ${t(`family.${panel.caption}`)}` });
+      const root = svg('svg', {
+        viewBox: `0 0 ${width} ${height}`,
+        class: 'family-block',
+        role: 'img',
+        tabindex: 0,
+        'data-selected': selected,
+        'aria-label': `${panel.name}: ${t(`family.${panel.caption}`)}. ${t('family.keys')}`,
+      });
+      root.addEventListener('keydown', (event) => {
+        const next = moved(selected, event.key);
+        if (next === null) return;
+        event.preventDefault();
+        selected = next;
+        draw(k);
+      });
       for (let i = 0; i < N * C * P; i++) {
         const n = Math.floor(i / (C * P));
         const c = Math.floor(i / P) % C;
@@ -58,6 +79,7 @@ export function renderFamily(container: HTMLElement): void {
       return html('figure', { class: 'family', 'data-family': panel.name }, [root, html('figcaption', {}, [name, ' — ', ...rich(`family.${panel.caption}`)])]);
     });
     container.replaceChildren(html('div', { class: 'family-grid' }, figures), html('p', { class: 'family-axis' }, rich('family.axis')));
+    if (focus !== null) [...container.querySelectorAll<SVGSVGElement>('svg.family-block')].at(focus)?.focus();
   };
   draw();
 }

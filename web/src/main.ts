@@ -273,7 +273,7 @@ languageSelect.addEventListener('change', () => {
   switchLanguage(languageSelect.value === 'zh' ? 'zh' : 'en');
 });
 document.addEventListener('keydown', (event) => {
-  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) return;
+  if (event.defaultPrevented || event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) return;
   if (event.key === 'ArrowRight') go(1);
   else if (event.key === 'ArrowLeft') go(-1);
   else return;

@@ -100,6 +100,7 @@ export const en = {
   family: {
     title: 'One computation, four norms',
     intro: 'BatchNorm, LayerNorm, InstanceNorm and GroupNorm differ only in which elements share a mean and a variance. Colored: the elements that share statistics with the selected one (click or tap any element). Drawn from the views normkit’s kernels use.',
+    keys: 'Arrow keys move the selected element.',
     axis: 'Rows: N samples · columns: C channels, each H·W wide.',
     batch: 'per channel, over the batch and H·W',
     layer: 'per sample, over C and H·W',

@@ -102,6 +102,7 @@ export const zh: Messages = {
   family: {
     title: '同一种计算，四种归一化',
     intro: '[[BatchNorm]]、[[LayerNorm]]、[[InstanceNorm]] 和 [[GroupNorm]] 的区别只在于哪些元素共享同一个均值和方差。着色的是与所选元素共享统计量的元素（点击或轻触任一元素）。图由 [[normkit]] 内核所用的视图绘制。',
+    keys: '方向键可移动所选元素。',
     axis: '行：N 个样本 · 列：C 个通道，每个宽 H·W。',
     batch: '每个通道，在整批和 H·W 上',
     layer: '每个样本，在 C 和 H·W 上',
