@@ -12,7 +12,7 @@ import { gpuInputGrad, startGpu } from './gpu.ts';
 import type { GraphEdge } from './graph.ts';
 import { renderGraph } from './graph.ts';
 import type { Language } from './i18n/index.ts';
-import { language, marked, pickLanguage, rich, setLanguage, translateStatic } from './i18n/index.ts';
+import { language, marked, pickLanguage, rich, setLanguage, t, translateStatic } from './i18n/index.ts';
 import type { Model } from './model.ts';
 import { computeModel } from './model.ts';
 import { renderChecks, renderTwoInputNote } from './panels.ts';
@@ -189,7 +189,7 @@ function buildControls(): void {
   byId('x-fields', HTMLElement).replaceChildren(...xs);
   byId('dy-fields', HTMLElement).replaceChildren(...dys);
   byId('scalar-fields', HTMLElement).replaceChildren(
-    ...(['gamma', 'beta', 'eps'] as const).map((name) => field(name, rich(`controls.${name}`).map((node) => node.textContent).join(''), params[name])),
+    ...(['gamma', 'beta', 'eps'] as const).map((name) => field(name, t(`controls.${name}`), params[name])),
   );
   byId('n-minus', HTMLButtonElement).disabled = n <= MIN_N;
   byId('n-plus', HTMLButtonElement).disabled = n >= MAX_N;
