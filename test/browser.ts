@@ -1,5 +1,6 @@
 // Headless Chromium for the browser tests: Debian's package, installed here when missing and possible.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { chromium } from 'playwright-core';
@@ -29,4 +30,14 @@ export function launchChromium(options: { webgpu?: boolean } = {}): Promise<Brow
     executablePath: ensureChromium(),
     args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', ...gpu],
   });
+}
+
+/** Which fonts this machine has (fontconfig's list, hashed): screenshots compare only where it is the same. */
+export function fontFingerprint(): string {
+  try {
+    const list = execFileSync('fc-list', [':', 'family', 'file'], { encoding: 'utf8' }).split('\n').sort().join('\n');
+    return createHash('sha256').update(list).digest('hex').slice(0, 16);
+  } catch {
+    return 'no fontconfig';
+  }
 }

@@ -1,136 +1,56 @@
-// The explainer page in headless Chromium: its numbers are the reference's, and it behaves as promised.
+// The explainer page in headless Chromium: its numbers are the reference's, shown on the lines they belong
+// to, and it behaves as promised from the keyboard, by touch and in a browser without WebGPU.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import { normView } from '../src/core/layout.ts';
 import { referenceNorm } from '../src/reference/normalize.ts';
-import { servePage } from '../web/server.ts';
 import { conformanceBound, normalizedError } from '../src/conformance/compare.ts';
 import type { FixtureTensor } from '../src/io/fixtures.ts';
-import { launchChromium } from './browser.ts';
+import { assertNodes, defaults, expectedNodes, pageNodes, usePage } from './e2e-page.ts';
 import { loadFixtures } from './helpers.ts';
 
-interface ViewParams {
-  x: number[];
-  gamma: number;
-  beta: number;
-  eps: number;
-  dy: number[];
-}
-
-const defaults: ViewParams = { x: [1, 2], gamma: 1.5, beta: 0.2, eps: 1e-5, dy: [0.3, -0.1] };
-const screenshot = fileURLToPath(new URL('../docs/explainer.png', import.meta.url));
-
-/** What every node must show, from the reference implementation. */
-function expectedNodes(p: ViewParams): Map<string, [number, number]> {
-  const n = p.x.length;
-  const r = referenceNorm({ x: p.x, dy: p.dy, view: normView({ kind: 'batch' }, [n, 1], 'channels-first'), gamma: [p.gamma], beta: [p.beta], eps: p.eps });
-  const nodes = new Map<string, [number, number]>([
-    ['mu', [r.mu[0], r.dmu[0]]],
-    ['var', [r.var[0], r.dvar[0]]],
-    ['gamma', [p.gamma, r.dgamma[0]]],
-    ['beta', [p.beta, r.dbeta[0]]],
-    ['L', [r.y.reduce((s, y, i) => s + y * p.dy[i], 0), 1]],
-  ]);
-  for (let i = 0; i < n; i++) {
-    nodes.set(`x${i + 1}`, [p.x[i], r.dx[i]]);
-    nodes.set(`xhat${i + 1}`, [r.xhat[i], r.dxhat[i]]);
-    nodes.set(`y${i + 1}`, [r.y[i], p.dy[i]]);
-  }
-  return nodes;
-}
-
-async function pageNodes(page: Page): Promise<Map<string, [number, number]>> {
-  const rows = await page.$$eval('[data-node]', (els) => els.map((e) => [e.getAttribute('data-node'), e.getAttribute('data-value'), e.getAttribute('data-grad')]));
-  return new Map(rows.map(([id, v, g]) => [id ?? '', [Number(v), Number(g)]]));
-}
-
-function assertMatches(actual: Map<string, [number, number]>, expected: Map<string, [number, number]>): void {
-  assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
-  for (const [id, [value, grad]] of expected) {
-    const [v, g] = actual.get(id)!;
-    assert.ok(Math.abs(v - value) <= 1e-12 * Math.max(1, Math.abs(value)), `${id} value ${v} vs ${value}`);
-    assert.ok(Math.abs(g - grad) <= 1e-12 * Math.max(1, Math.abs(grad)), `${id} grad ${g} vs ${grad}`);
-  }
-}
-
-/** For a describe block: Chromium and the built page served on localhost, started before its tests and closed after. */
-function usePage(options: { webgpu?: boolean } = {}): { newPage: (search: string, viewport?: { width: number; height: number }) => Promise<Page>; consoleErrors: string[] } {
-  let browser: Browser | null = null;
-  let url = '';
-  let close: () => Promise<void> = () => Promise.resolve();
-  const consoleErrors: string[] = [];
-  before(async () => {
-    browser = await launchChromium(options);
-    const served = await servePage(0);
-    url = served.url;
-    close = () => served.server.close();
-  });
-  after(async () => {
-    await browser?.close();
-    await close();
-  });
-  return {
-    consoleErrors,
-    newPage: async (search, viewport = { width: 1280, height: 800 }) => {
-      if (browser === null) throw new Error('the browser is not started');
-      const page = await browser.newPage({ viewport });
-      page.on('console', (m) => {
-        if (m.type() === 'error') consoleErrors.push(m.text());
-      });
-      page.on('pageerror', (e) => consoleErrors.push(e.message));
-      await page.goto(url + search);
-      return page;
-    },
-  };
-}
-
 describe('explainer page (headless Chromium)', () => {
-  const { newPage, consoleErrors } = usePage();
+  const { newPage, consoleMessages } = usePage();
 
-  async function open(search = '', width = 1280, height = 800): Promise<Page> {
-    const page = await newPage(search, { width, height });
-    await page.waitForSelector('[data-node="L"]');
-    return page;
-  }
+  const open = (search = '', width = 1280, height = 800): Promise<Page> => newPage(search, { viewport: { width, height } });
 
-  it("shows the reference's numbers in the default view, and writes the screenshot", async () => {
+  it("shows the reference's numbers, each on its own line: value beside the label, gradient beside ∂L/∂label", async () => {
     const page = await open();
-    assertMatches(await pageNodes(page), expectedNodes(defaults));
-    mkdirSync(fileURLToPath(new URL('../docs/', import.meta.url)), { recursive: true });
-    await page.screenshot({ path: screenshot, fullPage: true });
+    assertNodes(await pageNodes(page), expectedNodes(defaults));
     await page.close();
   });
 
   it('updates every node when an input is edited, and keeps the state in the URL', async () => {
-    const page = await open();
+    const page = await open('?lang=en');
     await page.fill('#in-x1', '-0.5');
     await page.fill('#in-gamma', '0.8');
     const edited = { ...defaults, x: [-0.5, 2], gamma: 0.8 };
-    assertMatches(await pageNodes(page), expectedNodes(edited));
-    assert.match(page.url(), /\?x=-0\.5,2&gamma=0\.8&beta=0\.2&eps=0\.00001&dy=0\.3,-0\.1$/);
+    assertNodes(await pageNodes(page), expectedNodes(edited));
+    assert.match(page.url(), /\?x=-0\.5,2&gamma=0\.8&beta=0\.2&eps=0\.00001&dy=0\.3,-0\.1&momentum=0\.1&steps=5&seed=1&lang=en$/);
     await page.click('#n-plus');
     assert.equal((await pageNodes(page)).size, 3 * 3 + 5);
     await page.fill('#in-eps', '-1');
     assert.equal(await page.getAttribute('#in-eps', 'aria-invalid'), 'true');
-    assert.match(await page.textContent('#problems') ?? '', /eps: '-1' is not a number > 0/);
+    assert.match((await page.textContent('#problems')) ?? '', /eps: '-1' is not a number > 0/);
     await page.close();
   });
 
   it('reproduces a view from its URL and reports malformed parameters', async () => {
     const p = { x: [0.5, -1, 2], gamma: 0.7, beta: -0.3, eps: 1e-3, dy: [1, 0.5, -2] };
     const page = await open('?x=0.5,-1,2&gamma=0.7&beta=-0.3&eps=1e-3&dy=1,0.5,-2');
-    assertMatches(await pageNodes(page), expectedNodes(p));
+    assertNodes(await pageNodes(page), expectedNodes(p));
     assert.equal(await page.isHidden('#problems'), true);
     await page.close();
-    const bad = await open('?x=1,abc&eps=-1&dy=1,2,3');
+    const bad = await open('?x=1,abc&eps=-1&dy=1,2,3&momentum=2&steps=99&lang=xx');
     const text = (await bad.textContent('#problems')) ?? '';
     assert.match(text, /x: '1,abc' is not a comma-separated list of numbers; using 1,2/);
     assert.match(text, /eps: '-1' is not a number > 0; using 0.00001/);
     assert.match(text, /dy: 3 values for 2 inputs/);
-    assertMatches(await pageNodes(bad), expectedNodes(defaults));
+    assert.match(text, /momentum: '2' is not a number in \[0, 1\] or empty; using 0.1/);
+    assert.match(text, /steps: '99' is not a whole number from 1 to 12; using 5/);
+    assert.match(text, /lang: 'xx' is not en or zh; using en/);
+    assertNodes(await pageNodes(bad), expectedNodes(defaults));
     await bad.close();
   });
 
@@ -151,10 +71,14 @@ describe('explainer page (headless Chromium)', () => {
     await page.close();
   });
 
-  it('shows an edge\'s local derivative on focus, and dL/dx three ways that agree', async () => {
+  it("shows an edge's local derivative on focus and on Tab, and dL/dx three ways that agree", async () => {
     const page = await open();
     await page.focus('[data-edge="x1->mu"]');
     assert.match((await page.textContent('#edge-info')) ?? '', /∂μ\/∂x₁ = 1\/N = 0.5/);
+    await page.keyboard.press('Tab');
+    const next = await page.evaluate(() => document.activeElement?.getAttribute('data-edge'));
+    assert.equal(next, 'x1->var');
+    assert.match((await page.textContent('#edge-info')) ?? '', /∂σ²\/∂x₁ = 2\(x₁ − μ\)\/N = -0.5/);
     const checks = await page.$$eval('[data-check] td[data-ref]', (cells) =>
       cells.map((td) => {
         const row = td.parentElement!;
@@ -171,13 +95,46 @@ describe('explainer page (headless Chromium)', () => {
     await page.close();
   });
 
-  it('draws which elements each norm reduces over from the kernels\' views', async () => {
+  it('shows the derivative of a tapped edge on a touch screen', async () => {
+    const page = await newPage('?lang=en', { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+    for (const [edge, shown] of [
+      ['x1->var', /∂σ²\/∂x₁ = 2\(x₁ − μ\)\/N = -0.5/],
+      ['y2->L', /∂L\/∂y₂ = dy₂ \(L = Σ dyᵢ·yᵢ\) = -0.1/],
+    ] as const) {
+      // a point of the edge where no other edge lies on top of it
+      const point = await page.$eval(`[data-edge="${edge}"]`, (g) => {
+        g.scrollIntoView({ block: 'center' });
+        const path = g.querySelector<SVGPathElement>('.edge-line')!;
+        const length = path.getTotalLength();
+        for (let k = 1; k < 40; k++) {
+          const local = path.getPointAtLength((length * k) / 40);
+          const at = new DOMPoint(local.x, local.y).matrixTransform(path.getScreenCTM()!);
+          if (document.elementFromPoint(at.x, at.y)?.closest('[data-edge]') === g) return { x: at.x, y: at.y };
+        }
+        return null;
+      });
+      assert.ok(point !== null, `${edge} is on top somewhere`);
+      await page.touchscreen.tap(point.x, point.y);
+      assert.match((await page.textContent('#edge-info')) ?? '', shown);
+    }
+    await page.close();
+  });
+
+  it("draws which elements each norm reduces over from the kernels' views", async () => {
     const page = await open();
     const members = async (name: string) => page.$$eval(`[data-family="${name}"] rect.member`, (r) => r.length);
     // N=3, C=6, H*W=4: BatchNorm's channel spans N*HW, LayerNorm's sample C*HW, InstanceNorm HW, GroupNorm (2 groups) 3*HW
     assert.deepEqual([await members('BatchNorm'), await members('LayerNorm'), await members('InstanceNorm'), await members('GroupNorm')], [12, 24, 4, 12]);
     await page.click('[data-family="BatchNorm"] rect[data-index="30"]');
     assert.equal(await page.getAttribute('[data-family="BatchNorm"] rect[data-index="6"]', 'class'), 'member');
+    // from the keyboard: ↓ moves to the next sample (24 elements on), → to the next element; the step walk stays put
+    await page.focus('[data-family="InstanceNorm"] svg');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.getAttribute('[data-family="InstanceNorm"] svg', 'data-selected'), String((30 + 24 + 1) % 72));
+    assert.equal(await page.evaluate(() => document.activeElement?.closest('[data-family]')?.getAttribute('data-family')), 'InstanceNorm');
+    assert.deepEqual(await page.$$eval('[data-family="InstanceNorm"] rect.member', (r) => r.map((e) => e.getAttribute('data-index'))), ['52', '53', '54', '55']);
+    assert.equal(await page.getAttribute('#steps', 'data-step'), 'forward');
     await page.close();
   });
 
@@ -217,17 +174,28 @@ describe('explainer page (headless Chromium)', () => {
     await page.close();
   });
 
-  it('is readable at phone width without horizontal page overflow, and logged no console errors', async () => {
-    const page = await open('?x=1,2,3,4,5,6,7,9', 390, 844);
-    const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
-    assert.ok(scrollWidth <= innerWidth, `page is ${scrollWidth}px wide in a ${innerWidth}px window`);
+  it('keeps the console quiet without WebGPU, and says in the page why the webgpu backend is not there', async () => {
+    const page = await open('?x=1,2,3&lang=en');
+    await page.keyboard.press('ArrowRight');
+    await page.focus('[data-edge="x1->mu"]');
+    await page.fill('#in-x1', '0.25');
+    await page.fill('#in-momentum', '');
+    await page.selectOption('#lang', 'zh');
+    await page.selectOption('#lang', 'en');
+    await page.waitForSelector('#wasm-status[data-wasm-threads]');
+    assert.deepEqual(consoleMessages, [], 'the page logged nothing');
+    assert.match((await page.textContent('#gpu-status')) ?? '', /Choose webgpu/);
+    await page.selectOption('#backend', 'webgpu');
+    await page.waitForSelector('#gpu-status[data-gpu="gpuNone"], #gpu-status[data-gpu="gpuNoAdapter"]');
+    assert.match((await page.textContent('#gpu-status')) ?? '', /the js kernel computes the closed form/);
+    assert.equal(await page.inputValue('#backend'), 'js');
+    assert.equal(await page.getAttribute('table.checks', 'data-backend'), 'js');
     await page.close();
-    assert.deepEqual(consoleErrors, []);
   });
 });
 
 describe('explainer page with WebGPU (headless Chromium --enable-unsafe-webgpu: SwiftShader where there is no GPU)', () => {
-  const { newPage, consoleErrors } = usePage({ webgpu: true });
+  const { newPage, consoleMessages } = usePage({ webgpu: true });
 
   /** The page once it has decided whether to offer webgpu; null (with the reason) where it has no adapter outside CI. */
   async function openWithGpu(search: string): Promise<Page | null> {
@@ -239,7 +207,8 @@ describe('explainer page with WebGPU (headless Chromium --enable-unsafe-webgpu: 
       await page.close();
       return null;
     }
-    await page.waitForSelector('label.backend-switch:not([hidden])');
+    await page.selectOption('#backend', 'webgpu');
+    await page.waitForSelector('#gpu-status[data-gpu="on"]');
     return page;
   }
 
@@ -249,8 +218,7 @@ describe('explainer page with WebGPU (headless Chromium --enable-unsafe-webgpu: 
       t.skip('no WebGPU adapter in this Chromium');
       return;
     }
-    assert.match((await page.textContent('#backend-webgpu')) ?? '', /webgpu \(float32, .+\)/);
-    await page.selectOption('#backend', 'webgpu');
+    assert.match((await page.textContent('#gpu-status')) ?? '', /webgpu on .+ \(float32\)/);
     await page.waitForSelector('table.checks[data-backend="webgpu"][data-ready="true"]');
     const closed = await page.$$eval('[data-closed]', (els) => els.map((e) => Number(e.getAttribute('data-closed'))));
     const p = { x: [0.5, -1, 2], gamma: 0.7, beta: -0.3, eps: 1e-3, dy: [1, 0.5, -2] };
@@ -303,6 +271,6 @@ describe('explainer page with WebGPU (headless Chromium --enable-unsafe-webgpu: 
       assert.ok(error < 1e-5, `${key}: ${error}`);
     }
     await page.close();
-    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(consoleMessages.filter((m) => m.startsWith('error') || m.startsWith('pageerror')), []);
   });
 });

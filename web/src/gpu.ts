@@ -1,6 +1,7 @@
-// The page's webgpu backend: offered when navigator.gpu gives an adapter; its dL/dx comes asynchronously.
+// The page's webgpu backend, asked for only when the reader chooses it (so a browser without WebGPU logs
+// nothing); its dL/dx comes asynchronously. What happened is said in the page, never in the console.
 import type { AsyncNormKernels } from 'normkit';
-import { WebGpuNorm, normView, webgpuTypedKernels } from 'normkit';
+import { WebGpuNorm, normView, requestDevice, webgpuTypedKernels } from 'normkit';
 import type { Params } from './params.ts';
 
 export interface PageGpu {
@@ -8,16 +9,21 @@ export interface PageGpu {
   readonly adapter: string;
 }
 
-/** The webgpu kernels on this page's adapter, or null (no navigator.gpu, no adapter, or no device). */
-export async function startGpu(): Promise<PageGpu | null> {
-  if (!('gpu' in navigator)) return null;
+export type GpuStart = { readonly gpu: PageGpu } | { readonly reason: 'gpuNone' | 'gpuNoAdapter' } | { readonly reason: 'gpuFailed'; readonly message: string };
+
+/** The webgpu kernels on this page's adapter, or why there are none. */
+export async function startGpu(): Promise<GpuStart> {
+  if (!('gpu' in navigator)) return { reason: 'gpuNone' };
+  const adapter = await navigator.gpu.requestAdapter();
+  if (adapter === null) return { reason: 'gpuNoAdapter' };
   try {
-    const engine = await WebGpuNorm.create();
-    const { vendor, architecture } = engine.device.adapterInfo;
-    return { kernels: webgpuTypedKernels(engine), adapter: [vendor, architecture].filter((s) => s !== '').join(' ') || 'GPU' };
+    // normkit's device request (its buffer limits) on the adapter already found
+    const device = await requestDevice({ requestAdapter: () => Promise.resolve(adapter) });
+    const engine = await WebGpuNorm.create({ device });
+    const { vendor, architecture } = adapter.info;
+    return { gpu: { kernels: webgpuTypedKernels(engine), adapter: [vendor, architecture].filter((s) => s !== '').join(' ') || 'GPU' } };
   } catch (error) {
-    console.info('webgpu backend not offered:', error);
-    return null;
+    return { reason: 'gpuFailed', message: error instanceof Error ? error.message : String(error) };
   }
 }
 
