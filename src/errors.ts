@@ -13,6 +13,7 @@ export type NormkitErrorCode =
   | 'state-dict'
   | 'non-finite'
   | 'backend'
+  | 'disposed'
   | 'fixture';
 
 export class NormkitError extends Error {

@@ -16,6 +16,37 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+/** What a typed array really is, read through the intrinsic getters (a subclass may lie in `length`). */
+export interface FloatArrayInfo {
+  readonly dtype: DType;
+  readonly length: number;
+  readonly byteOffset: number;
+  readonly byteLength: number;
+  readonly buffer: ArrayBufferLike;
+}
+
+const typedArrayProto: object = Object.getPrototypeOf(Int8Array.prototype) as object;
+function intrinsic(name: PropertyKey): (this: unknown) => unknown {
+  const get: ((this: unknown) => unknown) | undefined = Object.getOwnPropertyDescriptor(typedArrayProto, name)?.get;
+  if (get === undefined) throw new Error(`TypedArray.prototype has no ${String(name)} getter`);
+  return get;
+}
+const getters = { tag: intrinsic(Symbol.toStringTag), length: intrinsic('length'), byteOffset: intrinsic('byteOffset'), byteLength: intrinsic('byteLength'), buffer: intrinsic('buffer') };
+
+/** The intrinsic dtype, length and bytes of a Float32Array or Float64Array (any realm); null for anything else. */
+export function floatArrayInfo(value: unknown): FloatArrayInfo | null {
+  if (!ArrayBuffer.isView(value)) return null;
+  const tag = getters.tag.call(value);
+  if (tag !== 'Float32Array' && tag !== 'Float64Array') return null;
+  return {
+    dtype: tag === 'Float64Array' ? 'float64' : 'float32',
+    length: Number(getters.length.call(value)),
+    byteOffset: Number(getters.byteOffset.call(value)),
+    byteLength: Number(getters.byteLength.call(value)),
+    buffer: getters.buffer.call(value) as ArrayBufferLike,
+  };
+}
+
 export function dtypeOf(data: FloatArray): DType {
   return data instanceof Float64Array ? 'float64' : 'float32';
 }
@@ -24,11 +55,34 @@ export function allocate(dtype: DType, length: number): FloatArray {
   return dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
 }
 
-/** A tensor of the given dtype holding `values`, checked against `shape`. */
-export function tensor(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32'): Tensor {
-  const data = allocate(dtype, values.length);
-  data.set(values);
-  const t = { data, shape: [...shape] };
+/** A tensor normkit made: dispose() (or `using`) returns its memory now where it lives in a backend's memory; a no-op otherwise. */
+export interface OwnedTensor<T extends FloatArray = FloatArray> extends Tensor<T> {
+  dispose(): void;
+  [Symbol.dispose](): void;
+}
+
+export function ownedTensor<T extends FloatArray>(data: T, shape: readonly number[], release: () => void = () => undefined): OwnedTensor<T> {
+  return { data, shape, dispose: release, [Symbol.dispose]: release };
+}
+
+/** Where new tensors live by default: the wasm backend installs its memory (kernels/index.ts); null: plain arrays. */
+type Storage = (dtype: DType, shape: readonly number[]) => OwnedTensor | null;
+let storage: Storage | null = null;
+
+export function setTensorStorage(next: Storage | null): void {
+  storage = next;
+}
+
+/** A new zeroed tensor in the default storage. */
+export function emptyTensor(dtype: DType, shape: readonly number[]): OwnedTensor {
+  return storage?.(dtype, shape) ?? ownedTensor(allocate(dtype, numel(shape)), [...shape]);
+}
+
+/** A tensor of the given dtype holding `values`, checked against `shape` (in wasm memory when the wasm backend runs here). */
+export function tensor(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32'): OwnedTensor {
+  const valid = Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && d >= 0) && numel(shape) === values.length;
+  const t = valid ? emptyTensor(dtype, shape) : ownedTensor(allocate(dtype, values.length), [...shape]);
+  t.data.set(values);
   checkTensor(t, 'tensor');
   return t;
 }
@@ -46,11 +100,10 @@ export function checkTensor(t: Tensor, what: string): void {
     throw new NormkitError('shape', `${what}: expected a shape of non-negative integers, got ${String(t.shape)}`);
   }
   const n = numel(t.shape);
-  if (t.data.length !== n) {
-    throw new NormkitError(
-      'length',
-      `${what}: data length ${t.data.length} does not match shape ${formatShape(t.shape)} (${n} elements)`,
-    );
+  // the intrinsic length: a subclass's length getter may lie
+  const length = floatArrayInfo(t.data)?.length;
+  if (length !== n) {
+    throw new NormkitError('length', `${what}: data length ${length} does not match shape ${formatShape(t.shape)} (${n} elements)`);
   }
 }
 

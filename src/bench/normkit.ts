@@ -80,7 +80,7 @@ function normkitSystem(options: Options, layout: Layout): System {
           return back(op === 'forward' || op === 'inference' ? y : dx);
         },
         dispose: () => {
-          if (options.resident) for (const a of [x, dy, y, dx]) freeWasmTensor({ data: a, shape: spec.shape });
+          if (options.resident) for (const a of [x, dy, y, dx]) freeWasmTensor({ data: a });
         },
       } satisfies Prepared);
     },
