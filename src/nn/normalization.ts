@@ -10,7 +10,7 @@ import { NormkitError } from '../errors.js';
 import { backendAvailable, backends, checkBackendDtype } from '../kernels/index.js';
 import type { BackendName, NormKernels } from '../kernels/types.js';
 import type { DType, FloatArray, Tensor } from '../tensor.js';
-import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
+import { allocate, checkTensor, dtypeOf, emptyTensor, formatShape, ownedTensor } from '../tensor.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { Parameter } from './parameter.js';
@@ -155,15 +155,18 @@ export abstract class Normalization implements Module {
     }
   }
 
-  /** An output tensor given by the caller: the input's shape and the layer's dtype (wasmTensor avoids copies). */
-  private output(out: Tensor | undefined, like: Tensor, what: string): FloatArray {
-    if (out === undefined) return allocate(this.dtype, like.data.length);
+  /**
+   * The output: the caller's `out` (the input's shape and the layer's dtype), else a new tensor, in wasm
+   * memory when this layer runs on wasm there (dispose() returns it; see tensor.ts).
+   */
+  private output(out: Tensor | undefined, like: Tensor, what: string): Tensor {
+    if (out === undefined) return this.#backend === 'wasm' ? emptyTensor(this.dtype, like.shape) : ownedTensor(allocate(this.dtype, like.data.length), [...like.shape]);
     this.checkInput(out, what);
     if (out.shape.length !== like.shape.length || out.shape.some((d, i) => d !== like.shape[i])) {
       throw new NormkitError('shape', `${this.name}: expected ${what} of shape ${formatShape(like.shape)}, got ${formatShape(out.shape)}`);
     }
     if (out.data === like.data) throw new NormkitError('option', `${this.name}: ${what} must not be the input itself`);
-    return out.data;
+    return out;
   }
 
   /** y for x; `out` receives y instead of a new array (in place of allocation, e.g. a wasmTensor). */
@@ -180,7 +183,8 @@ export abstract class Normalization implements Module {
       throw new NormkitError('single-value', singleValueMessage);
     }
     const count = statsCount(view);
-    const y = this.output(options.out, x, 'out');
+    const output = this.output(options.out, x, 'out');
+    const y = output.data;
     const mean = new Float64Array(count);
     const rstd = new Float64Array(count);
     const w = this.weight?.data ?? null;
@@ -217,7 +221,7 @@ export abstract class Normalization implements Module {
     }
     commit?.();
     this.#cache = { x, view, mean, rstd, batchStats };
-    return options.out ?? { data: y, shape: [...x.shape] };
+    return output;
   }
 
   /**
@@ -238,7 +242,8 @@ export abstract class Normalization implements Module {
     if (options.out !== undefined && options.out.data === cache.x.data) {
       throw new NormkitError('option', `${this.name}: out must not be the cached input`);
     }
-    const dx = this.output(options.out, dy, 'out');
+    const output = this.output(options.out, dy, 'out');
+    const dx = output.data;
     const n = affineSize(cache.view);
     const dweight = this.weight === null ? null : allocate(this.dtype, n);
     const dbias = this.bias === null ? null : allocate(this.dtype, n);
@@ -246,7 +251,7 @@ export abstract class Normalization implements Module {
     this.kernels.backward(dx, dweight, dbias, dy.data, cache.x.data, cache.view, w, cache.mean, cache.rstd, cache.batchStats);
     if (dweight !== null) this.weight?.accumulate(dweight);
     if (dbias !== null) this.bias?.accumulate(dbias);
-    return options.out ?? { data: dx, shape: [...shape] };
+    return output;
   }
 
   /** The layer's state under PyTorch's keys, as copies. */

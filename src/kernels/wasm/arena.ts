@@ -44,8 +44,12 @@ export class Arena {
   #f64: Float64Array;
   #f32: Float32Array;
 
-  constructor(memory: WebAssembly.Memory) {
+  /** Bytes the arena may span (the wasm32 limit; tests pass less). */
+  readonly #limit: number;
+
+  constructor(memory: WebAssembly.Memory, limit = MAX_BYTES) {
     this.memory = memory;
+    this.#limit = limit;
     this.#buffer = memory.buffer;
     this.#f64 = new Float64Array(this.#buffer);
     this.#f32 = new Float32Array(this.#buffer);
@@ -81,8 +85,8 @@ export class Arena {
     let total = 0;
     for (const bytes of sizes) total += sizeOf(bytes);
     const top = this.#blocks.length === 0 ? BASE : this.#blocks[this.#blocks.length - 1].offset + this.#blocks[this.#blocks.length - 1].bytes;
-    if (top + total > MAX_BYTES) {
-      throw new NormkitError('backend', `wasm memory: this call needs ${total} bytes of staging beyond the ${top} in use, over the ${MAX_BYTES}-byte limit of wasm memory`);
+    if (top + total > this.#limit) {
+      throw new NormkitError('backend', `wasm memory: this call needs ${total} bytes of staging beyond the ${top} in use, over the ${this.#limit}-byte limit of wasm memory`);
     }
   }
 
@@ -96,7 +100,7 @@ export class Arena {
       start = offset + length;
     }
     const end = start + size;
-    if (end > MAX_BYTES) throw new NormkitError('backend', `wasm memory: ${bytes} bytes do not fit under the ${MAX_BYTES}-byte limit`);
+    if (end > this.#limit) throw new NormkitError('backend', `wasm memory: ${bytes} bytes do not fit under the ${this.#limit}-byte limit`);
     if (end > this.#buffer.byteLength) {
       const pages = Math.ceil((end - this.#buffer.byteLength) / PAGE);
       try {

@@ -20,7 +20,7 @@ import type { State } from './state.js';
 import { ready, runJobs } from './state.js';
 
 export { wasmAvailable, wasmReady, wasmShared, setWasmPool, wasmThreads, wasmPool, runWasmJobs } from './state.js';
-export { wasmTensor, freeWasmTensor, residentTensor, setResidentBudget } from './resident.js';
+export { wasmTensor, freeWasmTensor, residentTensor, setResidentBudget, wasmMemory } from './resident.js';
 
 /** Below this many elements one thread is faster than waking the others (measured: shape B, 262K, ran slower on 2). */
 let parallelMin = 1 << 19;

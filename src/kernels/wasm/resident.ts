@@ -67,6 +67,12 @@ export function freeWasmTensor(t: { readonly data: FloatArray }): void {
   ready().arena.free(block);
 }
 
+/** The wasm memory's size and the bytes in live blocks (resident tensors, cached plans, a running call's copies). */
+export function wasmMemory(): { readonly size: number; readonly used: number } {
+  const s = ready();
+  return { size: s.arena.size, used: s.arena.used };
+}
+
 /** A tensor in wasm memory for a default allocation, or null (no shared memory, over the budget, or wasm not loaded). */
 export function residentTensor(dtype: DType, shape: readonly number[]): OwnedTensor | null {
   const s = current();
