@@ -22,28 +22,26 @@ export interface FloatArrayInfo {
   readonly length: number;
   readonly byteOffset: number;
   readonly byteLength: number;
-  readonly buffer: ArrayBufferLike;
 }
 
 const typedArrayProto: object = Object.getPrototypeOf(Int8Array.prototype) as object;
-function intrinsic(name: PropertyKey): (this: unknown) => unknown {
-  const get: ((this: unknown) => unknown) | undefined = Object.getOwnPropertyDescriptor(typedArrayProto, name)?.get;
-  if (get === undefined) throw new Error(`TypedArray.prototype has no ${String(name)} getter`);
-  return get;
+/** %TypedArray%.prototype's own getter run on `value`, whatever getters a subclass defines. */
+function intrinsic(value: ArrayBufferView, name: PropertyKey): unknown {
+  const result: unknown = Reflect.get(typedArrayProto, name, value);
+  return result;
 }
-const getters = { tag: intrinsic(Symbol.toStringTag), length: intrinsic('length'), byteOffset: intrinsic('byteOffset'), byteLength: intrinsic('byteLength'), buffer: intrinsic('buffer') };
 
 /** The intrinsic dtype, length and bytes of a Float32Array or Float64Array (any realm); null for anything else. */
 export function floatArrayInfo(value: unknown): FloatArrayInfo | null {
   if (!ArrayBuffer.isView(value)) return null;
-  const tag = getters.tag.call(value);
+  const tag = intrinsic(value, Symbol.toStringTag);
   if (tag !== 'Float32Array' && tag !== 'Float64Array') return null;
+  const length = Number(intrinsic(value, 'length'));
   return {
     dtype: tag === 'Float64Array' ? 'float64' : 'float32',
-    length: Number(getters.length.call(value)),
-    byteOffset: Number(getters.byteOffset.call(value)),
-    byteLength: Number(getters.byteLength.call(value)),
-    buffer: getters.buffer.call(value) as ArrayBufferLike,
+    length,
+    byteOffset: Number(intrinsic(value, 'byteOffset')),
+    byteLength: length * (tag === 'Float64Array' ? 8 : 4),
   };
 }
 
@@ -73,7 +71,7 @@ export function setTensorStorage(next: Storage | null): void {
   storage = next;
 }
 
-/** A new zeroed tensor in the default storage. */
+/** A new tensor in the default storage for the caller to fill: write every value (a block of wasm memory is not zeroed). */
 export function emptyTensor(dtype: DType, shape: readonly number[]): OwnedTensor {
   return storage?.(dtype, shape) ?? ownedTensor(allocate(dtype, numel(shape)), [...shape]);
 }

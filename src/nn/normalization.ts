@@ -9,7 +9,7 @@ import { nextRunningStats, updateFactor } from '../core/stats.js';
 import { NormkitError } from '../errors.js';
 import { backendAvailable, backends, checkBackendDtype } from '../kernels/index.js';
 import type { BackendName, NormKernels } from '../kernels/types.js';
-import type { DType, FloatArray, Tensor } from '../tensor.js';
+import type { DType, FloatArray, OwnedTensor, Tensor } from '../tensor.js';
 import { allocate, checkTensor, dtypeOf, emptyTensor, formatShape, ownedTensor } from '../tensor.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
@@ -170,6 +170,8 @@ export abstract class Normalization implements Module {
   }
 
   /** y for x; `out` receives y instead of a new array (in place of allocation, e.g. a wasmTensor). */
+  forward(x: Tensor): OwnedTensor;
+  forward(x: Tensor, options: { out?: Tensor }): Tensor;
   forward(x: Tensor, options: { out?: Tensor } = {}): Tensor {
     this.checkInput(x, 'input');
     const { view, singleValueMessage } = this.plan(x.shape);
@@ -228,6 +230,8 @@ export abstract class Normalization implements Module {
    * dx for dy = dL/dy of the last forward; adds dL/dweight and dL/dbias into weight.grad and bias.grad.
    * `out` receives dx instead of a new array.
    */
+  backward(dy: Tensor): OwnedTensor;
+  backward(dy: Tensor, options: { out?: Tensor }): Tensor;
   backward(dy: Tensor, options: { out?: Tensor } = {}): Tensor {
     const cache = this.#cache;
     if (cache === null) throw new NormkitError('no-forward', `${this.name}: backward called before forward`);

@@ -40,8 +40,9 @@ function setup(view: NormView, x: FloatArray): { s: State; p: Plan; dtype: DType
 }
 
 /** The float64 statistics arrays of a call, checked (A*G values each) and used by the host only. */
-function statistics(count: number, arrays: Record<string, Float64Array>): Wanted[] {
-  return Object.entries(arrays).map(([what, array]) => ({ array, length: count, what, role: 'host', dtype: 'float64' }));
+function statistics(count: number, arrays: { mean: Float64Array; rstd: Float64Array; variance?: Float64Array }): Wanted[] {
+  const stat = (array: Float64Array, what: string): Wanted => ({ array, length: count, what, role: 'host', dtype: 'float64' });
+  return arrays.variance === undefined ? [stat(arrays.mean, 'mean'), stat(arrays.rstd, 'rstd')] : [stat(arrays.mean, 'mean'), stat(arrays.variance, 'variance'), stat(arrays.rstd, 'rstd')];
 }
 
 export const wasmKernels: NormKernels = {

@@ -52,6 +52,7 @@ export interface Kernels {
   readonly rows_dx_f32: RowsDx;
   readonly rows_dx_f64: RowsDx;
   readonly copy: Fn<[dst: Ptr, src: Ptr, bytes: number]>;
+  readonly zero: Fn<[dst: Ptr, bytes: number]>;
 }
 export type KernelName = keyof Kernels;
 
@@ -83,6 +84,7 @@ const kernelNames: readonly KernelName[] = [
   'rows_dx_f32',
   'rows_dx_f64',
   'copy',
+  'zero',
 ];
 export { kernelNames };
 

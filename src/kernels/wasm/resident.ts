@@ -39,10 +39,11 @@ function checkedShape(dtype: unknown, shape: unknown): { dtype: DType; shape: nu
   return { dtype, shape: [...shape], n };
 }
 
-function allocate(s: State, dtype: DType, shape: number[], n: number): OwnedTensor {
+/** A tensor over a new block; its bytes are whatever the block held until `zeroed` or the caller writes them all. */
+function allocate(s: State, dtype: DType, shape: number[], n: number, zeroed: boolean): OwnedTensor {
   const block = s.arena.alloc(n * (dtype === 'float64' ? 8 : 4));
   const data = dtype === 'float64' ? new Float64Array(s.arena.buffer, block.offset, n) : new Float32Array(s.arena.buffer, block.offset, n);
-  data.fill(0);
+  if (zeroed) s.kernels.zero(block.offset, block.bytes);
   owners.set(data, block);
   registry.register(data, block, block);
   return ownedTensor(data, shape, () => {
@@ -56,7 +57,7 @@ export function wasmTensor(dtype: DType, shape: readonly number[]): OwnedTensor 
   const checked = checkedShape(dtype, shape);
   const s = ready();
   if (!s.shared.shared) throw new NormkitError('backend', 'wasmTensor needs shared wasm memory (SharedArrayBuffer); copy-in arrays work everywhere');
-  return allocate(s, checked.dtype, checked.shape, checked.n);
+  return allocate(s, checked.dtype, checked.shape, checked.n, true);
 }
 
 /** Returns a wasmTensor's memory (as its dispose() does); the tensor must not be used afterwards. */
@@ -73,13 +74,17 @@ export function wasmMemory(): { readonly size: number; readonly used: number } {
   return { size: s.arena.size, used: s.arena.used };
 }
 
-/** A tensor in wasm memory for a default allocation, or null (no shared memory, over the budget, or wasm not loaded). */
+/**
+ * A tensor in wasm memory for a default allocation, or null (no shared memory, over the budget, or wasm
+ * not loaded). Not zeroed: the caller overwrites every value (tensor() its values, a layer its output).
+ */
 export function residentTensor(dtype: DType, shape: readonly number[]): OwnedTensor | null {
   const s = current();
   if (s === null || !s.shared.shared) return null;
   const n = numel(shape);
-  if (s.arena.used + n * 8 > residentBudget) return null;
-  return allocate(s, dtype, [...shape], n);
+  const bytes = n * (dtype === 'float64' ? 8 : 4);
+  if (s.arena.used + bytes > residentBudget) return null;
+  return allocate(s, dtype, [...shape], n, false);
 }
 
 /**

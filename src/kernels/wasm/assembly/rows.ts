@@ -26,6 +26,11 @@ const ROW_BLOCK = 16;
   return min(min(r + ROW_BLOCK, r1), (r / S + 1) * S);
 }
 
+/** Zeroes n bytes at dst (typed-array fill() on shared memory is ten times slower). */
+export function zero(dst: usize, n: usize): void {
+  memory.fill(dst, 0, n);
+}
+
 /** Adds parts 1..parts-1 of n f64 values (stride bytes apart) into part 0: the threads' partial sums. */
 export function add_partials(acc: usize, parts: i32, stride: usize, n: i32): void {
   for (let t = 1; t < parts; t++) {
