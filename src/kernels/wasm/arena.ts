@@ -39,6 +39,7 @@ export class Arena {
   readonly #blocks: Allocation[] = [];
   /** Every buffer the memory has exposed: views into any of them are views of wasm memory. */
   readonly #buffers = new Set<ArrayBufferLike>();
+  #used = 0;
   /** memory.buffer and views of it, made once per growth (views of shared memory are slow to create) */
   #buffer: ArrayBufferLike;
   #f64: Float64Array;
@@ -67,9 +68,13 @@ export class Arena {
 
   /** Bytes in live blocks. */
   get used(): number {
-    let total = 0;
-    for (const block of this.#blocks) total += block.bytes;
-    return total;
+    return this.#used;
+  }
+
+  /** The end of the last block. */
+  get #top(): number {
+    const last = this.#blocks.at(-1);
+    return last === undefined ? BASE : last.offset + last.bytes;
   }
 
   /** Whether a buffer is (a past or present view of) this memory. */
@@ -84,7 +89,7 @@ export class Arena {
   reserve(sizes: readonly number[]): void {
     let total = 0;
     for (const bytes of sizes) total += sizeOf(bytes);
-    const top = this.#blocks.length === 0 ? BASE : this.#blocks[this.#blocks.length - 1].offset + this.#blocks[this.#blocks.length - 1].bytes;
+    const top = this.#top;
     if (top + total > this.#limit) {
       throw new NormkitError('backend', `wasm memory: this call needs ${total} bytes of staging beyond the ${top} in use, over the ${this.#limit}-byte limit of wasm memory`);
     }
@@ -94,10 +99,17 @@ export class Arena {
     const size = sizeOf(bytes);
     let start = BASE;
     let index = 0;
-    for (; index < this.#blocks.length; index++) {
-      const { offset, bytes: length } = this.#blocks[index];
-      if (offset - start >= size) break;
-      start = offset + length;
+    if (this.#top - BASE - this.#used >= size) {
+      // first fit among the holes
+      for (; index < this.#blocks.length; index++) {
+        const { offset, bytes: length } = this.#blocks[index];
+        if (offset - start >= size) break;
+        start = offset + length;
+      }
+    } else {
+      // no hole is large enough: after the last block, without a scan
+      index = this.#blocks.length;
+      start = this.#top;
     }
     const end = start + size;
     if (end > this.#limit) throw new NormkitError('backend', `wasm memory: ${bytes} bytes do not fit under the ${this.#limit}-byte limit`);
@@ -115,6 +127,7 @@ export class Arena {
     }
     const block = new Allocation(start, size);
     this.#blocks.splice(index, 0, block);
+    this.#used += size;
     return block;
   }
 
@@ -122,8 +135,17 @@ export class Arena {
   free(block: Block): void {
     if (!(block instanceof Allocation) || !block.live) return;
     block.live = false;
-    const index = this.#blocks.indexOf(block);
-    if (index >= 0) this.#blocks.splice(index, 1);
+    // blocks are sorted by offset: binary search
+    let [lo, hi] = [0, this.#blocks.length - 1];
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#blocks[mid].offset < block.offset) lo = mid + 1;
+      else hi = mid;
+    }
+    if (this.#blocks[lo] === block) {
+      this.#blocks.splice(lo, 1);
+      this.#used -= block.bytes;
+    }
   }
 
   /** Zeroes `length` float64 values at `offset`. */
