@@ -13,7 +13,7 @@ import type { Block } from './arena.js';
 import type { State } from './state.js';
 import { current, ready } from './state.js';
 
-/** Resident bytes that default allocations (tensor(), layer outputs) may hold before they fall back to plain arrays. */
+/** Bytes that live default allocations (tensor(), layer outputs) may hold before new ones are plain arrays. */
 export const DEFAULT_RESIDENT_BUDGET = 256 * 1024 * 1024;
 let residentBudget = DEFAULT_RESIDENT_BUDGET;
 
@@ -25,8 +25,20 @@ export function setResidentBudget(bytes: number): void {
 
 /** Each resident data array's block: the only arrays the kernels use in place. */
 const owners = new WeakMap<object, Block>();
+/** Bytes of live default allocations (what the budget limits; wasmTensor's are the caller's to manage). */
+let defaultBytes = 0;
+/** The default allocations' blocks (their bytes leave defaultBytes when freed). */
+const defaults = new WeakSet<Block>();
+
+function release(s: State, block: Block): void {
+  if (!block.live) return;
+  if (defaults.has(block)) defaultBytes -= block.bytes;
+  s.arena.free(block);
+}
+
 const registry = new FinalizationRegistry<Block>((block) => {
-  current()?.arena.free(block);
+  const s = current();
+  if (s !== null) release(s, block);
 });
 
 function checkedShape(dtype: unknown, shape: unknown): { dtype: DType; shape: number[]; n: number } {
@@ -39,16 +51,23 @@ function checkedShape(dtype: unknown, shape: unknown): { dtype: DType; shape: nu
   return { dtype, shape: [...shape], n };
 }
 
-/** A tensor over a new block; its bytes are whatever the block held until `zeroed` or the caller writes them all. */
-function allocate(s: State, dtype: DType, shape: number[], n: number, zeroed: boolean): OwnedTensor {
+/**
+ * A tensor over a new block: explicit (wasmTensor) ones are zeroed; default ones count against the
+ * budget and hold whatever the block held until the caller writes every value.
+ */
+function allocate(s: State, dtype: DType, shape: number[], n: number, explicit: boolean): OwnedTensor {
   const block = s.arena.alloc(n * (dtype === 'float64' ? 8 : 4));
+  if (!explicit) {
+    defaults.add(block);
+    defaultBytes += block.bytes;
+  }
   const data = dtype === 'float64' ? new Float64Array(s.arena.buffer, block.offset, n) : new Float32Array(s.arena.buffer, block.offset, n);
-  if (zeroed) s.kernels.zero(block.offset, block.bytes);
+  if (explicit) s.kernels.zero(block.offset, block.bytes);
   owners.set(data, block);
   registry.register(data, block, block);
   return ownedTensor(data, shape, () => {
     registry.unregister(block);
-    s.arena.free(block);
+    release(s, block);
   });
 }
 
@@ -65,7 +84,7 @@ export function freeWasmTensor(t: { readonly data: FloatArray }): void {
   const block = owners.get(t.data);
   if (block === undefined) throw new NormkitError('backend', 'freeWasmTensor: this tensor does not live in wasm memory');
   registry.unregister(block);
-  ready().arena.free(block);
+  release(ready(), block);
 }
 
 /** The wasm memory's size and the bytes in live blocks (resident tensors, cached plans, a running call's copies). */
@@ -83,7 +102,7 @@ export function residentTensor(dtype: DType, shape: readonly number[]): OwnedTen
   if (s === null || !s.shared.shared) return null;
   const n = numel(shape);
   const bytes = n * (dtype === 'float64' ? 8 : 4);
-  if (s.arena.used + bytes > residentBudget) return null;
+  if (defaultBytes + bytes > residentBudget) return null;
   return allocate(s, dtype, [...shape], n, false);
 }
 
