@@ -169,7 +169,7 @@ describe('wasm memory safety (issue 15 repros)', () => {
     c.dispose();
     assert.equal(wasmMemory().used, before);
     assert.throws(() => {
-      freeWasmTensor({ data: new Float32Array(4) });
+      freeWasmTensor({ data: new Float32Array(4), shape: [4] });
     }, /does not live in wasm memory/);
   });
 

@@ -80,7 +80,7 @@ function normkitSystem(options: Options, layout: Layout): System {
           return back(op === 'forward' || op === 'inference' ? y : dx);
         },
         dispose: () => {
-          if (options.resident) for (const a of [x, dy, y, dx]) freeWasmTensor({ data: a });
+          if (options.resident) for (const a of [x, dy, y, dx]) freeWasmTensor({ data: a, shape: spec.shape });
         },
       } satisfies Prepared);
     },

@@ -7,7 +7,7 @@
  * isolated page): there views survive memory growth.
  */
 import { NormkitError } from '../../errors.js';
-import type { DType, FloatArray, FloatArrayInfo, OwnedTensor } from '../../tensor.js';
+import type { DType, FloatArray, FloatArrayInfo, OwnedTensor, Tensor } from '../../tensor.js';
 import { numel, ownedTensor } from '../../tensor.js';
 import type { Block } from './arena.js';
 import type { State } from './state.js';
@@ -80,7 +80,7 @@ export function wasmTensor(dtype: DType, shape: readonly number[]): OwnedTensor 
 }
 
 /** Returns a wasmTensor's memory (as its dispose() does); the tensor must not be used afterwards. */
-export function freeWasmTensor(t: { readonly data: FloatArray }): void {
+export function freeWasmTensor(t: Tensor): void {
   const block = owners.get(t.data);
   if (block === undefined) throw new NormkitError('backend', 'freeWasmTensor: this tensor does not live in wasm memory');
   registry.unregister(block);
