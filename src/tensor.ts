@@ -25,22 +25,30 @@ export interface FloatArrayInfo {
 }
 
 const typedArrayProto: object = Object.getPrototypeOf(Int8Array.prototype) as object;
-/** %TypedArray%.prototype's own getter run on `value`, whatever getters a subclass defines. */
-function intrinsic(value: ArrayBufferView, name: PropertyKey): unknown {
-  const result: unknown = Reflect.get(typedArrayProto, name, value);
-  return result;
+/** %TypedArray%.prototype's own getter as a function of the receiver, whatever getters a subclass defines. */
+function intrinsic(name: PropertyKey): (value: unknown) => unknown {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- the getter is only ever called with a receiver, through call()
+  const get = Object.getOwnPropertyDescriptor(typedArrayProto, name)?.get;
+  if (get === undefined) throw new Error(`%TypedArray%.prototype has no ${String(name)} getter`);
+  return (value) => {
+    const result: unknown = get.call(value);
+    return result;
+  };
 }
+const tagOf = intrinsic(Symbol.toStringTag);
+const lengthOf = intrinsic('length');
+const byteOffsetOf = intrinsic('byteOffset');
 
 /** The intrinsic dtype, length and bytes of a Float32Array or Float64Array (any realm); null for anything else. */
 export function floatArrayInfo(value: unknown): FloatArrayInfo | null {
   if (!ArrayBuffer.isView(value)) return null;
-  const tag = intrinsic(value, Symbol.toStringTag);
+  const tag = tagOf(value);
   if (tag !== 'Float32Array' && tag !== 'Float64Array') return null;
-  const length = Number(intrinsic(value, 'length'));
+  const length = Number(lengthOf(value));
   return {
     dtype: tag === 'Float64Array' ? 'float64' : 'float32',
     length,
-    byteOffset: Number(intrinsic(value, 'byteOffset')),
+    byteOffset: Number(byteOffsetOf(value)),
     byteLength: length * (tag === 'Float64Array' ? 8 : 4),
   };
 }

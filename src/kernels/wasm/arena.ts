@@ -159,16 +159,15 @@ export class Arena {
     for (let i = 0; i < length; i++) this.#f64[base + i] = values[i];
   }
 
-  /** Copies typed-array data into memory at `offset` (set() reads the array's intrinsic length). */
-  copyIn(offset: number, array: Float32Array | Float64Array): void {
-    if (array instanceof Float64Array) this.#f64.set(array, offset / 8);
+  /** Copies typed-array data into memory at `offset` (set() reads the array's intrinsic length); f64: its intrinsic type. */
+  copyIn(offset: number, array: Float32Array | Float64Array, f64: boolean): void {
+    if (f64) this.#f64.set(array, offset / 8);
     else this.#f32.set(array, offset / 4);
   }
 
-  /** Copies `length` values at `offset` out into `array`. */
-  copyOut(offset: number, array: Float32Array | Float64Array, length: number): void {
-    // the intrinsic set: a subclass may override its own
-    if (array instanceof Float64Array) Float64Array.prototype.set.call(array, this.#f64.subarray(offset / 8, offset / 8 + length));
+  /** Copies `length` values at `offset` out into `array` (by the intrinsic set: a subclass may override its own). */
+  copyOut(offset: number, array: Float32Array | Float64Array, length: number, f64: boolean): void {
+    if (f64) Float64Array.prototype.set.call(array, this.#f64.subarray(offset / 8, offset / 8 + length));
     else Float32Array.prototype.set.call(array, this.#f32.subarray(offset / 4, offset / 4 + length));
   }
 

@@ -6,7 +6,7 @@
  * is allocated, so a call that cannot fit fails without growing the memory.
  */
 import { NormkitError } from '../../errors.js';
-import type { DType, FloatArray, FloatArrayInfo } from '../../tensor.js';
+import type { DType, FloatArray } from '../../tensor.js';
 import { floatArrayInfo } from '../../tensor.js';
 import type { Arena, Block } from './arena.js';
 import type { Ptr } from './module.js';
@@ -24,51 +24,69 @@ export interface Wanted {
   readonly dtype?: DType;
 }
 
-interface Checked {
-  readonly array: FloatArray;
-  readonly info: FloatArrayInfo;
-  readonly resident: boolean;
-  readonly role: 'input' | 'output' | 'host';
-}
-
 export class Staging {
   readonly #arena: Arena;
+  readonly #wanted: readonly Wanted[];
+  /** Per wanted array: its intrinsic byte offset when resident, -1 when it must be copied, -2 when it is null or the host's. */
+  readonly #resident: number[];
+  /** Per wanted array: its intrinsic length and whether it holds float64 (by its intrinsic type). */
+  readonly #lengths: number[];
+  readonly #f64: boolean[];
   readonly #blocks: Block[] = [];
-  readonly #outputs: [FloatArray, Ptr, number][] = [];
-  readonly #checked: (Checked | null)[];
+  readonly #outputs: [FloatArray, Ptr, number, boolean][] = [];
 
   /** Checks every array (dtype, intrinsic length, not disposed) and reserves the copies, before anything is staged. */
   constructor(arena: Arena, dtype: DType, wanted: readonly Wanted[]) {
     this.#arena = arena;
-    this.#checked = wanted.map((w) => {
-      if (w.array === null) return null;
+    this.#wanted = wanted;
+    this.#resident = [];
+    this.#lengths = [];
+    this.#f64 = [];
+    const copies: number[] = [];
+    for (const w of wanted) {
+      if (w.array === null) {
+        this.#resident.push(-2);
+        this.#lengths.push(0);
+        this.#f64.push(false);
+        continue;
+      }
       const info = floatArrayInfo(w.array);
       const want = w.dtype ?? dtype;
       if (info === null || info.dtype !== want) {
         throw new NormkitError('dtype', `wasm backend: expected ${w.what} as a ${want === 'float32' ? 'Float32Array' : 'Float64Array'}, got ${info === null ? typeof w.array : `a ${info.dtype} array`}`);
       }
       if (info.length !== w.length) throw new NormkitError('length', `wasm backend: expected ${w.what} of ${w.length} values, got ${info.length}`);
-      const role = w.role ?? 'input';
-      return { array: w.array, info, resident: role !== 'host' && residentBlock(w.array, info) !== null, role };
-    });
-    arena.reserve(this.#checked.flatMap((c) => (c === null || c.resident || c.role === 'host' ? [] : [c.info.byteLength])));
+      this.#lengths.push(info.length);
+      this.#f64.push(info.dtype === 'float64');
+      if (w.role === 'host') {
+        this.#resident.push(-2);
+      } else if (residentBlock(w.array, info) !== null) {
+        this.#resident.push(info.byteOffset);
+      } else {
+        this.#resident.push(-1);
+        copies.push(info.byteLength);
+      }
+    }
+    arena.reserve(copies);
   }
 
-  /** The pointer of wanted[i] (0 for null): in place when resident, else a copy. */
+  /** The pointer of wanted[i] (0 for null and the host's arrays): in place when resident, else a copy. */
   pointer(i: number): Ptr {
-    const c = this.#checked[i];
-    if (c === null || c.role === 'host') return 0;
-    if (c.resident) return c.info.byteOffset;
-    const block = this.#arena.alloc(c.info.byteLength);
+    const resident = this.#resident[i];
+    const { array, role } = this.#wanted[i];
+    if (resident === -2 || array === null) return 0;
+    if (resident >= 0) return resident;
+    const [length, f64] = [this.#lengths[i], this.#f64[i]];
+    const block = this.#arena.alloc(length * (f64 ? 8 : 4));
     this.#blocks.push(block);
-    if (c.role === 'output') this.#outputs.push([c.array, block.offset, c.info.length]);
-    else this.#arena.copyIn(block.offset, c.array);
+    if (role === 'output') this.#outputs.push([array, block.offset, length, f64]);
+    else this.#arena.copyIn(block.offset, array, f64);
     return block.offset;
   }
 
   /** Copies the outputs back (after the kernels ran). */
   finish(): void {
-    for (const [array, offset, length] of this.#outputs) this.#arena.copyOut(offset, array, length);
+    for (const [array, offset, length, f64] of this.#outputs) this.#arena.copyOut(offset, array, length, f64);
   }
 
   free(): void {
