@@ -188,6 +188,20 @@ describe('wasm memory safety (issue 15 repros)', () => {
     assert.equal(arena.used, 0);
   });
 
+  it('a view the kernels cannot index safely is refused before any array reaches wasm', () => {
+    const x = new Float32Array(24);
+    const stats = () => new Float64Array(4);
+    for (const view of [
+      { outer: 1, span: 6, groups: 4, inner: 1, affinePerGroup: 2 },
+      { outer: 1, span: -6, groups: 4, inner: -1, affinePerGroup: 1 },
+      { outer: 1, span: Number.NaN, groups: 4, inner: 1, affinePerGroup: 1 },
+    ]) {
+      assert.throws(() => {
+        backends.wasm.forwardTrain(new Float32Array(24), x, view, null, null, 1e-5, stats(), stats(), stats());
+      }, isCode('shape'));
+    }
+  });
+
   it('blocks are handles: a byte count that is not a non-negative integer is refused', () => {
     const arena = new Arena(new WebAssembly.Memory({ initial: 1, maximum: 4, shared: true }));
     for (const bytes of [Number.NaN, -1, 1.5, Infinity]) assert.throws(() => arena.alloc(bytes), isCode('backend'));

@@ -9,6 +9,7 @@ import type { NormView } from '../../core/layout.js';
 import { affineSize, statsCount } from '../../core/layout.js';
 import type { DType, FloatArray } from '../../tensor.js';
 import { dtypeOf } from '../../tensor.js';
+import { NormkitError } from '../../errors.js';
 import type { NormKernels } from '../types.js';
 import type { Job } from './module.js';
 import type { Plan } from './plan.js';
@@ -30,7 +31,17 @@ export function setParallelMin(elements: number): void {
   parallelMin = elements;
 }
 
+/** The kernels index memory by the view: its sizes must be positive integers with K dividing B, and the elements fit i32 offsets. */
+function checkView(view: NormView): void {
+  const { outer, span, groups, inner, affinePerGroup } = view;
+  const sizes = [outer, span, groups, inner, affinePerGroup];
+  if (!sizes.every((d) => Number.isSafeInteger(d) && d > 0) || inner % affinePerGroup !== 0 || outer * span * groups * inner > 2 ** 31) {
+    throw new NormkitError('shape', `wasm backend: a view needs positive integer sizes (at most 2^31 elements) with affinePerGroup dividing inner, got ${JSON.stringify(view)}`);
+  }
+}
+
 function setup(view: NormView, x: FloatArray): { s: State; p: Plan; dtype: DType; n: number } {
+  checkView(view);
   const s = ready();
   const n = view.outer * view.span * view.groups * view.inner;
   // the dtype the caller's array really has decides the kernels (staging checks every array against it)
