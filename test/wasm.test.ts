@@ -109,6 +109,35 @@ describe('wasm row mode (channels-last) with a shift far from the mean', () => {
   });
 });
 
+describe('wasm row mode where float32 squares overflow or underflow (finite input)', () => {
+  for (const std of [1e20, 1e-20]) {
+    it(`channels-last and BatchNorm1d at std ${std}: the widened path, as js computes it`, () => {
+      const random = new Random(11);
+      for (const [shape, layout] of [
+        [[4, 10, 10, 8], 'channels-last'],
+        [[300, 8], 'channels-first'],
+      ] as const) {
+        const view = normView({ kind: 'batch' }, [...shape], layout);
+        const n = shape.reduce((p, d) => p * d, 1);
+        const x = Float32Array.from(random.normals(n, 0, std));
+        const dy = Float32Array.from(random.normals(n));
+        const result = (name: 'js' | 'wasm') => {
+          const [mean, variance, rstd] = [new Float64Array(8), new Float64Array(8), new Float64Array(8)];
+          const y = new Float32Array(n);
+          backends[name].forwardTrain(y, x, view, null, null, 1e-5 * std * std, mean, variance, rstd);
+          const dx = new Float32Array(n);
+          backends[name].backward(dx, null, null, dy, x, view, null, mean, rstd, true);
+          const yEval = new Float32Array(n);
+          backends[name].forwardWithStats(yEval, x, view, null, null, mean, rstd);
+          return [y, dx, yEval];
+        };
+        const [js, wasm] = [result('js'), result('wasm')];
+        for (let k = 0; k < 3; k++) assert.ok(relErr(wasm[k], js[k]) < 1e-6, `${layout} tensor ${k}: ${relErr(wasm[k], js[k])}`);
+      }
+    });
+  }
+});
+
 describe('wasm backend on the worker pool', () => {
   before(async () => {
     assert.equal(await startWasmThreads(2), 2);

@@ -14,7 +14,7 @@ import type { NormKernels } from '../types.js';
 import type { Job } from './module.js';
 import type { Plan } from './plan.js';
 import { planFor } from './plan.js';
-import { addPartials, rowsBackward, rowsForwardTrain, rowsNormalize } from './rows.js';
+import { addPartials, lanesHold, rowsBackward, rowsForwardTrain, rowsNormalize } from './rows.js';
 import type { Wanted } from './staging.js';
 import { staged } from './staging.js';
 import type { State } from './state.js';
@@ -76,7 +76,7 @@ export const wasmKernels: NormKernels = {
         const fn = p.f32 ? 'group_forward_f32' : 'group_forward_f64';
         runJobs(s, p.ranges.map(([q0, q1]): Job => ({ fn, args: [py, px, S, G, B, K, pw, pb, eps, p.mean, p.variance, p.rstd, 1, q0, q1, p.fast ? 1 : 0] })));
       } else {
-        rowsForwardTrain(s, p, py, px, pw, pb, eps);
+        rowsForwardTrain(s, p, py, px, pw, pb, eps, variance, rstd);
       }
     });
     s.arena.readF64(p.mean, mean, count);
@@ -103,7 +103,7 @@ export const wasmKernels: NormKernels = {
         const fn = p.f32 ? 'group_forward_f32' : 'group_forward_f64';
         runJobs(s, p.ranges.map(([q0, q1]): Job => ({ fn, args: [py, px, S, G, B, K, pw, pb, 0, p.mean, 0, p.rstd, 0, q0, q1, p.fast ? 1 : 0] })));
       } else {
-        rowsNormalize(s, p, py, px, pw, pb);
+        rowsNormalize(s, p, p.fast && lanesHold(null, rstd, count), py, px, pw, pb);
       }
     });
   },
@@ -136,7 +136,7 @@ export const wasmKernels: NormKernels = {
         if (dweight !== null) s.arena.readF64(p.partials1, dweight, k);
         if (dbias !== null) s.arena.readF64(p.partials2, dbias, k);
       } else {
-        rowsBackward(s, p, pdx, pdy, px, pw, batchStats);
+        rowsBackward(s, p, p.fast && lanesHold(null, rstd, count), pdx, pdy, px, pw, batchStats);
         if (dweight !== null) s.arena.readF64(p.dweight, dweight, k);
         if (dbias !== null) s.arena.readF64(p.dbias, dbias, k);
       }

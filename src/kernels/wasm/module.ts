@@ -15,7 +15,7 @@ type RowsSum = Fn<[x: Ptr, S: number, A: number, cols: number, r0: number, r1: n
 type RowsColumns = Fn<[A: number, G: number, B: number, K: number, mean: Ptr, rstd: Ptr, weight: Ptr, bias: Ptr, colMean: Ptr, scale: Ptr, shift: Ptr]>;
 type RowsAffine = Fn<[y: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, colMean: Ptr, scale: Ptr, shift: Ptr]>;
 type RowsBackwardSums = Fn<[x: Ptr, dy: Ptr, S: number, A: number, cols: number, r0: number, r1: number, colMean: Ptr, acc1: Ptr, acc2: Ptr]>;
-type RowsDx = Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, colMean: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
+type RowsDx = Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, colMean: Ptr, colRstd: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
 type RowsDxCoefs = Fn<[acc1: Ptr, acc2: Ptr, A: number, G: number, B: number, K: number, M: number, weight: Ptr, rstd: Ptr, batchStats: number, dweight: Ptr, dbias: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
 
 /** Every export of assembly/norm.ts with its signature (numbers are i32, f64 or byte offsets). */
@@ -35,7 +35,7 @@ export interface Kernels {
   readonly rows_normalize_f32x4: Fn<[y: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, scale: Ptr, shift: Ptr]>;
   readonly rows_backward_sums_f32x4: Fn<[x: Ptr, dy: Ptr, S: number, A: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, acc1: Ptr, acc2: Ptr]>;
   readonly rows_dx_coefs_f32x4: RowsDxCoefs;
-  readonly rows_dx_f32x4: Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
+  readonly rows_dx_f32x4: Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, rstd: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
   // row mode, every value widened to float64
   readonly rows_sum_f32: RowsSum;
   readonly rows_sum_f64: RowsSum;

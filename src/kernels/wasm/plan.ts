@@ -42,8 +42,8 @@ export interface Plan {
   readonly partials2: Ptr;
   readonly partialLength: number;
   readonly stride: number;
-  /** Row mode: per-column parameters (A*G*B values of 4 bytes in float32 lanes, else 8). */
-  readonly columns: readonly [Ptr, Ptr, Ptr, Ptr, Ptr];
+  /** Row mode: per-column parameters (A*G*B values of 4 bytes in float32 lanes, else 8; room for 8). */
+  readonly columns: readonly [Ptr, Ptr, Ptr, Ptr, Ptr, Ptr];
   /** Row mode: dweight and dbias sums, float64 per affine entry. */
   readonly dweight: Ptr;
   readonly dbias: Ptr;
@@ -62,10 +62,11 @@ function build(s: State, view: NormView, dtype: DType, parts: number): Plan {
   const colCount = groupMode ? 0 : view.outer * view.groups * view.inner;
   const partialLength = groupMode ? k : colCount;
   const stride = Math.ceil((partialLength * 8) / 16) * 16;
-  const colBytes = Math.ceil((colCount * (fast ? 4 : 8)) / 16) * 16;
+  // 8 bytes a column: float32 lanes use 4, and fall back to the widened path where float32 cannot hold the squares
+  const colBytes = Math.ceil((colCount * 8) / 16) * 16;
   const statBytes = Math.ceil((count * 8) / 16) * 16;
   const affineBytes = Math.ceil((k * 8) / 16) * 16;
-  const sizes = [statBytes, statBytes, statBytes, stride * ranges.length, stride * ranges.length, colBytes, colBytes, colBytes, colBytes, colBytes, affineBytes, affineBytes];
+  const sizes = [statBytes, statBytes, statBytes, stride * ranges.length, stride * ranges.length, colBytes, colBytes, colBytes, colBytes, colBytes, colBytes, affineBytes, affineBytes];
   const block = s.arena.alloc(sizes.reduce((a, b) => a + b, 0));
   const at: number[] = [];
   let offset = block.offset;
@@ -87,9 +88,9 @@ function build(s: State, view: NormView, dtype: DType, parts: number): Plan {
     partials2: at[4],
     partialLength,
     stride,
-    columns: [at[5], at[6], at[7], at[8], at[9]],
-    dweight: at[10],
-    dbias: at[11],
+    columns: [at[5], at[6], at[7], at[8], at[9], at[10]],
+    dweight: at[11],
+    dbias: at[12],
     block,
   };
 }

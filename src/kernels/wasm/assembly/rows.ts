@@ -249,8 +249,8 @@ export function rows_backward_sums_f32x4(x: usize, dy: usize, S: i32, A: i32, co
   }
 }
 
-/** dx = k1*dy - c1 - ((x - hi) - lo)*c2 over rows [r0, r1), row by row (c2 carries rstd twice: see rowsDxCoefs). */
-export function rows_dx_f32x4(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, hi: usize, lo: usize, k1: usize, c1: usize, c2: usize): void {
+/** dx = k1*dy - c1 - xhat*c2 with xhat = ((x - hi) - lo)*rstd, over rows [r0, r1), row by row. */
+export function rows_dx_f32x4(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, hi: usize, lo: usize, rstd: usize, k1: usize, c1: usize, c2: usize): void {
   const rowBytes = <usize>cols << 2;
   for (let row = r0; row < r1; row++) {
     const pa = (<usize>(row / S) * <usize>cols) << 2;
@@ -259,14 +259,14 @@ export function rows_dx_f32x4(dx: usize, dy: usize, x: usize, S: i32, cols: i32,
     for (; c + 4 <= cols; c += 4) {
       const pc = pa + (<usize>c << 2);
       const oc = o + (<usize>c << 2);
-      const t = f32x4.sub(f32x4.sub(v128.load(x + oc), v128.load(hi + pc)), v128.load(lo + pc));
-      v128.store(dx + oc, f32x4.sub(f32x4.sub(f32x4.mul(v128.load(k1 + pc), v128.load(dy + oc)), v128.load(c1 + pc)), f32x4.mul(t, v128.load(c2 + pc))));
+      const xhat = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + oc), v128.load(hi + pc)), v128.load(lo + pc)), v128.load(rstd + pc));
+      v128.store(dx + oc, f32x4.sub(f32x4.sub(f32x4.mul(v128.load(k1 + pc), v128.load(dy + oc)), v128.load(c1 + pc)), f32x4.mul(xhat, v128.load(c2 + pc))));
     }
     for (; c < cols; c++) {
       const pc = pa + (<usize>c << 2);
       const oc = o + (<usize>c << 2);
-      const t = load<f32>(x + oc) - load<f32>(hi + pc) - load<f32>(lo + pc);
-      store<f32>(dx + oc, load<f32>(k1 + pc) * load<f32>(dy + oc) - load<f32>(c1 + pc) - t * load<f32>(c2 + pc));
+      const xhat = (load<f32>(x + oc) - load<f32>(hi + pc) - load<f32>(lo + pc)) * load<f32>(rstd + pc);
+      store<f32>(dx + oc, load<f32>(k1 + pc) * load<f32>(dy + oc) - load<f32>(c1 + pc) - xhat * load<f32>(c2 + pc));
     }
   }
 }
@@ -383,8 +383,8 @@ function rowsBackwardSums<T>(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0:
   }
 }
 
-/** dx = k1*dy - c1 - (x - colMean)*c2 */
-function rowsDx<T>(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, k1: usize, c1: usize, c2: usize): void {
+/** dx = k1*dy - c1 - xhat*c2 with xhat = (x - colMean)*colRstd */
+function rowsDx<T>(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, colRstd: usize, k1: usize, c1: usize, c2: usize): void {
   const step = <usize>sizeof<T>();
   for (let row = r0; row < r1; row++) {
     const o = <usize>row * <usize>cols * step;
@@ -392,14 +392,14 @@ function rowsDx<T>(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r
     let c = 0;
     for (; c + 2 <= cols; c += 2) {
       const pc = pr + (<usize>c << 3);
-      const t = f64x2.sub(load2<T>(x + o + <usize>c * step), v128.load(colMean + pc));
-      const v = f64x2.sub(f64x2.sub(f64x2.mul(v128.load(k1 + pc), load2<T>(dy + o + <usize>c * step)), v128.load(c1 + pc)), f64x2.mul(t, v128.load(c2 + pc)));
+      const xhat = f64x2.mul(f64x2.sub(load2<T>(x + o + <usize>c * step), v128.load(colMean + pc)), v128.load(colRstd + pc));
+      const v = f64x2.sub(f64x2.sub(f64x2.mul(v128.load(k1 + pc), load2<T>(dy + o + <usize>c * step)), v128.load(c1 + pc)), f64x2.mul(xhat, v128.load(c2 + pc)));
       store2<T>(dx + o + <usize>c * step, v);
     }
     for (; c < cols; c++) {
       const pc = pr + (<usize>c << 3);
-      const t = load1<T>(x + o + <usize>c * step) - load<f64>(colMean + pc);
-      store1<T>(dx + o + <usize>c * step, load<f64>(k1 + pc) * load1<T>(dy + o + <usize>c * step) - load<f64>(c1 + pc) - t * load<f64>(c2 + pc));
+      const xhat = (load1<T>(x + o + <usize>c * step) - load<f64>(colMean + pc)) * load<f64>(colRstd + pc);
+      store1<T>(dx + o + <usize>c * step, load<f64>(k1 + pc) * load1<T>(dy + o + <usize>c * step) - load<f64>(c1 + pc) - xhat * load<f64>(c2 + pc));
     }
   }
 }
@@ -409,7 +409,7 @@ function rowsDx<T>(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r
 /**
  * From the added sums (acc1 = sum dy, acc2 = sum dy*(x - mean) per column): dweight[j] += sum dy*xhat,
  * dbias[j] += sum dy (float64, per affine entry); per column k1 = rstd*w, c1 = rstd*sum(dxhat)/M (term 2),
- * c2 = rstd^2*sum(dxhat*xhat)/M (term 3, times rstd once more because the dx pass multiplies x - mean, not xhat);
+ * c2 = rstd*sum(dxhat*xhat)/M (term 3; rstd is applied apart, as rstd^2 leaves float32's range first);
  * C: the column parameters' type (f32 lanes or f64); W: the weight's.
  */
 function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
@@ -433,7 +433,7 @@ function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: 
       store1<C>(k1 + c * cstep, r * w);
     }
     const a = batchStats ? (r * sumDxhat) / M : 0;
-    const b2 = batchStats ? (r * r * sumDxhatXhat) / M : 0;
+    const b2 = batchStats ? (r * sumDxhatXhat) / M : 0;
     for (let b = 0; b < B; b++) {
       const c = <usize>(q * B + b) * cstep;
       store1<C>(c1 + c, a);
@@ -467,11 +467,11 @@ export function rows_backward_sums_f32(x: usize, dy: usize, S: i32, A: i32, cols
 export function rows_backward_sums_f64(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize): void {
   rowsBackwardSums<f64>(x, dy, S, A, cols, r0, r1, colMean, acc1, acc2);
 }
-export function rows_dx_f32(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, k1: usize, c1: usize, c2: usize): void {
-  rowsDx<f32>(dx, dy, x, S, cols, r0, r1, colMean, k1, c1, c2);
+export function rows_dx_f32(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, colRstd: usize, k1: usize, c1: usize, c2: usize): void {
+  rowsDx<f32>(dx, dy, x, S, cols, r0, r1, colMean, colRstd, k1, c1, c2);
 }
-export function rows_dx_f64(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, k1: usize, c1: usize, c2: usize): void {
-  rowsDx<f64>(dx, dy, x, S, cols, r0, r1, colMean, k1, c1, c2);
+export function rows_dx_f64(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, colRstd: usize, k1: usize, c1: usize, c2: usize): void {
+  rowsDx<f64>(dx, dy, x, S, cols, r0, r1, colMean, colRstd, k1, c1, c2);
 }
 /** float32 lanes: float32 weight, float32 column parameters */
 export function rows_dx_coefs_f32x4(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
