@@ -78,29 +78,17 @@ export function rows_moments_f32x4(x: usize, S: i32, A: i32, cols: i32, r0: i32,
     let c = 0;
     for (; c + 4 <= cols; c += 4) {
       const vh = v128.load(shift + ((pa + <usize>c) << 2));
-      // two accumulator pairs (even and odd rows): independent add chains
-      let s1a = f32x4.splat(0);
-      let s2a = f32x4.splat(0);
-      let s1b = f32x4.splat(0);
-      let s2b = f32x4.splat(0);
+      let s1 = f32x4.splat(0);
+      let s2 = f32x4.splat(0);
       let px = x + <usize>r * rowBytes + (<usize>c << 2);
-      let row = r;
-      for (; row + 2 <= end; row += 2) {
-        const d0 = f32x4.sub(v128.load(px), vh);
-        const d1 = f32x4.sub(v128.load(px + rowBytes), vh);
-        s1a = f32x4.add(s1a, d0);
-        s2a = f32x4.add(s2a, f32x4.mul(d0, d0));
-        s1b = f32x4.add(s1b, d1);
-        s2b = f32x4.add(s2b, f32x4.mul(d1, d1));
-        px += rowBytes << 1;
+      for (let row = r; row < end; row++) {
+        const d = f32x4.sub(v128.load(px), vh);
+        s1 = f32x4.add(s1, d);
+        s2 = f32x4.add(s2, f32x4.mul(d, d));
+        px += rowBytes;
       }
-      if (row < end) {
-        const d0 = f32x4.sub(v128.load(px), vh);
-        s1a = f32x4.add(s1a, d0);
-        s2a = f32x4.add(s2a, f32x4.mul(d0, d0));
-      }
-      flushTo(acc1 + ((pa + <usize>c) << 3), f32x4.add(s1a, s1b));
-      flushTo(acc2 + ((pa + <usize>c) << 3), f32x4.add(s2a, s2b));
+      flushTo(acc1 + ((pa + <usize>c) << 3), s1);
+      flushTo(acc2 + ((pa + <usize>c) << 3), s2);
     }
     for (; c < cols; c++) {
       const h = load<f32>(shift + ((pa + <usize>c) << 2));
@@ -204,30 +192,17 @@ export function rows_backward_sums_f32x4(x: usize, dy: usize, S: i32, A: i32, co
       const pc = (pa + <usize>c) << 2;
       const vh = v128.load(hi + pc);
       const vl = v128.load(lo + pc);
-      let s1a = f32x4.splat(0);
-      let s2a = f32x4.splat(0);
-      let s1b = f32x4.splat(0);
-      let s2b = f32x4.splat(0);
+      let s1 = f32x4.splat(0);
+      let s2 = f32x4.splat(0);
       let o = <usize>r * rowBytes + (<usize>c << 2);
-      let row = r;
-      for (; row + 2 <= end; row += 2) {
-        const g0 = v128.load(dy + o);
-        const g1 = v128.load(dy + o + rowBytes);
-        const t0 = f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl);
-        const t1 = f32x4.sub(f32x4.sub(v128.load(x + o + rowBytes), vh), vl);
-        s1a = f32x4.add(s1a, g0);
-        s2a = f32x4.add(s2a, f32x4.mul(g0, t0));
-        s1b = f32x4.add(s1b, g1);
-        s2b = f32x4.add(s2b, f32x4.mul(g1, t1));
-        o += rowBytes << 1;
+      for (let row = r; row < end; row++) {
+        const g = v128.load(dy + o);
+        s1 = f32x4.add(s1, g);
+        s2 = f32x4.add(s2, f32x4.mul(g, f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl)));
+        o += rowBytes;
       }
-      if (row < end) {
-        const g0 = v128.load(dy + o);
-        s1a = f32x4.add(s1a, g0);
-        s2a = f32x4.add(s2a, f32x4.mul(g0, f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl)));
-      }
-      flushTo(acc1 + ((pa + <usize>c) << 3), f32x4.add(s1a, s1b));
-      flushTo(acc2 + ((pa + <usize>c) << 3), f32x4.add(s2a, s2b));
+      flushTo(acc1 + ((pa + <usize>c) << 3), s1);
+      flushTo(acc2 + ((pa + <usize>c) << 3), s2);
     }
     for (; c < cols; c++) {
       const pc = (pa + <usize>c) << 2;
