@@ -19,7 +19,9 @@ export type NormkitErrorCode =
   /** an output sharing memory with an input or with the layer's own arrays */
   | 'alias'
   /** an input saved for backward was overwritten in place after forward */
-  | 'modified';
+  | 'modified'
+  /** a tensor used after dispose() */
+  | 'disposed';
 
 export class NormkitError extends Error {
   readonly code: NormkitErrorCode;

@@ -1,5 +1,5 @@
 /** normkit's public API: re-exports only. */
-export type { FloatArray, DType, Tensor } from './tensor.js';
+export type { FloatArray, DType, Tensor, OwnedTensor } from './tensor.js';
 export { tensor, numel, formatShape } from './tensor.js';
 export { NormkitError } from './errors.js';
 export type { NormkitErrorCode } from './errors.js';
@@ -9,7 +9,7 @@ export { referenceNorm } from './reference/normalize.js';
 export type { ReferenceInput, ReferenceResult } from './reference/normalize.js';
 export type { BackendName, NormKernels } from './kernels/types.js';
 export { backends, backendNames, backendAvailable, defaultBackend, getBackend } from './kernels/index.js';
-export { wasmAvailable, wasmReady, wasmTensor, freeWasmTensor, wasmThreads } from './kernels/wasm/backend.js';
+export { wasmAvailable, wasmReady, wasmTensor, freeWasmTensor, wasmThreads, wasmMemory, setResidentBudget } from './kernels/wasm/backend.js';
 export { startWasmWorkers, stopWasmWorkers } from './kernels/wasm/browser-threads.js';
 export { WebGpuNorm, requestDevice } from './kernels/webgpu/engine.js';
 export type { GpuTensor, GpuStats, StatsValues } from './kernels/webgpu/engine.js';

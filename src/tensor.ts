@@ -31,8 +31,31 @@ export function allocate(dtype: DType, length: number): FloatArray {
   }
 }
 
-/** A tensor of the given dtype holding `values`, checked against `shape`. */
-export function tensor(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32'): Tensor {
+/** A tensor normkit made: dispose() (or `using`) returns its memory now where it lives in a backend's memory; a no-op otherwise. */
+export interface OwnedTensor<T extends FloatArray = FloatArray> extends Tensor<T> {
+  dispose(): void;
+  [Symbol.dispose](): void;
+}
+
+export function ownedTensor<T extends FloatArray>(data: T, shape: readonly number[], release: () => void = () => undefined): OwnedTensor<T> {
+  return { data, shape, dispose: release, [Symbol.dispose]: release };
+}
+
+/** Where new tensors live by default: the wasm backend installs its memory (kernels/index.ts); null: plain arrays. */
+type Storage = (dtype: DType, shape: readonly number[]) => OwnedTensor | null;
+let storage: Storage | null = null;
+
+export function setTensorStorage(next: Storage | null): void {
+  storage = next;
+}
+
+/** A new tensor in the default storage for the caller to fill: write every value (a block of wasm memory is not zeroed). */
+export function emptyTensor(dtype: DType, shape: readonly number[]): OwnedTensor {
+  return storage?.(dtype, shape) ?? ownedTensor(allocate(dtype, numel(shape)), [...shape]);
+}
+
+/** A tensor of the given dtype holding `values`, checked against `shape` (in wasm memory when the wasm backend runs here). */
+export function tensor(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32'): OwnedTensor {
   checkDType('tensor', dtype);
   // a JavaScript caller can pass anything: check as unknown
   const given: unknown = values;
@@ -42,9 +65,9 @@ export function tensor(values: ArrayLike<number>, shape: readonly number[], dtyp
   const dims = readShape(shape, 'tensor');
   const n = numel(dims);
   if (values.length !== n) throw new NormkitError('length', `tensor: ${values.length} values do not match shape ${formatShape(dims)} (${n} elements)`);
-  const data = allocate(dtype, values.length);
-  data.set(values);
-  return readTensor({ data, shape: dims }, 'tensor');
+  const t = emptyTensor(dtype, dims);
+  t.data.set(values);
+  return t;
 }
 
 /** Throws an 'option' NormkitError unless `dtype` is 'float32' or 'float64'. */

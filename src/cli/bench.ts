@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { CheckResult } from '../bench/harness.js';
 import { benchShape } from '../bench/harness.js';
+import { layerSystems } from '../bench/layer.js';
 import { normkitSystems } from '../bench/normkit.js';
 import { probeGpuBandwidth, webgpuResidentSystems } from '../bench/webgpu.js';
 import { peerStatus } from '../bench/peers/available.js';
@@ -93,6 +94,7 @@ export async function benchCommand(args: string[]): Promise<number> {
     const pool = wasmPool();
     const systems: System[] = [
       ...normkitSystems(pool, gpu !== null),
+      ...layerSystems(pool),
       ...(gpu === null ? [] : webgpuResidentSystems(gpu)),
       ...peers.flatMap((p) => p.systems),
     ].filter((system) => values.systems === undefined || values.systems.some((prefix) => system.name.startsWith(prefix)));

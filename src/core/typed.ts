@@ -50,6 +50,23 @@ export function plainView(value: unknown): FloatArray | null {
   return tag === 'Float32Array' ? new Float32Array(buffer, offset, length) : new Float64Array(buffer, offset, length);
 }
 
+/** What a typed array really is: dtype, length and bytes through the intrinsic getters. */
+export interface FloatArrayInfo {
+  readonly dtype: 'float32' | 'float64';
+  readonly length: number;
+  readonly byteOffset: number;
+  readonly byteLength: number;
+}
+
+/** The intrinsic dtype, length and bytes of a Float32Array or Float64Array (any realm); null for anything else. */
+export function floatArrayInfo(value: unknown): FloatArrayInfo | null {
+  const tag = typedArrayTag(value);
+  if (tag !== 'Float32Array' && tag !== 'Float64Array') return null;
+  const length = lengthOf(value) as number;
+  const size = tag === 'Float64Array' ? 8 : 4;
+  return { dtype: tag === 'Float64Array' ? 'float64' : 'float32', length, byteOffset: byteOffsetOf(value) as number, byteLength: length * size };
+}
+
 /** Whether two arrays share any byte of memory. */
 export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   if (a.buffer !== b.buffer) return false;

@@ -3,8 +3,9 @@ import { NormkitError } from '../errors.js';
 import { jsKernels } from './js/norm.js';
 import { referenceKernels } from './reference.js';
 import type { DType } from '../tensor.js';
+import { setTensorStorage } from '../tensor.js';
 import type { BackendName, NormKernels } from './types.js';
-import { wasmAvailable, wasmKernels } from './wasm/backend.js';
+import { residentTensor, wasmAvailable, wasmKernels } from './wasm/backend.js';
 import { webgpuAvailable, webgpuKernels } from './webgpu/backend.js';
 
 export const backends: Readonly<Record<BackendName, NormKernels>> = {
@@ -13,6 +14,9 @@ export const backends: Readonly<Record<BackendName, NormKernels>> = {
   wasm: wasmKernels,
   webgpu: webgpuKernels,
 };
+
+// new tensors (tensor(), wasm layers' outputs) live in wasm memory where wasm runs with shared memory, so wasm calls copy nothing
+setTensorStorage((dtype, shape) => (wasmAvailable() ? residentTensor(dtype, shape) : null));
 
 export const backendNames: readonly BackendName[] = ['wasm', 'js', 'reference', 'webgpu'];
 

@@ -9,8 +9,8 @@ import { nextRunningStats, updateFactor } from '../core/stats.js';
 import { NormkitError } from '../errors.js';
 import { backendAvailable, backends, checkBackendDtype, isBackendName } from '../kernels/index.js';
 import type { BackendName, NormKernels } from '../kernels/types.js';
-import type { DType, FloatArray, Tensor } from '../tensor.js';
-import { allocate, describeValue, dtypeOf, formatShape, readTensor } from '../tensor.js';
+import type { DType, FloatArray, OwnedTensor, Tensor } from '../tensor.js';
+import { allocate, describeValue, dtypeOf, emptyTensor, formatShape, ownedTensor, readTensor } from '../tensor.js';
 import { overlaps } from '../core/typed.js';
 import type { Saved } from './saved.js';
 import { noteWrite, release, save } from './saved.js';
@@ -213,7 +213,14 @@ export abstract class Normalization implements Module {
     return checked;
   }
 
+  /** A new output of `shape`: in wasm memory when this layer runs on wasm there (dispose() returns it; see tensor.ts). */
+  private newOutput(shape: readonly number[]): OwnedTensor {
+    return this.#backend === 'wasm' ? emptyTensor(this.dtype, shape) : ownedTensor(allocate(this.dtype, shape.reduce((p, d) => p * d, 1)), [...shape]);
+  }
+
   /** y for x; `out` receives y instead of a new array (in place of allocation, e.g. a wasmTensor). */
+  forward(x: Tensor): OwnedTensor;
+  forward(x: Tensor, options: { out?: Tensor } | undefined): Tensor;
   forward(x: Tensor, options?: { out?: Tensor }): Tensor {
     const input = this.readInput(x, 'input');
     const { out } = readCallOptions(this.name, options, 'forward');
@@ -228,9 +235,25 @@ export abstract class Normalization implements Module {
       throw new NormkitError('single-value', singleValueMessage);
     }
     const given = out === undefined ? null : this.readOutput(out, input, [['the input', input.data]]);
+    const output = given === null ? this.newOutput(input.shape) : null;
+    let y: FloatArray;
+    try {
+      y = this.forwardInto(input, view, batchStats, given, output);
+    } catch (error) {
+      output?.dispose();
+      throw error;
+    }
+    return output ?? options?.out ?? { data: y, shape: [...input.shape] };
+  }
+
+  /** forward's work once its arguments are checked: y into `output` (ours) or the caller's `given`. */
+  private forwardInto(input: Tensor, view: NormView, batchStats: boolean, given: Tensor | null, output: OwnedTensor | null): FloatArray {
+    const runningMean = this.#runningMean;
+    const runningVar = this.#runningVar;
     const count = statsCount(view);
     // under 'throw' y goes to scratch first: nothing the caller owns changes when the statistics fail
-    const y = given === null || (batchStats && this.nonFinite === 'throw') ? allocate(this.dtype, input.data.length) : given.data;
+    const scratch = given === null || (batchStats && this.nonFinite === 'throw');
+    const y = output?.data ?? (scratch ? allocate(this.dtype, input.data.length) : given.data);
     const mean = new Float64Array(count);
     const rstd = new Float64Array(count);
     const w = this.weight?.data ?? null;
@@ -252,8 +275,8 @@ export abstract class Normalization implements Module {
       const tracked = this.#numBatchesTracked + (this.#countsBatches ? 1 : 0);
       const next = tracking ? { ...nextRunningStats(runningMean, runningVar, mean, variance, view, updateFactor(this.momentum, tracked)), numBatchesTracked: tracked } : null;
       batch = { finite: allFinite(mean) && allFinite(variance), next };
-    } else {
-      // eval with running statistics: rstd once per channel, copied to every block
+    } else if (runningMean !== null && runningVar !== null) {
+      // eval with running statistics (batchStats is false only with them): rstd once per channel, copied to every block
       const groups = view.groups;
       for (let g = 0; g < groups; g++) rstd[g] = 1 / Math.sqrt(runningVar[g] + this.eps);
       for (let q = 0; q < count; q++) {
@@ -266,7 +289,7 @@ export abstract class Normalization implements Module {
     if (given !== null && y !== given.data) given.data.set(y);
     if (given !== null) noteWrite(given.data);
     this.setCache({ x: input, saved: [input.data, ...(w === null ? [] : [w])].map(save), view, mean, rstd, batchStats, stepBackward });
-    return options?.out ?? { data: y, shape: [...input.shape] };
+    return y;
   }
 
   /**
@@ -302,6 +325,8 @@ export abstract class Normalization implements Module {
    * dx for dy = dL/dy of the last forward; adds dL/dweight and dL/dbias into weight.grad and bias.grad.
    * `out` receives dx instead of a new array.
    */
+  backward(dy: Tensor): OwnedTensor;
+  backward(dy: Tensor, options: { out?: Tensor } | undefined): Tensor;
   backward(dy: Tensor, options?: { out?: Tensor }): Tensor {
     const cache = this.#cache;
     if (cache === null) throw new NormkitError('no-forward', `${this.name}: backward called before forward`);
@@ -323,17 +348,23 @@ export abstract class Normalization implements Module {
       );
     }
     const given = out === undefined ? null : this.readOutput(out, grad, [['grad_output', grad.data], ['the input saved by forward', cache.x.data]]);
-    const dx = given?.data ?? allocate(this.dtype, grad.data.length);
+    const output = given === null ? this.newOutput(shape) : null;
+    const dx = output?.data ?? given?.data ?? allocate(this.dtype, 0);
     const n = affineSize(cache.view);
     const dweight = this.weight === null ? null : allocate(this.dtype, n);
     const dbias = this.bias === null ? null : allocate(this.dtype, n);
     const w = this.weight?.data ?? null;
-    if (cache.stepBackward !== null) cache.stepBackward(dx, dweight, dbias, grad.data);
-    else this.kernels.backward(dx, dweight, dbias, grad.data, cache.x.data, cache.view, w, cache.mean, cache.rstd, cache.batchStats);
+    try {
+      if (cache.stepBackward !== null) cache.stepBackward(dx, dweight, dbias, grad.data);
+      else this.kernels.backward(dx, dweight, dbias, grad.data, cache.x.data, cache.view, w, cache.mean, cache.rstd, cache.batchStats);
+    } catch (error) {
+      output?.dispose();
+      throw error;
+    }
     if (given !== null) noteWrite(given.data);
     if (dweight !== null) this.weight?.accumulate(dweight);
     if (dbias !== null) this.bias?.accumulate(dbias);
-    return options?.out ?? { data: dx, shape: [...shape] };
+    return output ?? options?.out ?? { data: dx, shape: [...shape] };
   }
 
   /** The layer's state under PyTorch's keys, as copies. */

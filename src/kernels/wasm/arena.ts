@@ -1,7 +1,8 @@
 /**
  * Allocation inside the wasm memory: first-fit over sorted blocks, 16-byte aligned, growing the memory
  * when full. With shared memory old views stay valid across growth, so typed arrays handed out here
- * can live in wasm memory for good (no copies in hot loops).
+ * can live in wasm memory for good (no copies in hot loops). Blocks are handles: freeing one twice, or
+ * after its bytes went to another block, frees nothing else.
  */
 import { NormkitError } from '../../errors.js';
 
@@ -9,20 +10,47 @@ const ALIGN = 16;
 const PAGE = 65536;
 /** Offsets below this are never handed out: 0 means "no array" to the kernels. */
 const BASE = 1024;
+/** The wasm32 memory limit the modules declare (65536 pages). */
+export const MAX_BYTES = 65536 * PAGE;
+
+/** One allocation: [offset, offset + bytes) until freed. */
+export interface Block {
+  readonly offset: number;
+  readonly bytes: number;
+  readonly live: boolean;
+}
+
+class Allocation implements Block {
+  live = true;
+  constructor(
+    readonly offset: number,
+    readonly bytes: number,
+  ) {}
+}
+
+function sizeOf(bytes: number): number {
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new NormkitError('backend', `wasm memory: expected a byte count (a non-negative integer), got ${bytes}`);
+  return Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+}
 
 export class Arena {
   readonly memory: WebAssembly.Memory;
-  /** Allocated blocks [offset, bytes], sorted by offset. */
-  readonly #blocks: [number, number][] = [];
-  /** Every buffer the memory has exposed: views into any of them are resident. */
+  /** Live blocks, sorted by offset. */
+  readonly #blocks: Allocation[] = [];
+  /** Every buffer the memory has exposed: views into any of them are views of wasm memory. */
   readonly #buffers = new Set<ArrayBufferLike>();
+  #used = 0;
   /** memory.buffer and views of it, made once per growth (views of shared memory are slow to create) */
   #buffer: ArrayBufferLike;
   #f64: Float64Array;
   #f32: Float32Array;
 
-  constructor(memory: WebAssembly.Memory) {
+  /** Bytes the arena may span (the wasm32 limit; tests pass less). */
+  readonly #limit: number;
+
+  constructor(memory: WebAssembly.Memory, limit = MAX_BYTES) {
     this.memory = memory;
+    this.#limit = limit;
     this.#buffer = memory.buffer;
     this.#f64 = new Float64Array(this.#buffer);
     this.#f32 = new Float32Array(this.#buffer);
@@ -33,21 +61,58 @@ export class Arena {
     return this.#buffer;
   }
 
-  /** Whether a typed array lives in this memory. */
-  holds(array: ArrayBufferView): boolean {
-    return this.#buffers.has(array.buffer);
+  /** Bytes the memory spans now (it never shrinks). */
+  get size(): number {
+    return this.#buffer.byteLength;
   }
 
-  alloc(bytes: number): number {
-    const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+  /** Bytes in live blocks. */
+  get used(): number {
+    return this.#used;
+  }
+
+  /** The end of the last block. */
+  get #top(): number {
+    const last = this.#blocks.at(-1);
+    return last === undefined ? BASE : last.offset + last.bytes;
+  }
+
+  /** Whether a buffer is (a past or present view of) this memory. */
+  isMemory(buffer: ArrayBufferLike): boolean {
+    return this.#buffers.has(buffer);
+  }
+
+  /**
+   * Throws, before anything grows, unless `bytes` more (in blocks of the given sizes) could be
+   * allocated: a call checks its whole staging at once, so a failing call leaves the memory as it was.
+   */
+  reserve(sizes: readonly number[]): void {
+    let total = 0;
+    for (const bytes of sizes) total += sizeOf(bytes);
+    const top = this.#top;
+    if (top + total > this.#limit) {
+      throw new NormkitError('backend', `wasm memory: this call needs ${total} bytes of staging beyond the ${top} in use, over the ${this.#limit}-byte limit of wasm memory`);
+    }
+  }
+
+  alloc(bytes: number): Block {
+    const size = sizeOf(bytes);
     let start = BASE;
     let index = 0;
-    for (; index < this.#blocks.length; index++) {
-      const [offset, length] = this.#blocks[index];
-      if (offset - start >= size) break;
-      start = offset + length;
+    if (this.#top - BASE - this.#used >= size) {
+      // first fit among the holes
+      for (; index < this.#blocks.length; index++) {
+        const { offset, bytes: length } = this.#blocks[index];
+        if (offset - start >= size) break;
+        start = offset + length;
+      }
+    } else {
+      // no hole is large enough: after the last block, without a scan
+      index = this.#blocks.length;
+      start = this.#top;
     }
     const end = start + size;
+    if (end > this.#limit) throw new NormkitError('backend', `wasm memory: ${bytes} bytes do not fit under the ${this.#limit}-byte limit`);
     if (end > this.#buffer.byteLength) {
       const pages = Math.ceil((end - this.#buffer.byteLength) / PAGE);
       try {
@@ -60,47 +125,55 @@ export class Arena {
       this.#f32 = new Float32Array(this.#buffer);
       this.#buffers.add(this.#buffer);
     }
-    this.#blocks.splice(index, 0, [start, size]);
-    return start;
+    const block = new Allocation(start, size);
+    this.#blocks.splice(index, 0, block);
+    this.#used += size;
+    return block;
   }
 
-  free(offset: number): void {
-    const index = this.#blocks.findIndex(([o]) => o === offset);
-    if (index < 0) throw new NormkitError('backend', `wasm memory: no block at ${offset}`);
-    this.#blocks.splice(index, 1);
+  /** Returns a block; a block already freed is left alone (its bytes may belong to another now). */
+  free(block: Block): void {
+    if (!(block instanceof Allocation) || !block.live) return;
+    block.live = false;
+    // blocks are sorted by offset: binary search
+    let [lo, hi] = [0, this.#blocks.length - 1];
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#blocks[mid].offset < block.offset) lo = mid + 1;
+      else hi = mid;
+    }
+    if (this.#blocks[lo] === block) {
+      this.#blocks.splice(lo, 1);
+      this.#used -= block.bytes;
+    }
   }
 
-  /** Copies `values` into memory at `offset` as float64 (zeros when values is a length). */
-  writeF64(offset: number, values: ArrayLike<number> | number): void {
+  /** Zeroes `length` float64 values at `offset`. */
+  zeroF64(offset: number, length: number): void {
+    this.#f64.fill(0, offset / 8, offset / 8 + length);
+  }
+
+  /** Copies the first `length` values into memory at `offset` as float64. */
+  writeF64(offset: number, values: ArrayLike<number>, length: number): void {
     const base = offset / 8;
-    if (typeof values === 'number') this.#f64.fill(0, base, base + values);
-    else if (values instanceof Float64Array) this.#f64.set(values, base);
-    else for (let i = 0; i < values.length; i++) this.#f64[base + i] = values[i];
+    for (let i = 0; i < length; i++) this.#f64[base + i] = values[i];
   }
 
-  /** Copies `values` into memory at `offset` as float32. */
-  writeF32(offset: number, values: ArrayLike<number>): void {
-    const base = offset / 4;
-    if (values instanceof Float32Array) this.#f32.set(values, base);
-    else for (let i = 0; i < values.length; i++) this.#f32[base + i] = values[i];
-  }
-
-  /** Copies typed-array data into memory at `offset`, or (out) memory into it. */
-  copyIn(offset: number, array: Float32Array | Float64Array): void {
-    if (array instanceof Float64Array) this.#f64.set(array, offset / 8);
+  /** Copies typed-array data into memory at `offset` (set() reads the array's intrinsic length); f64: its intrinsic type. */
+  copyIn(offset: number, array: Float32Array | Float64Array, f64: boolean): void {
+    if (f64) this.#f64.set(array, offset / 8);
     else this.#f32.set(array, offset / 4);
   }
 
-  copyOut(offset: number, array: Float32Array | Float64Array): void {
-    if (array instanceof Float64Array) array.set(this.#f64.subarray(offset / 8, offset / 8 + array.length));
-    else array.set(this.#f32.subarray(offset / 4, offset / 4 + array.length));
+  /** Copies `length` values at `offset` out into `array` (by the intrinsic set: a subclass may override its own). */
+  copyOut(offset: number, array: Float32Array | Float64Array, length: number, f64: boolean): void {
+    if (f64) Float64Array.prototype.set.call(array, this.#f64.subarray(offset / 8, offset / 8 + length));
+    else Float32Array.prototype.set.call(array, this.#f32.subarray(offset / 4, offset / 4 + length));
   }
 
-  /** float64 values at `offset`, copied out (a loop: slice() of a view of shared memory is slow). */
-  readF64(offset: number, length: number): Float64Array {
-    const out = new Float64Array(length);
+  /** Copies `length` float64 values at `offset` into `out` (a loop: set() from a view of shared memory is slow for short runs). */
+  readF64(offset: number, out: Float32Array | Float64Array, length: number): void {
     const base = offset / 8;
     for (let i = 0; i < length; i++) out[i] = this.#f64[base + i];
-    return out;
   }
 }

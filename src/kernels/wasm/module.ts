@@ -5,29 +5,97 @@
 import { NormkitError } from '../../errors.js';
 import { simdWasm, threadsWasm } from './binary.generated.js';
 
-export type WasmFn = (...args: number[]) => void;
+/** A byte offset into wasm memory (0: no array). */
+export type Ptr = number;
+type Fn<P extends number[]> = (...args: P) => void;
+/** group mode: y, x, S, G, B, K, weight, bias, eps, mean, variance, rstd, batchStats, q0, q1, float32 lanes */
+type GroupForward = Fn<[y: Ptr, x: Ptr, S: number, G: number, B: number, K: number, weight: Ptr, bias: Ptr, eps: number, mean: Ptr, variance: Ptr, rstd: Ptr, batchStats: number, q0: number, q1: number, fast: number]>;
+type GroupBackward = Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, G: number, B: number, K: number, weight: Ptr, mean: Ptr, rstd: Ptr, batchStats: number, dweight: Ptr, dbias: Ptr, q0: number, q1: number, fast: number]>;
+type RowsSum = Fn<[x: Ptr, S: number, A: number, cols: number, r0: number, r1: number, colMean: Ptr, acc: Ptr]>;
+type RowsColumns = Fn<[A: number, G: number, B: number, K: number, mean: Ptr, rstd: Ptr, weight: Ptr, bias: Ptr, colMean: Ptr, scale: Ptr, shift: Ptr]>;
+type RowsAffine = Fn<[y: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, colMean: Ptr, scale: Ptr, shift: Ptr]>;
+type RowsBackwardSums = Fn<[x: Ptr, dy: Ptr, S: number, A: number, cols: number, r0: number, r1: number, colMean: Ptr, acc1: Ptr, acc2: Ptr]>;
+type RowsDx = Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, colMean: Ptr, colRstd: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
+type RowsDxCoefs = Fn<[acc1: Ptr, acc2: Ptr, A: number, G: number, B: number, K: number, M: number, weight: Ptr, rstd: Ptr, batchStats: number, dweight: Ptr, dbias: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
 
-const kernelNames = [
+/** Every export of assembly/norm.ts with its signature (numbers are i32, f64 or byte offsets). */
+export interface Kernels {
+  readonly group_forward_f32: GroupForward;
+  readonly group_forward_f64: GroupForward;
+  readonly group_backward_f32: GroupBackward;
+  readonly group_backward_f64: GroupBackward;
+  /** adds parts 1.. of n f64 values (stride bytes apart) into part 0: the threads' partial sums */
+  readonly add_partials: Fn<[acc: Ptr, parts: number, stride: number, n: number]>;
+  // row mode, float32 lanes (rows.ts)
+  readonly rows_shift_f32x4: Fn<[x: Ptr, S: number, A: number, G: number, B: number, shift: Ptr]>;
+  readonly rows_moments_f32x4: Fn<[x: Ptr, S: number, A: number, cols: number, r0: number, r1: number, shift: Ptr, acc1: Ptr, acc2: Ptr]>;
+  /** returns 1 where a shift proved far from its mean (and moves it there): run the moments again */
+  readonly rows_moment_stats_f32x4: (acc1: Ptr, acc2: Ptr, shift: Ptr, A: number, G: number, B: number, M: number, eps: number, mean: Ptr, variance: Ptr, rstd: Ptr, check: number) => number;
+  readonly rows_columns_f32x4: Fn<[A: number, G: number, B: number, K: number, mean: Ptr, rstd: Ptr, weight: Ptr, bias: Ptr, hi: Ptr, lo: Ptr, scale: Ptr, shift: Ptr]>;
+  readonly rows_normalize_f32x4: Fn<[y: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, scale: Ptr, shift: Ptr]>;
+  readonly rows_backward_sums_f32x4: Fn<[x: Ptr, dy: Ptr, S: number, A: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, acc1: Ptr, acc2: Ptr]>;
+  readonly rows_dx_coefs_f32x4: RowsDxCoefs;
+  readonly rows_dx_f32x4: Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, rstd: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
+  // row mode, every value widened to float64
+  readonly rows_sum_f32: RowsSum;
+  readonly rows_sum_f64: RowsSum;
+  /** sq 0: mean and colMean from column sums; sq 1: variance and rstd from sums of squared deviations */
+  readonly rows_sum_stats: Fn<[acc: Ptr, A: number, G: number, B: number, M: number, eps: number, sq: number, mean: Ptr, colMean: Ptr, variance: Ptr, rstd: Ptr]>;
+  readonly rows_columns_f32: RowsColumns;
+  readonly rows_columns_f64: RowsColumns;
+  readonly rows_affine_f32: RowsAffine;
+  readonly rows_affine_f64: RowsAffine;
+  readonly rows_backward_sums_f32: RowsBackwardSums;
+  readonly rows_backward_sums_f64: RowsBackwardSums;
+  readonly rows_dx_coefs_f32: RowsDxCoefs;
+  readonly rows_dx_coefs_f64: RowsDxCoefs;
+  readonly rows_dx_f32: RowsDx;
+  readonly rows_dx_f64: RowsDx;
+  readonly copy: Fn<[dst: Ptr, src: Ptr, bytes: number]>;
+  readonly zero: Fn<[dst: Ptr, bytes: number]>;
+}
+export type KernelName = keyof Kernels;
+
+const kernelNames: readonly KernelName[] = [
   'group_forward_f32',
   'group_forward_f64',
   'group_backward_f32',
   'group_backward_f64',
-  'rows_moment_f32',
-  'rows_moment_f64',
+  'add_partials',
+  'rows_shift_f32x4',
+  'rows_moments_f32x4',
+  'rows_moment_stats_f32x4',
+  'rows_columns_f32x4',
+  'rows_normalize_f32x4',
+  'rows_backward_sums_f32x4',
+  'rows_dx_coefs_f32x4',
+  'rows_dx_f32x4',
+  'rows_sum_f32',
+  'rows_sum_f64',
+  'rows_sum_stats',
+  'rows_columns_f32',
+  'rows_columns_f64',
   'rows_affine_f32',
   'rows_affine_f64',
   'rows_backward_sums_f32',
   'rows_backward_sums_f64',
+  'rows_dx_coefs_f32',
+  'rows_dx_coefs_f64',
   'rows_dx_f32',
   'rows_dx_f64',
-  'rows_reduce_f32',
-  'rows_apply_f32',
   'copy',
-] as const;
-export type KernelName = (typeof kernelNames)[number];
+  'zero',
+];
 export { kernelNames };
 
-export type Kernels = Readonly<Record<KernelName, WasmFn>>;
+/** One kernel call: an export and its arguments, typed together. */
+export type Job = { readonly [K in KernelName]: { readonly fn: K; readonly args: Readonly<Parameters<Kernels[K]>> } }[KernelName];
+
+/** Runs one job (every export takes numbers only, so any of them is callable with its job's list). */
+export function callJob(kernels: Kernels, job: Job): void {
+  const fn: (...args: readonly number[]) => unknown = kernels[job.fn];
+  fn(...job.args);
+}
 
 /** The module and memory every thread instantiates. */
 export interface WasmShared {
@@ -43,17 +111,18 @@ function decode(base64: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-function isFn(value: unknown): value is WasmFn {
+function isFn(value: unknown): value is (...args: number[]) => number {
   return typeof value === 'function';
 }
 
 function kernelsOf(instance: WebAssembly.Instance): Kernels {
-  const entries = kernelNames.map((name) => {
+  const exported = (name: KernelName) => {
     const fn = instance.exports[name];
     if (!isFn(fn)) throw new NormkitError('backend', `wasm kernels: export ${name} is missing`);
-    return [name, fn] as const;
-  });
-  return Object.fromEntries(entries) as Record<KernelName, WasmFn>;
+    return fn;
+  };
+  // every export takes and returns plain numbers: its typed signature in Kernels is the AssemblyScript one
+  return Object.fromEntries(kernelNames.map((name) => [name, exported(name)])) as Record<KernelName, (...args: number[]) => number>;
 }
 
 const sharedMemoryAvailable = typeof SharedArrayBuffer === 'function' && (typeof crossOriginIsolated === 'undefined' || crossOriginIsolated);

@@ -1,10 +1,7 @@
 /** How the wasm backend runs a batch of kernel calls: here, or spread over worker threads. */
-import type { KernelName, Kernels } from './module.js';
+import type { Job, Kernels } from './module.js';
 
-export interface Job {
-  readonly fn: KernelName;
-  readonly args: readonly number[];
-}
+export type { Job } from './module.js';
 
 export interface WorkerPool {
   /** Threads including the calling one. */

@@ -7,7 +7,7 @@
  */
 import { NormkitError } from '../../errors.js';
 import type { Kernels } from './module.js';
-import { kernelNames } from './module.js';
+import { callJob, kernelNames } from './module.js';
 import type { Job, WorkerPool } from './pool.js';
 
 /** Float64 slots per worker: function index, argument count, up to 22 arguments. */
@@ -115,7 +115,7 @@ export class SharedPool implements WorkerPool {
     Atomics.store(control, PENDING, this.threads - 1);
     Atomics.add(control, GENERATION, 1);
     Atomics.notify(control, GENERATION);
-    local[own.fn](...own.args);
+    callJob(local, own);
     for (let left = Atomics.load(control, PENDING); left !== 0; left = Atomics.load(control, PENDING)) {
       if (this.#canBlock) Atomics.wait(control, PENDING, left);
     }

@@ -5,36 +5,17 @@
 // subtracted as hi/lo float32 parts.
 //
 // View letters as in core/layout.ts: A blocks, S span, G groups, B run, K affine entries per group,
-// R = B/K, M = S*B. Statistics, per-column parameters and partial sums are f64 arrays.
-// Group mode walks one statistics group at a time (runs of B contiguous values, B large);
-// row mode walks rows of cols = G*B contiguous values (channels-last, B small) with SIMD across columns.
+// R = B/K, M = S*B. Statistics and partial sums are f64 arrays.
+// Group mode (here) walks one statistics group at a time (runs of B contiguous values, B large);
+// row mode (rows.ts) walks rows of cols = G*B contiguous values (channels-last, B small) with SIMD across columns.
+
+import { hsum, load1, load2, store1, store2 } from './lanes';
+
+export * from './rows';
 
 // second result of a two-value reduction (per instance, so per thread)
 let second: f64 = 0;
 
-
-@inline function load2<T>(ptr: usize): v128 {
-  if (sizeof<T>() == 4) return f64x2.promote_low_f32x4(v128.load64_zero(ptr));
-  return v128.load(ptr);
-}
-
-@inline function store2<T>(ptr: usize, v: v128): void {
-  if (sizeof<T>() == 4) v128.store64_lane(ptr, f32x4.demote_f64x2_zero(v), 0);
-  else v128.store(ptr, v);
-}
-
-@inline function load1<T>(ptr: usize): f64 {
-  return sizeof<T>() == 4 ? <f64>load<f32>(ptr) : load<f64>(ptr);
-}
-
-@inline function store1<T>(ptr: usize, v: f64): void {
-  if (sizeof<T>() == 4) store<f32>(ptr, <f32>v);
-  else store<f64>(ptr, v);
-}
-
-@inline function hsum(v: v128): f64 {
-  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
-}
 
 // ---- runs: n contiguous values ----
 
@@ -503,215 +484,6 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
   }
 }
 
-// ---- row mode: rows r in [r0, r1) of `cols` contiguous values; per-column arrays indexed (a*cols + c) ----
-
-/** acc[a, c] += x  (power = 1) or (x - colMean[a, c])^2 (power = 2) */
-function rowsMoment<T>(x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc: usize, power: i32): void {
-  const step = <usize>sizeof<T>();
-  for (let row = r0; row < r1; row++) {
-    const a = row / S;
-    const xr = x + <usize>row * <usize>cols * step;
-    const pr = <usize>a * <usize>cols << 3;
-    let c = 0;
-    for (; c + 2 <= cols; c += 2) {
-      const pa = acc + pr + (<usize>c << 3);
-      let v = load2<T>(xr + <usize>c * step);
-      if (power == 2) {
-        v = f64x2.sub(v, v128.load(colMean + pr + (<usize>c << 3)));
-        v = f64x2.mul(v, v);
-      }
-      v128.store(pa, f64x2.add(v128.load(pa), v));
-    }
-    for (; c < cols; c++) {
-      const pa = acc + pr + (<usize>c << 3);
-      let v = load1<T>(xr + <usize>c * step);
-      if (power == 2) {
-        v -= load<f64>(colMean + pr + (<usize>c << 3));
-        v *= v;
-      }
-      store<f64>(pa, load<f64>(pa) + v);
-    }
-  }
-}
-
-/** y = (x - colMean)*colScale + colShift */
-function rowsAffine<T>(y: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, colScale: usize, colShift: usize): void {
-  const step = <usize>sizeof<T>();
-  for (let row = r0; row < r1; row++) {
-    const a = row / S;
-    const o = <usize>row * <usize>cols * step;
-    const pr = <usize>a * <usize>cols << 3;
-    let c = 0;
-    for (; c + 2 <= cols; c += 2) {
-      const pc = pr + (<usize>c << 3);
-      const v = f64x2.sub(load2<T>(x + o + <usize>c * step), v128.load(colMean + pc));
-      store2<T>(y + o + <usize>c * step, f64x2.add(f64x2.mul(v, v128.load(colScale + pc)), v128.load(colShift + pc)));
-    }
-    for (; c < cols; c++) {
-      const pc = pr + (<usize>c << 3);
-      store1<T>(y + o + <usize>c * step, (load1<T>(x + o + <usize>c * step) - load<f64>(colMean + pc)) * load<f64>(colScale + pc) + load<f64>(colShift + pc));
-    }
-  }
-}
-
-/** accDy[a, c] += dy; accDyXhat[a, c] += dy*xhat */
-function rowsBackwardSums<T>(x: usize, dy: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, colRstd: usize, accDy: usize, accDyXhat: usize): void {
-  const step = <usize>sizeof<T>();
-  for (let row = r0; row < r1; row++) {
-    const a = row / S;
-    const o = <usize>row * <usize>cols * step;
-    const pr = <usize>a * <usize>cols << 3;
-    let c = 0;
-    for (; c + 2 <= cols; c += 2) {
-      const pc = pr + (<usize>c << 3);
-      const d = load2<T>(dy + o + <usize>c * step);
-      const xhat = f64x2.mul(f64x2.sub(load2<T>(x + o + <usize>c * step), v128.load(colMean + pc)), v128.load(colRstd + pc));
-      v128.store(accDy + pc, f64x2.add(v128.load(accDy + pc), d));
-      v128.store(accDyXhat + pc, f64x2.add(v128.load(accDyXhat + pc), f64x2.mul(d, xhat)));
-    }
-    for (; c < cols; c++) {
-      const pc = pr + (<usize>c << 3);
-      const d = load1<T>(dy + o + <usize>c * step);
-      const xhat = (load1<T>(x + o + <usize>c * step) - load<f64>(colMean + pc)) * load<f64>(colRstd + pc);
-      store<f64>(accDy + pc, load<f64>(accDy + pc) + d);
-      store<f64>(accDyXhat + pc, load<f64>(accDyXhat + pc) + d * xhat);
-    }
-  }
-}
-
-/** dx = colK1*dy - colC1 - xhat*colC2, xhat = (x - colMean)*colRstd */
-function rowsDx<T>(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, colRstd: usize, colK1: usize, colC1: usize, colC2: usize): void {
-  const step = <usize>sizeof<T>();
-  for (let row = r0; row < r1; row++) {
-    const a = row / S;
-    const o = <usize>row * <usize>cols * step;
-    const pr = <usize>a * <usize>cols << 3;
-    let c = 0;
-    for (; c + 2 <= cols; c += 2) {
-      const pc = pr + (<usize>c << 3);
-      const xhat = f64x2.mul(f64x2.sub(load2<T>(x + o + <usize>c * step), v128.load(colMean + pc)), v128.load(colRstd + pc));
-      const v = f64x2.sub(f64x2.sub(f64x2.mul(v128.load(colK1 + pc), load2<T>(dy + o + <usize>c * step)), v128.load(colC1 + pc)), f64x2.mul(xhat, v128.load(colC2 + pc)));
-      store2<T>(dx + o + <usize>c * step, v);
-    }
-    for (; c < cols; c++) {
-      const pc = pr + (<usize>c << 3);
-      const xhat = (load1<T>(x + o + <usize>c * step) - load<f64>(colMean + pc)) * load<f64>(colRstd + pc);
-      store1<T>(dx + o + <usize>c * step, load<f64>(colK1 + pc) * load1<T>(dy + o + <usize>c * step) - load<f64>(colC1 + pc) - xhat * load<f64>(colC2 + pc));
-    }
-  }
-}
-
-// ---- float32 row mode: blocks of up to 16 rows, one column vector (4 columns) at a time in f32 lanes,
-// flushed into float64 per-(a, column) sums; per-column parameters are float32 arrays.
-
-const ROW_BLOCK = 16;
-
-@inline function flushTo(acc: usize, v: v128): void {
-  v128.store(acc, f64x2.add(v128.load(acc), f64x2.promote_low_f32x4(v)));
-  v128.store(acc, f64x2.add(v128.load(acc, 16), f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1))), 16);
-}
-
-/**
- * Row-mode reductions over rows [r0, r1). kind 0: acc1 += x - shift (shift may be 0);
- * kind 1 also acc2 += (x - shift)^2; kind 2: acc1 += dy, acc2 += dy*xhat with xhat = ((x - hi) - lo)*rstd.
- * Column parameters (hi, lo, rstd) are float32 per (a, column); acc1, acc2 float64 per (a, column).
- */
-export function rows_reduce_f32(x: usize, dy: usize, S: i32, cols: i32, r0: i32, r1: i32, hi: usize, lo: usize, rstd: usize, acc1: usize, acc2: usize, kind: i32): void {
-  const rowBytes = <usize>cols << 2;
-  let r = r0;
-  while (r < r1) {
-    const a = r / S;
-    const end = min(min(r + ROW_BLOCK, r1), (a + 1) * S);
-    const pa = <usize>a * <usize>cols;
-    let c = 0;
-    for (; c + 4 <= cols; c += 4) {
-      const pc = (pa + <usize>c) << 2;
-      const vh = hi == 0 ? f32x4.splat(0) : v128.load(hi + pc);
-      const vl = lo == 0 ? f32x4.splat(0) : v128.load(lo + pc);
-      const vr = rstd == 0 ? f32x4.splat(1) : v128.load(rstd + pc);
-      let s1 = f32x4.splat(0);
-      let s2 = f32x4.splat(0);
-      let px = x + <usize>r * rowBytes + (<usize>c << 2);
-      let pd = dy + <usize>r * rowBytes + (<usize>c << 2);
-      for (let row = r; row < end; row++) {
-        const d = f32x4.sub(f32x4.sub(v128.load(px), vh), vl);
-        if (kind == 2) {
-          const g = v128.load(pd);
-          s1 = f32x4.add(s1, g);
-          s2 = f32x4.add(s2, f32x4.mul(g, f32x4.mul(d, vr)));
-        } else {
-          s1 = f32x4.add(s1, d);
-          if (kind == 1) s2 = f32x4.add(s2, f32x4.mul(d, d));
-        }
-        px += rowBytes;
-        pd += rowBytes;
-      }
-      flushTo(acc1 + ((pa + <usize>c) << 3), s1);
-      if (kind != 0) flushTo(acc2 + ((pa + <usize>c) << 3), s2);
-    }
-    for (; c < cols; c++) {
-      const pc = (pa + <usize>c) << 2;
-      const h = hi == 0 ? <f32>0 : load<f32>(hi + pc);
-      const l = lo == 0 ? <f32>0 : load<f32>(lo + pc);
-      const rs = rstd == 0 ? <f32>1 : load<f32>(rstd + pc);
-      let s1: f64 = 0;
-      let s2: f64 = 0;
-      for (let row = r; row < end; row++) {
-        const o = (<usize>row * <usize>cols + <usize>c) << 2;
-        const d = load<f32>(x + o) - h - l;
-        if (kind == 2) {
-          const g = load<f32>(dy + o);
-          s1 += g;
-          s2 += <f64>g * <f64>(d * rs);
-        } else {
-          s1 += d;
-          if (kind == 1) s2 += <f64>d * <f64>d;
-        }
-      }
-      const p1 = acc1 + ((pa + <usize>c) << 3);
-      store<f64>(p1, load<f64>(p1) + s1);
-      if (kind != 0) {
-        const p2 = acc2 + ((pa + <usize>c) << 3);
-        store<f64>(p2, load<f64>(p2) + s2);
-      }
-    }
-    r = end;
-  }
-}
-
-/**
- * Row-mode elementwise pass over rows [r0, r1), with t = ((x - hi) - lo):
- * kind 0: out = t*p1 + p2 (forward, p1 = rstd*gamma, p2 = beta);
- * kind 1: out = p1*dy - p2 - t*rstd*p3 (dx, p1 = rstd*gamma, p2 = c1, p3 = c2: dxTerm1 + dxTerm3 + dxTerm2 with c1 = -dxTerm3, t*rstd*c2 = -dxTerm2).
- */
-export function rows_apply_f32(out: usize, x: usize, dy: usize, S: i32, cols: i32, r0: i32, r1: i32, hi: usize, lo: usize, rstd: usize, p1: usize, p2: usize, p3: usize, kind: i32): void {
-  const rowBytes = <usize>cols << 2;
-  for (let row = r0; row < r1; row++) {
-    const a = row / S;
-    const pa = (<usize>a * <usize>cols) << 2;
-    const o = <usize>row * rowBytes;
-    let c = 0;
-    for (; c + 4 <= cols; c += 4) {
-      const pc = pa + (<usize>c << 2);
-      const oc = o + (<usize>c << 2);
-      const t = f32x4.sub(f32x4.sub(v128.load(x + oc), v128.load(hi + pc)), v128.load(lo + pc));
-      if (kind == 0) {
-        v128.store(out + oc, f32x4.add(f32x4.mul(t, v128.load(p1 + pc)), v128.load(p2 + pc)));
-      } else {
-        const xhat = f32x4.mul(t, v128.load(rstd + pc));
-        v128.store(out + oc, f32x4.sub(f32x4.sub(f32x4.mul(v128.load(p1 + pc), v128.load(dy + oc)), v128.load(p2 + pc)), f32x4.mul(xhat, v128.load(p3 + pc))));
-      }
-    }
-    for (; c < cols; c++) {
-      const pc = pa + (<usize>c << 2);
-      const oc = o + (<usize>c << 2);
-      const t = load<f32>(x + oc) - load<f32>(hi + pc) - load<f32>(lo + pc);
-      if (kind == 0) store<f32>(out + oc, t * load<f32>(p1 + pc) + load<f32>(p2 + pc));
-      else store<f32>(out + oc, load<f32>(p1 + pc) * load<f32>(dy + oc) - load<f32>(p2 + pc) - t * load<f32>(rstd + pc) * load<f32>(p3 + pc));
-    }
-  }
-}
-
 /** Copies n bytes (a multiple of 64) with 128-bit loads and stores: the benchmark's bandwidth probe. */
 export function copy(dst: usize, src: usize, n: usize): void {
   for (let i: usize = 0; i < n; i += 64) {
@@ -734,28 +506,4 @@ export function group_backward_f32(dx: usize, dy: usize, x: usize, S: i32, G: i3
 }
 export function group_backward_f64(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32, K: i32, w: usize, mean: usize, rstd: usize, batch: bool, dw: usize, db: usize, q0: i32, q1: i32, fast: bool): void {
   groupBackward<f64>(dx, dy, x, S, G, B, K, w, mean, rstd, batch, dw, db, q0, q1, fast);
-}
-export function rows_moment_f32(x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc: usize, power: i32): void {
-  rowsMoment<f32>(x, S, cols, r0, r1, colMean, acc, power);
-}
-export function rows_moment_f64(x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc: usize, power: i32): void {
-  rowsMoment<f64>(x, S, cols, r0, r1, colMean, acc, power);
-}
-export function rows_affine_f32(y: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, m: usize, sc: usize, sh: usize): void {
-  rowsAffine<f32>(y, x, S, cols, r0, r1, m, sc, sh);
-}
-export function rows_affine_f64(y: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, m: usize, sc: usize, sh: usize): void {
-  rowsAffine<f64>(y, x, S, cols, r0, r1, m, sc, sh);
-}
-export function rows_backward_sums_f32(x: usize, dy: usize, S: i32, cols: i32, r0: i32, r1: i32, m: usize, rs: usize, a1: usize, a2: usize): void {
-  rowsBackwardSums<f32>(x, dy, S, cols, r0, r1, m, rs, a1, a2);
-}
-export function rows_backward_sums_f64(x: usize, dy: usize, S: i32, cols: i32, r0: i32, r1: i32, m: usize, rs: usize, a1: usize, a2: usize): void {
-  rowsBackwardSums<f64>(x, dy, S, cols, r0, r1, m, rs, a1, a2);
-}
-export function rows_dx_f32(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, m: usize, rs: usize, k1: usize, c1: usize, c2: usize): void {
-  rowsDx<f32>(dx, dy, x, S, cols, r0, r1, m, rs, k1, c1, c2);
-}
-export function rows_dx_f64(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, m: usize, rs: usize, k1: usize, c1: usize, c2: usize): void {
-  rowsDx<f64>(dx, dy, x, S, cols, r0, r1, m, rs, k1, c1, c2);
 }

@@ -1,0 +1,25 @@
+// Loads and stores shared by group mode (norm.ts) and row mode (rows.ts): float32 or float64 values
+// widened to f64x2 lanes (load2/store2) or to one f64 (load1/store1).
+
+@inline export function load2<T>(ptr: usize): v128 {
+  if (sizeof<T>() == 4) return f64x2.promote_low_f32x4(v128.load64_zero(ptr));
+  return v128.load(ptr);
+}
+
+@inline export function store2<T>(ptr: usize, v: v128): void {
+  if (sizeof<T>() == 4) v128.store64_lane(ptr, f32x4.demote_f64x2_zero(v), 0);
+  else v128.store(ptr, v);
+}
+
+@inline export function load1<T>(ptr: usize): f64 {
+  return sizeof<T>() == 4 ? <f64>load<f32>(ptr) : load<f64>(ptr);
+}
+
+@inline export function store1<T>(ptr: usize, v: f64): void {
+  if (sizeof<T>() == 4) store<f32>(ptr, <f32>v);
+  else store<f64>(ptr, v);
+}
+
+@inline export function hsum(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}

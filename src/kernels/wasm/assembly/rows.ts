@@ -1,0 +1,461 @@
+// Row mode: rows of cols = G*B contiguous values (channels-last, BatchNorm1d: B small), SIMD across
+// columns. A thread takes rows [r0, r1) (row = a*S + s) and adds into its own partial sums, f64 per
+// (a, column), indexed a*cols + c. The statistics, the per-column parameters and the adding of the
+// threads' partials run here too, so the host passes pointers only.
+//
+// Float32 lanes (`_f32x4`, large float32 groups): blocks of up to 16 rows, each column vector's sums
+// kept in f32x4 registers down the block and flushed into float64; the mean enters as float32 hi/lo
+// parts (x - hi is exact near the mean). Otherwise (`_f32`, `_f64`: float64 data, or float32 groups
+// too small for float32 sums) every value is widened to float64.
+
+import { load1, load2, store1, store2 } from './lanes';
+
+const ROW_BLOCK = 16;
+
+@inline function flushTo(acc: usize, v: v128): void {
+  v128.store(acc, f64x2.add(v128.load(acc), f64x2.promote_low_f32x4(v)));
+  v128.store(acc, f64x2.add(v128.load(acc, 16), f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1))), 16);
+}
+
+@inline function zeroF64(p: usize, n: i32): void {
+  memory.fill(p, 0, <usize>n << 3);
+}
+
+/** The last row (exclusive) of the block that starts at row r: at most 16 rows, inside one a, before r1. */
+@inline function blockEnd(r: i32, r1: i32, S: i32): i32 {
+  return min(min(r + ROW_BLOCK, r1), (r / S + 1) * S);
+}
+
+/** Zeroes n bytes at dst (typed-array fill() on shared memory is ten times slower). */
+export function zero(dst: usize, n: usize): void {
+  memory.fill(dst, 0, n);
+}
+
+/** Adds parts 1..parts-1 of n f64 values (stride bytes apart) into part 0: the threads' partial sums. */
+export function add_partials(acc: usize, parts: i32, stride: usize, n: i32): void {
+  for (let t = 1; t < parts; t++) {
+    const src = acc + <usize>t * stride;
+    let i = 0;
+    for (; i + 2 <= n; i += 2) {
+      const o = <usize>i << 3;
+      v128.store(acc + o, f64x2.add(v128.load(acc + o), v128.load(src + o)));
+    }
+    for (; i < n; i++) {
+      const o = <usize>i << 3;
+      store<f64>(acc + o, load<f64>(acc + o) + load<f64>(src + o));
+    }
+  }
+}
+
+// ---- float32 lanes ----
+
+/** shift[a, c] = the float32 mean of group g's values in the first rows (up to 16) of block a, for every column c of g. */
+export function rows_shift_f32x4(x: usize, S: i32, A: i32, G: i32, B: i32, shift: usize): void {
+  const cols = G * B;
+  const rows = min(S, ROW_BLOCK);
+  for (let a = 0; a < A; a++) {
+    for (let g = 0; g < G; g++) {
+      let sum: f64 = 0;
+      for (let r = 0; r < rows; r++) {
+        const p = x + ((<usize>(a * S + r) * <usize>cols + <usize>(g * B)) << 2);
+        for (let b = 0; b < B; b++) sum += <f64>load<f32>(p + (<usize>b << 2));
+      }
+      const m = <f32>(sum / <f64>(rows * B));
+      const p = shift + ((<usize>(a * cols + g * B)) << 2);
+      for (let b = 0; b < B; b++) store<f32>(p + (<usize>b << 2), m);
+    }
+  }
+}
+
+/** acc1[a, c] = sum (x - shift), acc2[a, c] = sum (x - shift)^2 over rows [r0, r1); acc1, acc2 hold A*cols values, zeroed first. */
+export function rows_moments_f32x4(x: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, shift: usize, acc1: usize, acc2: usize): void {
+  zeroF64(acc1, A * cols);
+  zeroF64(acc2, A * cols);
+  const rowBytes = <usize>cols << 2;
+  for (let r = r0; r < r1; ) {
+    const end = blockEnd(r, r1, S);
+    const pa = <usize>(r / S) * <usize>cols;
+    let c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const vh = v128.load(shift + ((pa + <usize>c) << 2));
+      let s1 = f32x4.splat(0);
+      let s2 = f32x4.splat(0);
+      let px = x + <usize>r * rowBytes + (<usize>c << 2);
+      for (let row = r; row < end; row++) {
+        const d = f32x4.sub(v128.load(px), vh);
+        s1 = f32x4.add(s1, d);
+        s2 = f32x4.add(s2, f32x4.mul(d, d));
+        px += rowBytes;
+      }
+      flushTo(acc1 + ((pa + <usize>c) << 3), s1);
+      flushTo(acc2 + ((pa + <usize>c) << 3), s2);
+    }
+    for (; c < cols; c++) {
+      const h = load<f32>(shift + ((pa + <usize>c) << 2));
+      let s1: f64 = 0;
+      let s2: f64 = 0;
+      for (let row = r; row < end; row++) {
+        const d = <f64>(load<f32>(x + ((<usize>row * <usize>cols + <usize>c) << 2)) - h);
+        s1 += d;
+        s2 += d * d;
+      }
+      const p = (pa + <usize>c) << 3;
+      store<f64>(acc1 + p, load<f64>(acc1 + p) + s1);
+      store<f64>(acc2 + p, load<f64>(acc2 + p) + s2);
+    }
+    r = end;
+  }
+}
+
+/**
+ * Statistics from the added moments around `shift`: mean = shift + s1/M, variance = s2/M - (s1/M)^2,
+ * rstd per (a, g). With `check`, where the shift proved far from the mean (float32 sums would have
+ * lost digits: (s1/M)^2 > variance) it moves that group's shift to its mean and returns 1: run the moments again.
+ */
+export function rows_moment_stats_f32x4(acc1: usize, acc2: usize, shift: usize, A: i32, G: i32, B: i32, M: f64, eps: f64, mean: usize, variance: usize, rstd: usize, check: bool): i32 {
+  let far = 0;
+  for (let q = 0; q < A * G; q++) {
+    const c0 = <usize>((q / G) * G * B + (q % G) * B);
+    let s1: f64 = 0;
+    let s2: f64 = 0;
+    for (let b = 0; b < B; b++) {
+      s1 += load<f64>(acc1 + ((c0 + <usize>b) << 3));
+      s2 += load<f64>(acc2 + ((c0 + <usize>b) << 3));
+    }
+    const d = s1 / M;
+    const v = Math.max(0, s2 / M - d * d);
+    const m = <f64>load<f32>(shift + (c0 << 2)) + d;
+    if (check && d * d > v) {
+      far = 1;
+      for (let b = 0; b < B; b++) store<f32>(shift + ((c0 + <usize>b) << 2), <f32>m);
+    }
+    store<f64>(mean + (<usize>q << 3), m);
+    store<f64>(variance + (<usize>q << 3), v);
+    store<f64>(rstd + (<usize>q << 3), 1 / Math.sqrt(v + eps));
+  }
+  return far;
+}
+
+/**
+ * Per-column float32 parameters from per-(a, g) mean and rstd: hi + lo = mean, scale = rstd*weight,
+ * shift = bias (weight, bias: float32 per affine entry g*K + b/R, or 0: absent).
+ */
+export function rows_columns_f32x4(A: i32, G: i32, B: i32, K: i32, mean: usize, rstd: usize, weight: usize, bias: usize, hi: usize, lo: usize, scale: usize, shift: usize): void {
+  const R = B / K;
+  for (let q = 0; q < A * G; q++) {
+    const g = q % G;
+    const m = load<f64>(mean + (<usize>q << 3));
+    const r = load<f64>(rstd + (<usize>q << 3));
+    const h = <f32>m;
+    for (let b = 0; b < B; b++) {
+      const c = <usize>(q * B + b) << 2;
+      const j = <usize>(g * K + b / R) << 2;
+      store<f32>(hi + c, h);
+      store<f32>(lo + c, <f32>(m - <f64>h));
+      store<f32>(scale + c, <f32>(weight == 0 ? r : r * <f64>load<f32>(weight + j)));
+      store<f32>(shift + c, bias == 0 ? 0 : load<f32>(bias + j));
+    }
+  }
+}
+
+/** y = ((x - hi) - lo)*scale + shift over rows [r0, r1), row by row (sequential streams: faster than blocks here). */
+export function rows_normalize_f32x4(y: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, hi: usize, lo: usize, scale: usize, shift: usize): void {
+  const rowBytes = <usize>cols << 2;
+  for (let row = r0; row < r1; row++) {
+    const pa = (<usize>(row / S) * <usize>cols) << 2;
+    const o = <usize>row * rowBytes;
+    let c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const pc = pa + (<usize>c << 2);
+      const oc = o + (<usize>c << 2);
+      const t = f32x4.sub(f32x4.sub(v128.load(x + oc), v128.load(hi + pc)), v128.load(lo + pc));
+      v128.store(y + oc, f32x4.add(f32x4.mul(t, v128.load(scale + pc)), v128.load(shift + pc)));
+    }
+    for (; c < cols; c++) {
+      const pc = pa + (<usize>c << 2);
+      const oc = o + (<usize>c << 2);
+      store<f32>(y + oc, (load<f32>(x + oc) - load<f32>(hi + pc) - load<f32>(lo + pc)) * load<f32>(scale + pc) + load<f32>(shift + pc));
+    }
+  }
+}
+
+/** acc1[a, c] = sum dy, acc2[a, c] = sum dy*((x - hi) - lo) over rows [r0, r1) (times rstd later); zeroed first. */
+export function rows_backward_sums_f32x4(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, hi: usize, lo: usize, acc1: usize, acc2: usize): void {
+  zeroF64(acc1, A * cols);
+  zeroF64(acc2, A * cols);
+  const rowBytes = <usize>cols << 2;
+  for (let r = r0; r < r1; ) {
+    const end = blockEnd(r, r1, S);
+    const pa = <usize>(r / S) * <usize>cols;
+    let c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const pc = (pa + <usize>c) << 2;
+      const vh = v128.load(hi + pc);
+      const vl = v128.load(lo + pc);
+      let s1 = f32x4.splat(0);
+      let s2 = f32x4.splat(0);
+      let o = <usize>r * rowBytes + (<usize>c << 2);
+      for (let row = r; row < end; row++) {
+        const g = v128.load(dy + o);
+        s1 = f32x4.add(s1, g);
+        s2 = f32x4.add(s2, f32x4.mul(g, f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl)));
+        o += rowBytes;
+      }
+      flushTo(acc1 + ((pa + <usize>c) << 3), s1);
+      flushTo(acc2 + ((pa + <usize>c) << 3), s2);
+    }
+    for (; c < cols; c++) {
+      const pc = (pa + <usize>c) << 2;
+      const h = load<f32>(hi + pc);
+      const l = load<f32>(lo + pc);
+      let s1: f64 = 0;
+      let s2: f64 = 0;
+      for (let row = r; row < end; row++) {
+        const o = (<usize>row * <usize>cols + <usize>c) << 2;
+        const g = <f64>load<f32>(dy + o);
+        s1 += g;
+        s2 += g * <f64>(load<f32>(x + o) - h - l);
+      }
+      const p = (pa + <usize>c) << 3;
+      store<f64>(acc1 + p, load<f64>(acc1 + p) + s1);
+      store<f64>(acc2 + p, load<f64>(acc2 + p) + s2);
+    }
+    r = end;
+  }
+}
+
+/** dx = k1*dy - c1 - xhat*c2 with xhat = ((x - hi) - lo)*rstd, over rows [r0, r1), row by row. */
+export function rows_dx_f32x4(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, hi: usize, lo: usize, rstd: usize, k1: usize, c1: usize, c2: usize): void {
+  const rowBytes = <usize>cols << 2;
+  for (let row = r0; row < r1; row++) {
+    const pa = (<usize>(row / S) * <usize>cols) << 2;
+    const o = <usize>row * rowBytes;
+    let c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const pc = pa + (<usize>c << 2);
+      const oc = o + (<usize>c << 2);
+      const xhat = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + oc), v128.load(hi + pc)), v128.load(lo + pc)), v128.load(rstd + pc));
+      v128.store(dx + oc, f32x4.sub(f32x4.sub(f32x4.mul(v128.load(k1 + pc), v128.load(dy + oc)), v128.load(c1 + pc)), f32x4.mul(xhat, v128.load(c2 + pc))));
+    }
+    for (; c < cols; c++) {
+      const pc = pa + (<usize>c << 2);
+      const oc = o + (<usize>c << 2);
+      const xhat = (load<f32>(x + oc) - load<f32>(hi + pc) - load<f32>(lo + pc)) * load<f32>(rstd + pc);
+      store<f32>(dx + oc, load<f32>(k1 + pc) * load<f32>(dy + oc) - load<f32>(c1 + pc) - xhat * load<f32>(c2 + pc));
+    }
+  }
+}
+
+// ---- float64 (every value widened): row-major passes, f64 per-column parameters ----
+
+/** acc[a, c] = sum x (colMean 0) or sum (x - colMean[a, c])^2 over rows [r0, r1); zeroed first. */
+function rowsSum<T>(x: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc: usize): void {
+  zeroF64(acc, A * cols);
+  const step = <usize>sizeof<T>();
+  for (let row = r0; row < r1; row++) {
+    const xr = x + <usize>row * <usize>cols * step;
+    const pr = (<usize>(row / S) * <usize>cols) << 3;
+    let c = 0;
+    for (; c + 2 <= cols; c += 2) {
+      const pa = acc + pr + (<usize>c << 3);
+      let v = load2<T>(xr + <usize>c * step);
+      if (colMean != 0) {
+        v = f64x2.sub(v, v128.load(colMean + pr + (<usize>c << 3)));
+        v = f64x2.mul(v, v);
+      }
+      v128.store(pa, f64x2.add(v128.load(pa), v));
+    }
+    for (; c < cols; c++) {
+      const pa = acc + pr + (<usize>c << 3);
+      let v = load1<T>(xr + <usize>c * step);
+      if (colMean != 0) {
+        v -= load<f64>(colMean + pr + (<usize>c << 3));
+        v *= v;
+      }
+      store<f64>(pa, load<f64>(pa) + v);
+    }
+  }
+}
+
+/**
+ * From the added column sums: `sq` 0: mean[q] = sum/M, and colMean per column; `sq` 1: the sums are of
+ * squared deviations: variance[q] = sum/M, rstd[q].
+ */
+export function rows_sum_stats(acc: usize, A: i32, G: i32, B: i32, M: f64, eps: f64, sq: bool, mean: usize, colMean: usize, variance: usize, rstd: usize): void {
+  for (let q = 0; q < A * G; q++) {
+    let s: f64 = 0;
+    for (let b = 0; b < B; b++) s += load<f64>(acc + (<usize>(q * B + b) << 3));
+    const p = <usize>q << 3;
+    if (sq) {
+      store<f64>(variance + p, s / M);
+      store<f64>(rstd + p, 1 / Math.sqrt(s / M + eps));
+    } else {
+      store<f64>(mean + p, s / M);
+      for (let b = 0; b < B; b++) store<f64>(colMean + (<usize>(q * B + b) << 3), s / M);
+    }
+  }
+}
+
+/** Per-column float64 parameters: colMean = mean, scale = rstd*weight, shift = bias (weight, bias of dtype T, or 0). */
+function rowsColumns<T>(A: i32, G: i32, B: i32, K: i32, mean: usize, rstd: usize, weight: usize, bias: usize, colMean: usize, scale: usize, shift: usize): void {
+  const R = B / K;
+  const step = <usize>sizeof<T>();
+  for (let q = 0; q < A * G; q++) {
+    const g = q % G;
+    const m = load<f64>(mean + (<usize>q << 3));
+    const r = load<f64>(rstd + (<usize>q << 3));
+    for (let b = 0; b < B; b++) {
+      const c = <usize>(q * B + b) << 3;
+      const j = <usize>(g * K + b / R) * step;
+      store<f64>(colMean + c, m);
+      store<f64>(scale + c, weight == 0 ? r : r * load1<T>(weight + j));
+      store<f64>(shift + c, bias == 0 ? 0 : load1<T>(bias + j));
+    }
+  }
+}
+
+/** y = (x - colMean)*colScale + colShift */
+function rowsAffine<T>(y: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, colScale: usize, colShift: usize): void {
+  const step = <usize>sizeof<T>();
+  for (let row = r0; row < r1; row++) {
+    const o = <usize>row * <usize>cols * step;
+    const pr = (<usize>(row / S) * <usize>cols) << 3;
+    let c = 0;
+    for (; c + 2 <= cols; c += 2) {
+      const pc = pr + (<usize>c << 3);
+      const v = f64x2.sub(load2<T>(x + o + <usize>c * step), v128.load(colMean + pc));
+      store2<T>(y + o + <usize>c * step, f64x2.add(f64x2.mul(v, v128.load(colScale + pc)), v128.load(colShift + pc)));
+    }
+    for (; c < cols; c++) {
+      const pc = pr + (<usize>c << 3);
+      store1<T>(y + o + <usize>c * step, (load1<T>(x + o + <usize>c * step) - load<f64>(colMean + pc)) * load<f64>(colScale + pc) + load<f64>(colShift + pc));
+    }
+  }
+}
+
+/** acc1[a, c] = sum dy, acc2[a, c] = sum dy*(x - colMean) over rows [r0, r1); zeroed first. */
+function rowsBackwardSums<T>(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize): void {
+  zeroF64(acc1, A * cols);
+  zeroF64(acc2, A * cols);
+  const step = <usize>sizeof<T>();
+  for (let row = r0; row < r1; row++) {
+    const o = <usize>row * <usize>cols * step;
+    const pr = (<usize>(row / S) * <usize>cols) << 3;
+    let c = 0;
+    for (; c + 2 <= cols; c += 2) {
+      const pc = pr + (<usize>c << 3);
+      const d = load2<T>(dy + o + <usize>c * step);
+      const t = f64x2.sub(load2<T>(x + o + <usize>c * step), v128.load(colMean + pc));
+      v128.store(acc1 + pc, f64x2.add(v128.load(acc1 + pc), d));
+      v128.store(acc2 + pc, f64x2.add(v128.load(acc2 + pc), f64x2.mul(d, t)));
+    }
+    for (; c < cols; c++) {
+      const pc = pr + (<usize>c << 3);
+      const d = load1<T>(dy + o + <usize>c * step);
+      store<f64>(acc1 + pc, load<f64>(acc1 + pc) + d);
+      store<f64>(acc2 + pc, load<f64>(acc2 + pc) + d * (load1<T>(x + o + <usize>c * step) - load<f64>(colMean + pc)));
+    }
+  }
+}
+
+/** dx = k1*dy - c1 - xhat*c2 with xhat = (x - colMean)*colRstd */
+function rowsDx<T>(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, colRstd: usize, k1: usize, c1: usize, c2: usize): void {
+  const step = <usize>sizeof<T>();
+  for (let row = r0; row < r1; row++) {
+    const o = <usize>row * <usize>cols * step;
+    const pr = (<usize>(row / S) * <usize>cols) << 3;
+    let c = 0;
+    for (; c + 2 <= cols; c += 2) {
+      const pc = pr + (<usize>c << 3);
+      const xhat = f64x2.mul(f64x2.sub(load2<T>(x + o + <usize>c * step), v128.load(colMean + pc)), v128.load(colRstd + pc));
+      const v = f64x2.sub(f64x2.sub(f64x2.mul(v128.load(k1 + pc), load2<T>(dy + o + <usize>c * step)), v128.load(c1 + pc)), f64x2.mul(xhat, v128.load(c2 + pc)));
+      store2<T>(dx + o + <usize>c * step, v);
+    }
+    for (; c < cols; c++) {
+      const pc = pr + (<usize>c << 3);
+      const xhat = (load1<T>(x + o + <usize>c * step) - load<f64>(colMean + pc)) * load<f64>(colRstd + pc);
+      store1<T>(dx + o + <usize>c * step, load<f64>(k1 + pc) * load1<T>(dy + o + <usize>c * step) - load<f64>(c1 + pc) - xhat * load<f64>(c2 + pc));
+    }
+  }
+}
+
+// ---- backward coefficients, both paths ----
+
+/**
+ * From the added sums (acc1 = sum dy, acc2 = sum dy*(x - mean) per column): dweight[j] += sum dy*xhat,
+ * dbias[j] += sum dy (float64, per affine entry); per column k1 = rstd*w, c1 = rstd*sum(dxhat)/M (term 2),
+ * c2 = rstd*sum(dxhat*xhat)/M (term 3; rstd is applied apart, as rstd^2 leaves float32's range first);
+ * C: the column parameters' type (f32 lanes or f64); W: the weight's.
+ */
+function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
+  const R = B / K;
+  const cstep = <usize>sizeof<C>();
+  for (let q = 0; q < A * G; q++) {
+    const g = q % G;
+    const r = load<f64>(rstd + (<usize>q << 3));
+    let sumDxhat: f64 = 0;
+    let sumDxhatXhat: f64 = 0;
+    for (let b = 0; b < B; b++) {
+      const c = <usize>(q * B + b);
+      const j = <usize>(g * K + b / R);
+      const w = weight == 0 ? 1 : load1<W>(weight + j * <usize>sizeof<W>());
+      const sumDy = load<f64>(acc1 + (c << 3));
+      const sumDyXhat = load<f64>(acc2 + (c << 3)) * r;
+      store<f64>(dbias + (j << 3), load<f64>(dbias + (j << 3)) + sumDy);
+      store<f64>(dweight + (j << 3), load<f64>(dweight + (j << 3)) + sumDyXhat);
+      sumDxhat += w * sumDy;
+      sumDxhatXhat += w * sumDyXhat;
+      store1<C>(k1 + c * cstep, r * w);
+    }
+    const a = batchStats ? (r * sumDxhat) / M : 0;
+    const b2 = batchStats ? (r * sumDxhatXhat) / M : 0;
+    for (let b = 0; b < B; b++) {
+      const c = <usize>(q * B + b) * cstep;
+      store1<C>(c1 + c, a);
+      store1<C>(c2 + c, b2);
+    }
+  }
+}
+
+// ---- exports ----
+export function rows_sum_f32(x: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc: usize): void {
+  rowsSum<f32>(x, S, A, cols, r0, r1, colMean, acc);
+}
+export function rows_sum_f64(x: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc: usize): void {
+  rowsSum<f64>(x, S, A, cols, r0, r1, colMean, acc);
+}
+export function rows_columns_f32(A: i32, G: i32, B: i32, K: i32, mean: usize, rstd: usize, weight: usize, bias: usize, colMean: usize, scale: usize, shift: usize): void {
+  rowsColumns<f32>(A, G, B, K, mean, rstd, weight, bias, colMean, scale, shift);
+}
+export function rows_columns_f64(A: i32, G: i32, B: i32, K: i32, mean: usize, rstd: usize, weight: usize, bias: usize, colMean: usize, scale: usize, shift: usize): void {
+  rowsColumns<f64>(A, G, B, K, mean, rstd, weight, bias, colMean, scale, shift);
+}
+export function rows_affine_f32(y: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, scale: usize, shift: usize): void {
+  rowsAffine<f32>(y, x, S, cols, r0, r1, colMean, scale, shift);
+}
+export function rows_affine_f64(y: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, scale: usize, shift: usize): void {
+  rowsAffine<f64>(y, x, S, cols, r0, r1, colMean, scale, shift);
+}
+export function rows_backward_sums_f32(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize): void {
+  rowsBackwardSums<f32>(x, dy, S, A, cols, r0, r1, colMean, acc1, acc2);
+}
+export function rows_backward_sums_f64(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize): void {
+  rowsBackwardSums<f64>(x, dy, S, A, cols, r0, r1, colMean, acc1, acc2);
+}
+export function rows_dx_f32(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, colRstd: usize, k1: usize, c1: usize, c2: usize): void {
+  rowsDx<f32>(dx, dy, x, S, cols, r0, r1, colMean, colRstd, k1, c1, c2);
+}
+export function rows_dx_f64(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, colRstd: usize, k1: usize, c1: usize, c2: usize): void {
+  rowsDx<f64>(dx, dy, x, S, cols, r0, r1, colMean, colRstd, k1, c1, c2);
+}
+/** float32 lanes: float32 weight, float32 column parameters */
+export function rows_dx_coefs_f32x4(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
+  rowsDxCoefs<f32, f32>(acc1, acc2, A, G, B, K, M, weight, rstd, batchStats, dweight, dbias, k1, c1, c2);
+}
+/** widened float32: float32 weight, float64 column parameters */
+export function rows_dx_coefs_f32(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
+  rowsDxCoefs<f32, f64>(acc1, acc2, A, G, B, K, M, weight, rstd, batchStats, dweight, dbias, k1, c1, c2);
+}
+export function rows_dx_coefs_f64(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
+  rowsDxCoefs<f64, f64>(acc1, acc2, A, G, B, K, M, weight, rstd, batchStats, dweight, dbias, k1, c1, c2);
+}

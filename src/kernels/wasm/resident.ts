@@ -1,0 +1,121 @@
+/**
+ * Tensors whose data lives in wasm memory, so the wasm kernels read and write them without copies.
+ * Each owns one arena block: dispose() (or `using`) returns it; a FinalizationRegistry returns it once
+ * the data array is unreachable (between tasks: not inside one synchronous loop). Tensors normkit makes
+ * by default (tensor(), layer outputs) stay under a budget of resident bytes and are plain arrays beyond
+ * it, so memory stays bounded when nothing is disposed. Needs shared memory (Node, or a cross-origin-
+ * isolated page): there views survive memory growth.
+ */
+import { NormkitError } from '../../errors.js';
+import type { FloatArrayInfo } from '../../core/typed.js';
+import type { DType, FloatArray, OwnedTensor, Tensor } from '../../tensor.js';
+import { numel, ownedTensor } from '../../tensor.js';
+import type { Block } from './arena.js';
+import type { State } from './state.js';
+import { current, ready } from './state.js';
+
+/** Bytes that live default allocations (tensor(), layer outputs) may hold before new ones are plain arrays. */
+export const DEFAULT_RESIDENT_BUDGET = 256 * 1024 * 1024;
+let residentBudget = DEFAULT_RESIDENT_BUDGET;
+
+/** Sets the budget of resident bytes for default allocations (wasmTensor is not limited by it). */
+export function setResidentBudget(bytes: number): void {
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new NormkitError('option', `resident budget: expected a non-negative integer of bytes, got ${bytes}`);
+  residentBudget = bytes;
+}
+
+/** Each resident data array's block: the only arrays the kernels use in place. */
+const owners = new WeakMap<object, Block>();
+/** Bytes of live default allocations (what the budget limits; wasmTensor's are the caller's to manage). */
+let defaultBytes = 0;
+/** The default allocations' blocks (their bytes leave defaultBytes when freed). */
+const defaults = new WeakSet<Block>();
+
+function release(s: State, block: Block): void {
+  if (!block.live) return;
+  if (defaults.has(block)) defaultBytes -= block.bytes;
+  s.arena.free(block);
+}
+
+const registry = new FinalizationRegistry<Block>((block) => {
+  const s = current();
+  if (s !== null) release(s, block);
+});
+
+function checkedShape(dtype: unknown, shape: unknown): { dtype: DType; shape: number[]; n: number } {
+  if (dtype !== 'float32' && dtype !== 'float64') throw new NormkitError('dtype', `wasmTensor: expected dtype 'float32' or 'float64', got ${JSON.stringify(dtype)}`);
+  if (!Array.isArray(shape) || !shape.every((d): d is number => Number.isSafeInteger(d) && d >= 0)) {
+    throw new NormkitError('shape', `wasmTensor: expected a shape of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+  const n = numel(shape);
+  if (!Number.isSafeInteger(n)) throw new NormkitError('shape', `wasmTensor: shape ${JSON.stringify(shape)} has too many elements`);
+  return { dtype, shape: [...shape], n };
+}
+
+/**
+ * A tensor over a new block: explicit (wasmTensor) ones are zeroed; default ones count against the
+ * budget and hold whatever the block held until the caller writes every value.
+ */
+function allocate(s: State, dtype: DType, shape: number[], n: number, explicit: boolean): OwnedTensor {
+  const block = s.arena.alloc(n * (dtype === 'float64' ? 8 : 4));
+  if (!explicit) {
+    defaults.add(block);
+    defaultBytes += block.bytes;
+  }
+  const data = dtype === 'float64' ? new Float64Array(s.arena.buffer, block.offset, n) : new Float32Array(s.arena.buffer, block.offset, n);
+  if (explicit) s.kernels.zero(block.offset, block.bytes);
+  owners.set(data, block);
+  registry.register(data, block, block);
+  return ownedTensor(data, shape, () => {
+    registry.unregister(block);
+    release(s, block);
+  });
+}
+
+/** A zeroed tensor in wasm memory; dispose() (or freeWasmTensor) returns its memory. */
+export function wasmTensor(dtype: DType, shape: readonly number[]): OwnedTensor {
+  const checked = checkedShape(dtype, shape);
+  const s = ready();
+  if (!s.shared.shared) throw new NormkitError('backend', 'wasmTensor needs shared wasm memory (SharedArrayBuffer); copy-in arrays work everywhere');
+  return allocate(s, checked.dtype, checked.shape, checked.n, true);
+}
+
+/** Returns a wasmTensor's memory (as its dispose() does); the tensor must not be used afterwards. */
+export function freeWasmTensor(t: Tensor): void {
+  const block = owners.get(t.data);
+  if (block === undefined) throw new NormkitError('backend', 'freeWasmTensor: this tensor does not live in wasm memory');
+  registry.unregister(block);
+  release(ready(), block);
+}
+
+/** The wasm memory's size and the bytes in live blocks (resident tensors, cached plans, a running call's copies). */
+export function wasmMemory(): { readonly size: number; readonly used: number } {
+  const s = ready();
+  return { size: s.arena.size, used: s.arena.used };
+}
+
+/**
+ * A tensor in wasm memory for a default allocation, or null (no shared memory, over the budget, or wasm
+ * not loaded). Not zeroed: the caller overwrites every value (tensor() its values, a layer its output).
+ */
+export function residentTensor(dtype: DType, shape: readonly number[]): OwnedTensor | null {
+  const s = current();
+  if (s === null || !s.shared.shared) return null;
+  const n = numel(shape);
+  const bytes = n * (dtype === 'float64' ? 8 : 4);
+  if (defaultBytes + bytes > residentBudget) return null;
+  return allocate(s, dtype, [...shape], n, false);
+}
+
+/**
+ * The block of a resident data array, or null for any other array (which is copied in and out).
+ * Throws for an array whose tensor was disposed: its bytes may belong to another tensor now.
+ */
+export function residentBlock(array: FloatArray, info: FloatArrayInfo): Block | null {
+  const block = owners.get(array);
+  if (block === undefined) return null;
+  if (!block.live) throw new NormkitError('disposed', 'a tensor passed to the wasm backend was disposed: its memory may belong to another tensor now');
+  // the array was made over exactly this block; check anyway before its offset reaches wasm
+  if (info.byteOffset !== block.offset || info.byteLength > block.bytes) throw new NormkitError('backend', 'a resident array does not match its block');
+  return block;
+}

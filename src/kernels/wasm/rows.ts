@@ -1,0 +1,109 @@
+/**
+ * Row mode on the host: which kernels run in which order over a plan's scratch. Every loop over
+ * columns, the statistics and the adding of the threads' partial sums run in wasm (assembly/rows.ts).
+ */
+import type { Job, Ptr } from './module.js';
+import type { Plan } from './plan.js';
+import type { State } from './state.js';
+import { runJobs } from './state.js';
+
+/**
+ * Row-mode float32 lanes hold squares and rstd only inside float32's range (as LANES_VAR_MIN and
+ * LANES_RSTD_MIN in assembly/norm.ts for group mode): outside it the call runs widened to float64.
+ */
+export function lanesHold(variance: ArrayLike<number> | null, rstd: ArrayLike<number>, count: number): boolean {
+  for (let q = 0; q < count; q++) {
+    if (variance !== null && !(variance[q] >= 1e-24 && variance[q] < Number.POSITIVE_INFINITY)) return false;
+    if (!(rstd[q] >= 1e-30)) return false;
+  }
+  return true;
+}
+
+/** Adds the threads' partial sums (both arrays) into the first thread's. */
+export function addPartials(s: State, p: Plan): void {
+  const parts = p.ranges.length;
+  if (parts === 1) return;
+  s.kernels.add_partials(p.partials1, parts, p.stride, p.partialLength);
+  s.kernels.add_partials(p.partials2, parts, p.stride, p.partialLength);
+}
+
+/** y from the statistics in p.mean and p.rstd: per-column parameters, then one pass (`fast`: in float32 lanes). */
+export function rowsNormalize(s: State, p: Plan, fast: boolean, py: Ptr, px: Ptr, pw: Ptr, pb: Ptr): void {
+  const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = p.view;
+  const cols = G * B;
+  const [c0, c1, c2, c3] = p.columns;
+  if (fast) {
+    s.kernels.rows_columns_f32x4(A, G, B, K, p.mean, p.rstd, pw, pb, c0, c1, c2, c3);
+    runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn: 'rows_normalize_f32x4', args: [py, px, S, cols, r0, r1, c0, c1, c2, c3] })));
+    return;
+  }
+  s.kernels[p.f32 ? 'rows_columns_f32' : 'rows_columns_f64'](A, G, B, K, p.mean, p.rstd, pw, pb, c0, c1, c2);
+  const fn = p.f32 ? 'rows_affine_f32' : 'rows_affine_f64';
+  runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn, args: [py, px, S, cols, r0, r1, c0, c1, c2] })));
+}
+
+/** Batch statistics into p.mean, p.variance, p.rstd (and variance, rstd), then y. */
+export function rowsForwardTrain(s: State, p: Plan, py: Ptr, px: Ptr, pw: Ptr, pb: Ptr, eps: number, variance: Float64Array, rstd: Float64Array): void {
+  const { outer: A, span: S, groups: G, inner: B } = p.view;
+  const cols = G * B;
+  const M = S * B;
+  const count = A * G;
+  const k = s.kernels;
+  const [a1, a2, stride] = [p.partials1, p.partials2, p.stride];
+  let fast = p.fast;
+  if (fast) {
+    // moments around a shift near the mean (the first rows' mean), corrected in float64: one pass over x;
+    // where the shift proves far from the mean a second pass centres on the mean found
+    const shift = p.columns[0];
+    k.rows_shift_f32x4(px, S, A, G, B, shift);
+    for (let pass = 0; pass < 2; pass++) {
+      runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn: 'rows_moments_f32x4', args: [px, S, A, cols, r0, r1, shift, a1 + t * stride, a2 + t * stride] })));
+      addPartials(s, p);
+      if (k.rows_moment_stats_f32x4(a1, a2, shift, A, G, B, M, eps, p.mean, p.variance, p.rstd, pass === 0 ? 1 : 0) === 0) break;
+    }
+    s.arena.readF64(p.variance, variance, count);
+    s.arena.readF64(p.rstd, rstd, count);
+    // float32 squares overflowed or underflowed: the widened path below
+    fast = lanesHold(variance, rstd, count);
+  }
+  if (!fast) {
+    // mean from column sums, then the variance around it (two passes, no cancellation)
+    const fn = p.f32 ? 'rows_sum_f32' : 'rows_sum_f64';
+    const colMean = p.columns[0];
+    for (const sq of [0, 1]) {
+      runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn, args: [px, S, A, cols, r0, r1, sq === 0 ? 0 : colMean, a1 + t * stride] })));
+      if (p.ranges.length > 1) k.add_partials(a1, p.ranges.length, stride, p.partialLength);
+      k.rows_sum_stats(a1, A, G, B, M, eps, sq, p.mean, colMean, p.variance, p.rstd);
+    }
+  }
+  rowsNormalize(s, p, fast, py, px, pw, pb);
+}
+
+/** dx from p.mean and p.rstd; dweight and dbias sums (float64) into p.dweight and p.dbias (`fast`: in float32 lanes). */
+export function rowsBackward(s: State, p: Plan, fast: boolean, pdx: Ptr, pdy: Ptr, px: Ptr, pw: Ptr, batchStats: boolean): void {
+  const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = p.view;
+  const cols = G * B;
+  const M = S * B;
+  const k = s.kernels;
+  const [a1, a2, stride] = [p.partials1, p.partials2, p.stride];
+  const [c0, c1, c2, c3, c4, c5] = p.columns;
+  s.arena.zeroF64(p.dweight, G * K);
+  s.arena.zeroF64(p.dbias, G * K);
+  const batch = batchStats ? 1 : 0;
+  // c0..c2: the mean (as hi + lo in float32 lanes) and rstd per column (rows_columns with no weight); c3..c5: k1 and the term-2 and term-3 coefficients
+  if (fast) {
+    k.rows_columns_f32x4(A, G, B, K, p.mean, p.rstd, 0, 0, c0, c1, c2, c3);
+    runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn: 'rows_backward_sums_f32x4', args: [px, pdy, S, A, cols, r0, r1, c0, c1, a1 + t * stride, a2 + t * stride] })));
+    addPartials(s, p);
+    k.rows_dx_coefs_f32x4(a1, a2, A, G, B, K, M, pw, p.rstd, batch, p.dweight, p.dbias, c3, c4, c5);
+    runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn: 'rows_dx_f32x4', args: [pdx, pdy, px, S, cols, r0, r1, c0, c1, c2, c3, c4, c5] })));
+    return;
+  }
+  k[p.f32 ? 'rows_columns_f32' : 'rows_columns_f64'](A, G, B, K, p.mean, p.rstd, 0, 0, c0, c2, c1);
+  const sums = p.f32 ? 'rows_backward_sums_f32' : 'rows_backward_sums_f64';
+  runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn: sums, args: [px, pdy, S, A, cols, r0, r1, c0, a1 + t * stride, a2 + t * stride] })));
+  addPartials(s, p);
+  k[p.f32 ? 'rows_dx_coefs_f32' : 'rows_dx_coefs_f64'](a1, a2, A, G, B, K, M, pw, p.rstd, batch, p.dweight, p.dbias, c3, c4, c5);
+  const dx = p.f32 ? 'rows_dx_f32' : 'rows_dx_f64';
+  runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn: dx, args: [pdx, pdy, px, S, cols, r0, r1, c0, c2, c3, c4, c5] })));
+}
