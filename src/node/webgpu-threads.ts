@@ -20,7 +20,7 @@ interface Session {
 
 let session: Session | null = null;
 
-/** The worker beside this file, with this file's extension: .js in dist, .ts from source (under tsx, which workers inherit). */
+/** The worker beside this file, with this file's extension: .js in the package, .ts run from source (as the tests do). */
 function startWorker(workerData: WorkerInit, transferList: MessagePort[]): Worker {
   const entry = new URL(`./webgpu-worker${extname(import.meta.url)}`, import.meta.url);
   return new Worker(entry, { workerData, transferList });
