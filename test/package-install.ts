@@ -16,8 +16,11 @@ export interface Run {
   readonly stderr: string;
 }
 
+/** The environment without what the `npm test` running this says about the checkout (its package, its folder). */
+const userEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_(package_|lifecycle_|config_local_prefix$)/i.test(name)));
+
 /** Runs a command to its end without blocking the event loop (checks run side by side). */
-export function run(command: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Run> {
+export function run(command: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = userEnv): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
