@@ -1,4 +1,6 @@
 /** normkit's public API: re-exports only. */
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- the declarations name the platform types file; an import would be dropped from them
+/// <reference path="../types/platform.d.ts" preserve="true" />
 export type { FloatArray, DType, Tensor, OwnedTensor } from './tensor.js';
 export { tensor, numel, formatShape } from './tensor.js';
 export { NormkitError } from './errors.js';

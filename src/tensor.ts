@@ -31,10 +31,12 @@ export function allocate(dtype: DType, length: number): FloatArray {
   }
 }
 
-/** A tensor normkit made: dispose() (or `using`) returns its memory now where it lives in a backend's memory; a no-op otherwise. */
-export interface OwnedTensor<T extends FloatArray = FloatArray> extends Tensor<T> {
+/**
+ * A tensor normkit made: dispose() (or `using`, through Disposable's [Symbol.dispose]) returns its memory now
+ * where it lives in a backend's memory; a no-op otherwise.
+ */
+export interface OwnedTensor<T extends FloatArray = FloatArray> extends Tensor<T>, Disposable {
   dispose(): void;
-  [Symbol.dispose](): void;
 }
 
 export function ownedTensor<T extends FloatArray>(data: T, shape: readonly number[], release: () => void = () => undefined): OwnedTensor<T> {

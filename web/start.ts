@@ -1,4 +1,5 @@
 // `npm start`: build the page, serve it on localhost and print the URL. Port: --port N, or PORT, or 5173.
+// The start script execs this process, so the SIGINT or SIGTERM npm passes on reaches it: it closes the server and exits.
 import { parseArgs } from 'node:util';
 import { build } from 'vite';
 import { configFile, servePage } from './server.ts';
@@ -10,5 +11,11 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 await build({ configFile });
-const { url } = await servePage(port);
+const { server, url } = await servePage(port);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.log(`normkit explainer page: ${signal}, server closed`);
+    void server.close().finally(() => process.exit(0));
+  });
+}
 console.log(`normkit explainer page: ${url}`);

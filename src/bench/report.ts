@@ -1,5 +1,7 @@
-/** The benchmark's table (terminal) and chart (SVG) from its rows. */
+/** The benchmark's table (terminal), Markdown table and chart (a Vega-Lite spec, drawn by src/io/chart.ts) from its rows. */
+import type { TopLevelSpec } from 'vega-lite';
 import { formatTable } from '../cli/table.js';
+import { chartConfig } from '../io/chart.js';
 import type { Row } from './types.js';
 import { shapeSpecs } from './types.js';
 
@@ -51,33 +53,50 @@ export function formatReport(rows: readonly Row[], bytesPerElement: Readonly<Rec
   return out.join('\n');
 }
 
-/** Horizontal bars of median / DRAM bound (log scale) for every shape and op, one bar per system. */
-export function renderSvg(rows: readonly Row[]): string {
-  const groups = groupsOf(rows).filter((g) => g.some((r) => r.system === 'dram-bound'));
-  const barH = 14;
-  const left = 250;
-  const width = 900;
-  const maxRatio = Math.max(2, ...rows.map((r) => r.median_ms / (groups.find((g) => g.includes(r))?.find((b) => b.system === 'dram-bound')?.median_ms ?? r.median_ms)));
-  const scale = (ratio: number) => ((width - left - 60) * Math.log10(Math.max(1, ratio))) / Math.log10(maxRatio);
-  const parts: string[] = [];
-  let y = 30;
-  for (const group of groups) {
-    const { shape, layout, op } = group[0];
-    const bound = group.find((r) => r.system === 'dram-bound')?.median_ms ?? 1;
-    parts.push(`<text x="10" y="${y}" font-weight="bold">${shape} ${layout} · ${op}</text>`);
-    y += 6;
-    for (const r of [...group].filter((r) => !r.system.endsWith('-bound')).sort((a, b) => a.median_ms - b.median_ms)) {
+/** The bound a row is measured against: the GPU's copy bound for webgpu rows where it was probed, else the DRAM bound. */
+function boundOf(row: Row, group: readonly Row[]): number | undefined {
+  const dram = group.find((r) => r.system === 'dram-bound')?.median_ms;
+  const gpu = group.find((r) => r.system === 'gpu-bound')?.median_ms;
+  return row.system.startsWith('normkit-webgpu') ? (gpu ?? dram) : dram;
+}
+
+/** Horizontal bars of median / bound (log scale), one panel per shape, layout and op, one bar per system. */
+export function benchChart(rows: readonly Row[]): TopLevelSpec {
+  const panels = groupsOf(rows).flatMap((group) => {
+    const values = group.flatMap((r) => {
+      const bound = boundOf(r, group);
+      if (r.system.endsWith('-bound') || bound === undefined) return [];
       const ratio = r.median_ms / bound;
-      const color = r.system.startsWith('normkit') ? '#2f6fdb' : '#9aa6b8';
-      parts.push(`<text x="${left - 8}" y="${y + 11}" text-anchor="end">${r.system} (${r.threads}t)</text>`);
-      parts.push(`<rect x="${left}" y="${y}" width="${Math.max(1, scale(ratio)).toFixed(1)}" height="${barH - 2}" fill="${color}"/>`);
-      parts.push(`<text x="${left + scale(ratio) + 6}" y="${y + 11}">${ratio.toFixed(2)}x</text>`);
-      y += barH;
-    }
-    y += 18;
-  }
-  const legend = `<text x="10" y="16" fill="#555">median time / DRAM bound of the same run (1 = the bound; log scale)</text>`;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif" font-size="12">${legend}${parts.join('')}</svg>\n`;
+      return [{ system: `${r.system} (${r.threads}t)`, kind: r.system.startsWith('normkit') ? 'normkit' : 'other library', ratio, label: `${ratio >= 100 ? ratio.toFixed(0) : ratio >= 10 ? ratio.toFixed(1) : ratio.toFixed(2)}x` }];
+    });
+    const { shape, layout, op } = group[0];
+    return values.length === 0 ? [] : [{ title: `${shape} ${layout} · ${op}`, values }];
+  });
+  const highest = Math.max(...panels.flatMap((p) => p.values.map((v) => v.ratio)));
+  // round ticks: 1, 2, 5, 10, 20, 50, ... up to the largest ratio
+  const ticks = Array.from({ length: 3 * Math.ceil(Math.log10(Math.max(highest, 1)) + 1) }, (_, k) => [1, 2, 5][k % 3] * 10 ** Math.floor(k / 3)).filter((t) => t <= highest * 1.5);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: 'Median time / minimal-traffic bound of the same run', subtitle: '1 = the bound (DRAM; webgpu rows: the GPU copy bound); log scale' },
+    config: { ...chartConfig, view: { stroke: null }, title: { ...chartConfig.title, subtitleFontSize: 12 } },
+    vconcat: panels.map(({ title, values }) => ({
+      title: { text: title, fontSize: 12 },
+      data: { values },
+      width: 520,
+      encoding: {
+        x: { field: 'ratio', type: 'quantitative', title: null, scale: { type: 'log', domainMin: 1 }, axis: { values: ticks } },
+        y: { field: 'system', type: 'nominal', sort: { field: 'ratio', op: 'min' }, title: null, axis: { labelLimit: 240 } },
+      },
+      layer: [
+        {
+          mark: { type: 'bar', height: 12 },
+          encoding: { x2: { datum: 1 }, color: { field: 'kind', type: 'nominal', title: null, scale: { domain: ['normkit', 'other library'], range: ['#2f6fdb', '#8c96a8'] }, legend: { orient: 'top' } } },
+        },
+        { mark: { type: 'text', align: 'left', dx: 4, fontSize: 11 }, encoding: { text: { field: 'label' } } },
+      ],
+    })),
+    resolve: { scale: { x: 'shared' } },
+  };
 }
 
 /** One Markdown table: a row per shape, layout and op; a column per system (median ms); the best normkit against the bound. */

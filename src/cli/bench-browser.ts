@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { acrossLoads, formatSpreadMarkdown } from '../bench/browser/spread.js';
 import type { BrowserBenchOptions } from '../bench/browser/run.js';
 import { resolves } from '../bench/peers/available.js';
-import { formatReport, renderSvg } from '../bench/report.js';
+import { benchChart, formatReport } from '../bench/report.js';
+import { toSvg } from '../io/chart.js';
 import type { ThreadProbe } from '../bench/browser/protocol.js';
 import { bytesPerElement } from '../bench/types.js';
 import { NormkitError } from '../errors.js';
@@ -32,7 +33,7 @@ export async function benchInBrowser(options: Omit<BrowserBenchOptions, 'log'>, 
   const result = await runBrowserBench({ ...options, log });
   const rows = acrossLoads(result.loads);
   const probes = result.tfjsThreads.map((probe, i) => describeProbe(probe, result.tfjsWorkers[i] ?? 0, i > 0 ? result.tfjsThreads[0] : undefined));
-  if (outputs.svg !== undefined) writeFileSync(outputs.svg, renderSvg(rows));
+  if (outputs.svg !== undefined) writeFileSync(outputs.svg, await toSvg(benchChart(rows)));
   if (outputs.markdown !== undefined) writeFileSync(outputs.markdown, formatSpreadMarkdown(rows));
   if (outputs.json) console.log(JSON.stringify({ browser: result.browser, rows, tfjsWasmThreads: result.tfjsThreads.map((p, i) => ({ ...p, workers: result.tfjsWorkers[i] })) }));
   else {

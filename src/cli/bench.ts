@@ -10,10 +10,11 @@ import { probeGpuBandwidth, webgpuResidentSystems } from '../bench/webgpu.js';
 import { peerStatus } from '../bench/peers/available.js';
 import { benchInBrowser } from './bench-browser.js';
 import { probeBandwidth } from '../bench/probe.js';
-import { formatMarkdown, formatReport, renderSvg } from '../bench/report.js';
+import { benchChart, formatMarkdown, formatReport } from '../bench/report.js';
 import type { Row, System } from '../bench/types.js';
 import { bytesPerElement, shapeSpecs } from '../bench/types.js';
 import { NormkitError } from '../errors.js';
+import { toSvg } from '../io/chart.js';
 import { wasmPool } from '../kernels/wasm/backend.js';
 import type { WebGpuNorm } from '../kernels/webgpu/engine.js';
 import { createNodeWebGpu } from '../node/dawn.js';
@@ -109,7 +110,7 @@ export async function benchCommand(args: string[]): Promise<number> {
       rows.push(...result.rows);
       checks.push(...result.checks);
     }
-    if (values.svg !== undefined) writeFileSync(values.svg, renderSvg(rows));
+    if (values.svg !== undefined) writeFileSync(values.svg, await toSvg(benchChart(rows)));
     if (values.markdown !== undefined) writeFileSync(values.markdown, formatMarkdown(rows));
     if (values.json) console.log(JSON.stringify(rows));
     else console.log(`\n${formatReport(rows, bytesPerElement)}${missing.map((line) => `${line}\n`).join('')}`);

@@ -1,5 +1,6 @@
-/** `normkit conformance FILE...`: every fixture case through the layers, a table, and a non-zero exit on failure. */
+/** `normkit conformance [FILE...]`: every fixture case through the layers, a table, and a non-zero exit on failure. */
 import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Layout } from '../core/layout.js';
 import type { ConformanceRow } from '../conformance/run.js';
@@ -12,8 +13,12 @@ import { startWebGpu } from '../node/webgpu-threads.js';
 import { ensureOutputFile, readTextFile } from './files.js';
 import { formatNumber, formatTable } from './table.js';
 
-export const conformanceUsage = `usage: normkit conformance FILE... [--backend NAME] [--layout channels-first|channels-last] [--json] [--dump OUT.json]
-  Runs every case of normalization-fixtures/1 files and compares each tensor with the float64 truth.
+/** The PyTorch fixtures shipped in the package's fixtures/ folder (the same path from src/cli and dist/cli). */
+const shippedFixtures = ['pytorch-batchnorm.json', 'pytorch-norms.json', 'variants.json'].map((name) => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url)));
+
+export const conformanceUsage = `usage: normkit conformance [FILE...] [--backend NAME] [--layout channels-first|channels-last] [--json] [--dump OUT.json]
+  Runs every case of normalization-fixtures/1 files and compares each tensor with the float64 truth;
+  without FILE, the PyTorch fixtures shipped in normkit's fixtures/ folder (pytorch-batchnorm.json, pytorch-norms.json, variants.json).
   --backend  ${backendNames.join(' | ')} (default: the fastest available, ${defaultBackend()} here)
   --layout   memory layout the layers run in; fixtures are transposed in and out (default channels-first)
   --json     print a machine-readable report instead of the table
@@ -35,7 +40,7 @@ export async function conformanceCommand(args: string[]): Promise<number> {
     console.log(conformanceUsage);
     return 0;
   }
-  if (positionals.length === 0) throw new NormkitError('option', `no fixture file given\n${conformanceUsage}`);
+  const files = positionals.length > 0 ? positionals : shippedFixtures;
   // webgpu runs once started (Dawn, from the optional webgpu package)
   if (values.backend === 'webgpu') console.error(`webgpu adapter: ${await startWebGpu()}`);
   const backend = getBackend(values.backend).name;
@@ -46,7 +51,7 @@ export async function conformanceCommand(args: string[]): Promise<number> {
   if (values.dump !== undefined) ensureOutputFile(values.dump, '--dump');
   const rows: (ConformanceRow & { file: string })[] = [];
   const dumps: FixtureFile[] = [];
-  for (const file of positionals) {
+  for (const file of files) {
     const fixtures = parseFixtures(readTextFile(file), file);
     if (fixtures.cases.length === 0) throw new NormkitError('fixture', `${file}: no cases to run`);
     const result = runFixtures(fixtures, { backend, layout: layout satisfies Layout });
@@ -61,7 +66,7 @@ export async function conformanceCommand(args: string[]): Promise<number> {
     writeFileSync(values.dump, JSON.stringify(merged, null, 1));
   }
   if (values.json) {
-    console.log(JSON.stringify({ backend, layout, files: positionals, passed, failed, skipped, rows }, null, 1));
+    console.log(JSON.stringify({ backend, layout, files, passed, failed, skipped, rows }, null, 1));
   } else {
     const table = formatTable(
       ['case', 'step', 'mode', 'tensor', 'ours', 'pytorch', 'bound', 'verdict'],

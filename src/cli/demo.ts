@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { dataParallelDemo } from './demo-parallel.js';
 import { ensureOutputDir } from './files.js';
-import { accuracyChart, percentileCharts, toPng } from '../demo/charts.js';
+import { accuracyChart, percentileCharts } from '../demo/charts.js';
 import { mnistDir } from '../demo/data.js';
 import type { RunResult } from '../demo/experiment.js';
 import { medianDrift, stepsTo } from '../demo/experiment.js';
 import type { WorkerJob, WorkerMessage } from '../demo/worker.js';
 import { summaryMarkdown, toCsv } from '../demo/report.js';
 import { NormkitError } from '../errors.js';
+import { toPng, toSvg } from '../io/chart.js';
 
 export const demoUsage = `usage: normkit demo mnist [--steps N] [--lr R] [--seed S] [--every K] [--out DIR] [--workers N [--sync-bn]]
   Trains a 784-100-100-100-10 sigmoid network on 8,000 MNIST digits with and without BatchNorm1d
@@ -99,24 +100,19 @@ export async function demoCommand(args: string[]): Promise<number> {
   console.log(`MNIST: 8000 training and 2000 test digits; ${steps} steps of SGD (batch 60, lr ${lr}) per network, both networks at once`);
   const runs = await trainBoth({ trainCount: 8000, options: { steps, lr, seed, batch: 60, every } }, progress(steps, process.stderr.isTTY));
   const command = `normkit demo mnist --steps ${steps} --lr ${lr} --seed ${seed} --every ${every}`;
-  const charts: [string, string][] = [['accuracy', accuracyChart(runs)], ...percentileCharts(runs).map((svg, k): [string, string] => [`percentiles-${runs[k].network}`, svg])];
-  let pngs = 0;
-  for (const [name, svg] of charts) {
+  const charts = [['accuracy', accuracyChart(runs)] as const, ...percentileCharts(runs).map((spec, k) => [`percentiles-${runs[k].network}`, spec] as const)];
+  for (const [name, spec] of charts) {
+    const svg = await toSvg(spec);
     writeFileSync(join(values.out, `${name}.svg`), svg);
-    const png = await toPng(svg);
-    if (png !== null) {
-      writeFileSync(join(values.out, `${name}.png`), png);
-      pngs++;
-    }
+    writeFileSync(join(values.out, `${name}.png`), await toPng(svg));
   }
-  if (pngs === 0) console.log('PNG charts skipped: install @resvg/resvg-js (npm install in the checkout) to render them');
   writeFileSync(join(values.out, 'log.csv'), toCsv(runs));
   writeFileSync(join(values.out, 'log.json'), `${JSON.stringify({ command, runs }, null, 1)}\n`);
   const summary = summaryMarkdown(runs, command);
   writeFileSync(join(values.out, 'summary.md'), summary);
   console.log(`\n${summary}`);
   const [base, bn] = runs;
-  console.log(`wrote ${values.out}/: accuracy, percentile charts (svg${pngs > 0 ? ', png' : ''}), log.csv, log.json, summary.md`);
+  console.log(`wrote ${values.out}/: accuracy and percentile charts (svg, png), log.csv, log.json, summary.md`);
   console.log(`90% test accuracy: without BN at step ${stepsTo(base, 0.9) ?? '-'}, with BN at step ${stepsTo(bn, 0.9) ?? '-'}; median drift ${medianDrift(base).toFixed(3)} vs ${medianDrift(bn).toFixed(3)}`);
   return 0;
 }

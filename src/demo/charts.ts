@@ -1,80 +1,72 @@
-/** The demo's charts as SVG (Fig. 1 a, b, c of the paper), and PNG through resvg when it is installed. */
+/** The demo's charts (Fig. 1 a, b, c of the paper) as Vega-Lite specs, drawn by src/io/chart.ts. */
+import type { TopLevelSpec } from 'vega-lite';
+import { chartConfig } from '../io/chart.js';
 import type { RunResult } from './experiment.js';
 
-const W = 640;
-const H = 360;
-const PAD = { left: 60, right: 20, top: 40, bottom: 46 };
-const COLORS = { baseline: '#9aa6b8', batchnorm: '#2f6fdb' } as const;
 const LABELS = { baseline: 'without BN', batchnorm: 'with BN' } as const;
+const COLORS = { baseline: '#8c96a8', batchnorm: '#2f6fdb' } as const;
+const SIZE = { width: 560, height: 300 } as const;
+const step = { field: 'step', type: 'quantitative', title: 'training step', axis: { tickMinStep: 1 } } as const;
 
-interface Axes {
-  readonly x: (v: number) => number;
-  readonly y: (v: number) => number;
-}
-
-function axes(xMax: number, yMin: number, yMax: number): Axes {
+/** Fig. 1(a): test accuracy against training step, both networks. */
+export function accuracyChart(runs: readonly RunResult[]): TopLevelSpec {
+  const values = runs.flatMap((r) => r.checkpoints.map((c) => ({ step: c.step, accuracy: c.accuracy, network: LABELS[r.network] })));
   return {
-    x: (v) => PAD.left + ((W - PAD.left - PAD.right) * v) / xMax,
-    y: (v) => H - PAD.bottom - ((H - PAD.top - PAD.bottom) * (v - yMin)) / (yMax - yMin),
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'MNIST test accuracy (Ioffe & Szegedy 2015, Fig. 1a)',
+    ...SIZE,
+    config: chartConfig,
+    data: { values },
+    mark: { type: 'line', strokeWidth: 2 },
+    encoding: {
+      x: step,
+      y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', scale: { domain: [0, 1] } },
+      color: {
+        field: 'network',
+        type: 'nominal',
+        title: null,
+        scale: { domain: runs.map((r) => LABELS[r.network]), range: runs.map((r) => COLORS[r.network]) },
+        legend: { orient: 'bottom-right' },
+      },
+    },
   };
 }
 
-function frame(title: string, a: Axes, xMax: number, yMin: number, yMax: number, yLabel: string): string {
-  const parts = [`<rect width="${W}" height="${H}" fill="#fff"/>`, `<text x="${W / 2}" y="22" text-anchor="middle" font-weight="bold">${title}</text>`];
-  for (let k = 0; k <= 5; k++) {
-    const v = yMin + ((yMax - yMin) * k) / 5;
-    parts.push(`<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${a.y(v)}" y2="${a.y(v)}" stroke="#e6e9ef"/>`);
-    parts.push(`<text x="${PAD.left - 6}" y="${a.y(v) + 4}" text-anchor="end">${Number(v.toPrecision(3))}</text>`);
-    const s = (xMax * k) / 5;
-    parts.push(`<text x="${a.x(s)}" y="${H - PAD.bottom + 16}" text-anchor="middle">${Math.round(s)}</text>`);
-  }
-  parts.push(`<text x="${W / 2}" y="${H - 8}" text-anchor="middle">training step</text>`);
-  parts.push(`<text transform="translate(14 ${H / 2}) rotate(-90)" text-anchor="middle">${yLabel}</text>`);
-  return parts.join('');
-}
-
-function svg(body: string): string {
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, sans-serif" font-size="12">${body}</svg>\n`;
-}
-
-/** Fig. 1(a): test accuracy against training step, both networks. */
-export function accuracyChart(runs: readonly RunResult[]): string {
-  const xMax = Math.max(...runs.flatMap((r) => r.checkpoints.map((c) => c.step)));
-  const a = axes(xMax, 0, 1);
-  const lines = runs.map((r, k) => {
-    const points = r.checkpoints.map((c) => `${a.x(c.step).toFixed(1)},${a.y(c.accuracy).toFixed(1)}`).join(' ');
-    return `<polyline points="${points}" fill="none" stroke="${COLORS[r.network]}" stroke-width="2"/><text x="${W - PAD.right - 110}" y="${a.y(0.3) + 16 * k}" fill="${COLORS[r.network]}">■ ${LABELS[r.network]}</text>`;
-  });
-  return svg(frame('MNIST test accuracy (Ioffe &amp; Szegedy 2015, Fig. 1a)', a, xMax, 0, 1, 'test accuracy') + lines.join(''));
-}
-
-/** Fig. 1(b, c): 15th, 50th, 85th percentiles of one last-hidden-layer sigmoid input, one panel per network. */
-function percentileChart(run: RunResult, yMin: number, yMax: number): string {
+/** Fig. 1(b, c): 15th, 50th and 85th percentiles of one last-hidden-layer sigmoid input; the band spans 15th to 85th. */
+function percentileChart(run: RunResult, domain: readonly [number, number]): TopLevelSpec {
+  // the first checkpoint is step 0, before any training
   const points = run.checkpoints.slice(1);
-  const xMax = Math.max(...points.map((c) => c.step));
-  const a = axes(xMax, yMin, yMax);
-  const line = (k: 0 | 1 | 2) => points.map((c) => `${a.x(c.step).toFixed(1)},${a.y(c.percentiles[k]).toFixed(1)}`).join(' ');
-  const band = [...points.map((c) => `${a.x(c.step).toFixed(1)},${a.y(c.percentiles[2]).toFixed(1)}`), ...[...points].reverse().map((c) => `${a.x(c.step).toFixed(1)},${a.y(c.percentiles[0]).toFixed(1)}`)].join(' ');
-  const color = COLORS[run.network];
-  const body = `<polygon points="${band}" fill="${color}" opacity="0.25"/><polyline points="${line(0)}" fill="none" stroke="${color}"/><polyline points="${line(1)}" fill="none" stroke="${color}" stroke-width="2"/><polyline points="${line(2)}" fill="none" stroke="${color}"/>`;
-  return svg(frame(`Sigmoid input, last hidden layer, ${LABELS[run.network]}: 15/50/85th percentiles`, a, xMax, yMin, yMax, 'sigmoid input') + body);
+  const lines = points.flatMap((c) => (['15th', '50th', '85th'] as const).map((percentile, k) => ({ step: c.step, value: c.percentiles[k], percentile })));
+  const band = points.map((c) => ({ step: c.step, low: c.percentiles[0], high: c.percentiles[2] }));
+  const y = { type: 'quantitative' as const, title: 'sigmoid input', scale: { domain: [domain[0], domain[1]], nice: true, zero: false } };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: `Sigmoid input, last hidden layer, ${LABELS[run.network]}`, subtitle: '15th, 50th and 85th percentiles over the test set' },
+    ...SIZE,
+    config: chartConfig,
+    layer: [
+      {
+        data: { values: band },
+        mark: { type: 'area', opacity: 0.18, color: COLORS[run.network] },
+        encoding: { x: step, y: { field: 'low', ...y }, y2: { field: 'high' } },
+      },
+      {
+        data: { values: lines },
+        mark: { type: 'line', color: COLORS[run.network] },
+        encoding: {
+          x: step,
+          y: { field: 'value', ...y },
+          strokeDash: { field: 'percentile', type: 'nominal', title: 'percentile', scale: { domain: ['15th', '50th', '85th'], range: [[5, 3], [1, 0], [1, 2]] } },
+          strokeWidth: { condition: { test: "datum.percentile === '50th'", value: 2.5 }, value: 1.2 },
+        },
+      },
+    ],
+  };
 }
 
 /** Both percentile panels on one y range, so their drift compares at a glance. */
-export function percentileCharts(runs: readonly RunResult[]): string[] {
+export function percentileCharts(runs: readonly RunResult[]): TopLevelSpec[] {
   const values = runs.flatMap((r) => r.checkpoints.slice(1).flatMap((c) => [...c.percentiles]));
-  const lo = Math.min(...values);
-  const hi = Math.max(...values);
-  const margin = (hi - lo) * 0.05 || 1;
-  return runs.map((r) => percentileChart(r, lo - margin, hi + margin));
-}
-
-/** PNG bytes of an SVG, through @resvg/resvg-js; null when that package is not installed. */
-export async function toPng(svgText: string): Promise<Uint8Array | null> {
-  try {
-    const { Resvg } = await import('@resvg/resvg-js');
-    return new Resvg(svgText, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }, background: '#ffffff' }).render().asPng();
-  } catch {
-    return null;
-  }
+  const domain = [Math.min(...values), Math.max(...values)] as const;
+  return runs.map((r) => percentileChart(r, domain));
 }

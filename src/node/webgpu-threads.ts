@@ -3,8 +3,7 @@
  * its inputs, blocks on a shared flag until the worker has downloaded the results, and takes the
  * reply with receiveMessageOnPort. This keeps the one synchronous contract for layers, conformance and bench.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { extname } from 'node:path';
 import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { NormkitError } from '../errors.js';
@@ -21,13 +20,10 @@ interface Session {
 
 let session: Session | null = null;
 
-/** The compiled worker beside this file, or (run from source, as the tests are) its TypeScript through tsx's loader. */
+/** The worker beside this file, with this file's extension: .js in the package, .ts run from source (as the tests do). */
 function startWorker(workerData: WorkerInit, transferList: MessagePort[]): Worker {
-  const compiled = new URL('./webgpu-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(compiled))) return new Worker(compiled, { workerData, transferList });
-  const source = JSON.stringify(new URL('./webgpu-worker.ts', import.meta.url).href);
-  const code = `import('tsx/esm/api').then(({ register }) => { register(); return import(${source}); })`;
-  return new Worker(code, { eval: true, workerData, transferList });
+  const entry = new URL(`./webgpu-worker${extname(import.meta.url)}`, import.meta.url);
+  return new Worker(entry, { workerData, transferList });
 }
 
 function syncKernels(port: MessagePort, signal: Int32Array, timeoutMs: number): NormKernels {
