@@ -10,12 +10,16 @@
  * "Library for double-double and quad-double arithmetic" (2007).
  *
  * The compiler must not see through them: WGSL lets an implementation reassociate and fuse
- * (spec, "Reassociation and fusion"), and Dawn compiles for Metal in relaxed math mode, where
- * `(a + b) - a` may become `b` and TwoSum's error term 0. So every intermediate goes through
- * `keep`, an xor of its bits with a run-time zero (`p.zero`, a uniform the host sets to 0): an integer
- * operation no floating-point rewrite crosses, so each operation is rounded where it is written and
- * no multiply meets an add to fuse with. test/webgpu-float-float.test.ts checks the results bit for
- * bit against float64 on inputs where a reordered or fused version differs.
+ * (spec, "Reassociation and fusion"); Dawn compiles for Metal in relaxed math mode unless a shader
+ * module asks for strict math (Dawn-only, not in WebGPU's API), where `(a + b) - a` may become `b`
+ * and TwoSum's error term 0; Tint marks no SPIR-V operation NoContraction, so Vulkan drivers may
+ * contract a*b + c. Fusing itself is harmless here (every partial product of the split is exact, so
+ * a fused multiply-add rounds as the two operations do); folding `x.hi*y.hi - a*b` with `a*b`
+ * unrounded, or reassociating a sum, is not. So every intermediate goes through `keep`, an xor of its
+ * bits with a run-time zero (`p.zero`, a uniform the host sets to 0): an integer operation that no
+ * floating-point rewrite crosses, so each operation is rounded where it is written.
+ * test/webgpu-float-float.test.ts checks the results bit for bit against float64, and that the check
+ * fails for the library with its error terms folded away.
  *
  * Every function exists per type: suffix S for f32, Q for vec4<f32> (lane by lane).
  */
