@@ -10,6 +10,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { NormkitError } from '../errors.js';
 import type { NormKernels } from '../kernels/types.js';
 import { setWebGpuKernels } from '../kernels/webgpu/backend.js';
+import { checkTensorSize } from '../kernels/webgpu/engine.js';
 import { float32 } from '../kernels/webgpu/typed-kernels.js';
 import type { Call, Ready, Reply, WorkerInit } from './webgpu-protocol.js';
 
@@ -30,10 +31,15 @@ function startWorker(workerData: WorkerInit, transferList: MessagePort[]): Worke
   return new Worker(code, { eval: true, workerData, transferList });
 }
 
-function syncKernels(port: MessagePort, signal: Int32Array, timeoutMs: number): NormKernels {
+function syncKernels(port: MessagePort, signal: Int32Array, timeoutMs: number, maxBindingBytes: number): NormKernels {
   const call = (message: Call): (Float32Array | Float64Array | null)[] => {
+    checkTensorSize(message.x.length, maxBindingBytes);
     Atomics.store(signal, 0, 0);
-    port.postMessage(message);
+    try {
+      port.postMessage(message);
+    } catch (error) {
+      throw new NormkitError('backend', `webgpu: the inputs could not be sent to the GPU worker (${error instanceof Error ? error.message : String(error)})`);
+    }
     if (Atomics.wait(signal, 0, 0, timeoutMs) === 'timed-out') {
       throw new NormkitError('backend', `webgpu: the GPU worker did not answer within ${timeoutMs} ms`);
     }
@@ -98,7 +104,7 @@ export async function startWebGpu(options: { timeoutMs?: number } = {}): Promise
     worker.unref();
     port1.unref();
     session = { worker, port: port1, adapter: ready.adapter };
-    setWebGpuKernels(syncKernels(port1, signal, timeoutMs));
+    setWebGpuKernels(syncKernels(port1, signal, timeoutMs, ready.maxStorageBufferBindingSize));
     return ready.adapter;
   } catch (error) {
     port1.close();
