@@ -1,6 +1,8 @@
 // The webgpu backend beyond the shared suites: GPU-resident tensors across steps, float32 accuracy
 // guards (hi/lo mean, re-centring), default limits, layers on it, and its errors.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { NormView } from '../src/core/layout.ts';
 import { affineSize, normView, statsCount } from '../src/core/layout.ts';
@@ -257,6 +259,25 @@ describe('webgpu backend', () => {
     assert.throws(() => {
       backends.webgpu.forwardWithStats(new Float64Array(4), new Float64Array(4), normView({ kind: 'batch' }, [2, 2], 'channels-first'), null, null, new Float64Array(2), new Float64Array(2));
     }, /webgpu computes in float32/);
+  });
+
+  withGpu('starts silently where the process has no XDG_RUNTIME_DIR (Dawn printed two errors), in a private directory removed at exit', () => {
+    const threads = new URL('../src/node/webgpu-threads.ts', import.meta.url).href;
+    const dawn = new URL('../src/node/dawn.ts', import.meta.url).href;
+    const script = `const { startWebGpu, stopWebGpu } = await import(${JSON.stringify(threads)});
+const { createNodeWebGpu } = await import(${JSON.stringify(dawn)});
+await startWebGpu();
+(await createNodeWebGpu()).destroy();
+await stopWebGpu();
+console.log(process.env.XDG_RUNTIME_DIR);
+process.exit(0);`;
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'XDG_RUNTIME_DIR'));
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env, encoding: 'utf8' });
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.stderr, '');
+    const dir = child.stdout.trim();
+    assert.match(dir, /normkit-runtime-/);
+    assert.equal(existsSync(dir), false);
   });
 
   withGpu('stops: layers then fail with the reason until it is started again', async () => {

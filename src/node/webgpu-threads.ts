@@ -12,6 +12,7 @@ import type { NormKernels } from '../kernels/types.js';
 import { setWebGpuKernels } from '../kernels/webgpu/backend.js';
 import { checkTensorSize } from '../kernels/webgpu/engine.js';
 import { float32 } from '../kernels/webgpu/typed-kernels.js';
+import { quietRuntimeDir } from './dawn.js';
 import type { Call, Ready, Reply, WorkerInit } from './webgpu-protocol.js';
 
 interface Session {
@@ -88,6 +89,7 @@ function syncKernels(port: MessagePort, signal: Int32Array, timeoutMs: number, m
 export async function startWebGpu(options: { timeoutMs?: number } = {}): Promise<string> {
   if (session !== null) return session.adapter;
   const timeoutMs = options.timeoutMs ?? 600_000;
+  quietRuntimeDir();
   const signal = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();
   const worker = startWorker({ signal, port: port2 }, [port2]);

@@ -53,7 +53,6 @@ export const PARAMS_BYTES = 96;
 export function shaderSource(lanes: 1 | 4): string {
   const V = lanes === 4 ? 'vec4<f32>' : 'f32';
   const N = lanes === 4 ? 'Q' : 'S';
-  const VI = lanes === 4 ? 'vec4<i32>' : 'i32';
   return /* wgsl */ `
 struct Params {
   S: u32, G: u32, B: u32, K: u32,
