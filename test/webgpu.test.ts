@@ -153,6 +153,32 @@ describe('webgpu backend', () => {
     assert.ok(relative(y, ref.y) < 1e-6, `y ${relative(y, ref.y)}`);
   });
 
+  withGpu('float-float per value up to exactUpTo values per group (default 256), f32 beyond: a dx that cancels shows the difference', async (g) => {
+    const random = new Random(29);
+    // 2*16*16 = 512 values per channel, above the default; dy = 0.5 + 2x (in f32): dx cancels to ~1e-7 of its terms
+    const view = normView({ kind: 'batch' }, [2, 3, 16, 16], 'channels-first');
+    const x = Float32Array.from(random.normals(1536, 3, 2));
+    const dy = x.map((v) => 0.5 + 2 * v);
+    const ref = referenceNorm({ x, dy, view, gamma: null, beta: null, eps: 1e-5 });
+    const exact = new WebGpuNorm(g.device, { exactUpTo: Infinity });
+    assert.equal(g.exactUpTo, 256);
+    const dxError = async (engine: WebGpuNorm) => {
+      const kernels = webgpuTypedKernels(engine);
+      const [y, dx] = [new Float32Array(1536), new Float32Array(1536)];
+      const [mean, variance, rstd] = [new Float64Array(3), new Float64Array(3), new Float64Array(3)];
+      await kernels.forwardTrain(y, x, view, null, null, 1e-5, mean, variance, rstd);
+      await kernels.backward(dx, null, null, dy, x, view, null, mean, rstd, true);
+      assert.ok(relative(y, ref.y) < 2e-7, `y ${relative(y, ref.y)}`);
+      return relative(dx, ref.dx);
+    };
+    const exactError = await dxError(exact);
+    const f32Error = await dxError(g);
+    assert.ok(exactError < 1e-6, `float-float dx ${exactError}`);
+    assert.ok(f32Error > 1e-5, `f32 dx ${f32Error}: the case no longer tells the paths apart`);
+    exact.destroy();
+    assert.throws(() => new WebGpuNorm(g.device, { exactUpTo: Number.NaN }), /exactUpTo must be a number >= 0, got NaN/);
+  });
+
   withGpu('runs on a device with the default limits, and refuses a tensor beyond its storage binding size', async () => {
     const adapter = await (await dawnGpu()).requestAdapter();
     assert.ok(adapter !== null);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { NormkitError } from '../errors.js';
 import { WebGpuNorm } from '../kernels/webgpu/engine.js';
+import type { WebGpuNormOptions } from '../kernels/webgpu/engine.js';
 
 /**
  * Where the process has no XDG_RUNTIME_DIR, Dawn's start prints "error: XDG_RUNTIME_DIR is invalid or not set
@@ -42,8 +43,8 @@ export async function dawnGpu(): Promise<GPU> {
 
 /**
  * The webgpu backend on GPU-resident tensors, on a new Dawn device (its work runs on this thread's event
- * loop); `timestamps` asks for 'timestamp-query' where the adapter has it (WebGpuNorm.startTiming).
+ * loop); `timestamps` asks for 'timestamp-query' where the adapter has it (WebGpuNorm.startTiming); `exactUpTo`: see WebGpuNormOptions.
  */
-export async function createNodeWebGpu(options: { timestamps?: boolean } = {}): Promise<WebGpuNorm> {
-  return WebGpuNorm.create({ gpu: await dawnGpu(), timestamps: options.timestamps ?? false });
+export async function createNodeWebGpu(options: { timestamps?: boolean } & WebGpuNormOptions = {}): Promise<WebGpuNorm> {
+  return WebGpuNorm.create({ ...options, gpu: await dawnGpu(), timestamps: options.timestamps ?? false });
 }

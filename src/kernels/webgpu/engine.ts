@@ -103,8 +103,22 @@ export async function requestDevice(gpu: Pick<GPU, 'requestAdapter'>, options: {
   return adapter.requestDevice({ requiredLimits: { maxStorageBufferBindingSize, maxBufferSize }, requiredFeatures });
 }
 
+/** Groups of up to this many values get float-float arithmetic per value by default (WebGpuNorm's exactUpTo). */
+export const EXACT_UP_TO = 256;
+
+export interface WebGpuNormOptions {
+  /**
+   * Statistics groups of up to this many values (M = S*B) are computed with float-float arithmetic per
+   * value (dx within about 1e-7 even where its terms cancel, as with two values per group), larger ones
+   * with f32 sums (float-float only for the per-group mean, variance and rstd): the exact path doubled
+   * shape A's time on SwiftShader and is not yet measured on a GPU. Default EXACT_UP_TO; Infinity: always.
+   */
+  readonly exactUpTo?: number;
+}
+
 export class WebGpuNorm {
   readonly device: GPUDevice;
+  readonly exactUpTo: number;
   readonly #layout: GPUBindGroupLayout;
   readonly #modules: Record<1 | 4, GPUShaderModule>;
   readonly #pipelines = new Map<string, GPUComputePipeline>();
@@ -123,15 +137,17 @@ export class WebGpuNorm {
   #error: string | null = null;
 
   /** On `device`, or on a new device of `gpu` (default: navigator.gpu); `timestamps`: see requestDevice. */
-  static async create(options: { device?: GPUDevice; gpu?: GPU; timestamps?: boolean } = {}): Promise<WebGpuNorm> {
-    if (options.device !== undefined) return new WebGpuNorm(options.device);
+  static async create(options: { device?: GPUDevice; gpu?: GPU; timestamps?: boolean } & WebGpuNormOptions = {}): Promise<WebGpuNorm> {
+    if (options.device !== undefined) return new WebGpuNorm(options.device, options);
     const gpu = options.gpu ?? (typeof navigator === 'undefined' ? undefined : navigator.gpu);
     if (gpu === undefined) throw new NormkitError('backend', 'webgpu: navigator.gpu is missing here (in Node, use createNodeWebGpu from normkit/node)');
-    return new WebGpuNorm(await requestDevice(gpu, { timestamps: options.timestamps ?? false }));
+    return new WebGpuNorm(await requestDevice(gpu, { timestamps: options.timestamps ?? false }), options);
   }
 
-  constructor(device: GPUDevice) {
+  constructor(device: GPUDevice, options: WebGpuNormOptions = {}) {
     this.device = device;
+    this.exactUpTo = options.exactUpTo ?? EXACT_UP_TO;
+    if (!(this.exactUpTo >= 0)) throw new NormkitError('option', `webgpu: exactUpTo must be a number >= 0, got ${String(options.exactUpTo)}`);
     void device.lost.then((info) => {
       this.#lost = info.message === '' ? info.reason : info.message;
     });
@@ -233,7 +249,7 @@ export class WebGpuNorm {
     ] as const) {
       if (grad === null) continue;
       dispatches.push({
-        pipeline: this.#pipeline('affineGrad', mode, 1),
+        pipeline: this.#pipeline('affineGrad', mode, 1, true),
         binding: { ...binding, out: grad.buffer },
         block: { view, lanes: 1, eps: 0, reduction: { targets: entries, D: 1, C1: 0, C2: 0, L: 1, stride: 0, count: 0, chunks: 1, columns: false }, flags: 0, sumsOffset: affineOffset },
         workgroups: Math.ceil(entries / WORKGROUP),
@@ -342,14 +358,19 @@ export class WebGpuNorm {
     return (weight === null ? 0 : Flag.weight) | (bias === null ? 0 : Flag.bias);
   }
 
-  #pipeline(entry: Entry, mode: number, lanes: 1 | 4): GPUComputePipeline {
-    const key = `${entry}/${mode}/${lanes}`;
+  /** Whether a view's per-value arithmetic is float-float: groups of at most exactUpTo values. */
+  #exact(view: NormView): boolean {
+    return view.span * view.inner <= this.exactUpTo;
+  }
+
+  #pipeline(entry: Entry, mode: number, lanes: 1 | 4, exact: boolean): GPUComputePipeline {
+    const key = `${entry}/${mode}/${lanes}/${exact ? 'exact' : 'f32'}`;
     let pipeline = this.#pipelines.get(key);
     if (pipeline === undefined) {
       pipeline = this.device.createComputePipeline({
         label: `normkit ${key}`,
         layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.#layout] }),
-        compute: { module: this.#modules[lanes], entryPoint: entry, constants: { MODE: mode } },
+        compute: { module: this.#modules[lanes], entryPoint: entry, constants: { MODE: mode, EXACT: exact ? 1 : 0 } },
       });
       this.#pipelines.set(key, pipeline);
     }
@@ -359,14 +380,14 @@ export class WebGpuNorm {
   #reduction(mode: number, lanes: 1 | 4, reduction: Reduction, view: NormView, eps: number, flags: number, sumsOffset: number, binding: Binding): Dispatch[] {
     const block = { view, lanes, eps, reduction, flags, sumsOffset };
     return [
-      { pipeline: this.#pipeline(reduction.columns ? 'reduceColumns' : 'reduce', mode, lanes), binding, block, workgroups: reduceWorkgroups(reduction) },
-      { pipeline: this.#pipeline('finish', mode, lanes), binding, block, workgroups: reduction.targets },
+      { pipeline: this.#pipeline(reduction.columns ? 'reduceColumns' : 'reduce', mode, lanes, this.#exact(view)), binding, block, workgroups: reduceWorkgroups(reduction) },
+      { pipeline: this.#pipeline('finish', mode, lanes, this.#exact(view)), binding, block, workgroups: reduction.targets },
     ];
   }
 
   #elementwise(entry: 'normalize' | 'inputGrad', lanes: 1 | 4, view: NormView, flags: number, binding: Binding): Dispatch {
     const n = view.outer * view.span * view.groups * view.inner;
-    return { pipeline: this.#pipeline(entry, 0, lanes), binding, block: { view, lanes, eps: 0, reduction: null, flags, sumsOffset: 0 }, workgroups: elementwiseWorkgroups(n, lanes) };
+    return { pipeline: this.#pipeline(entry, 0, lanes, this.#exact(view)), binding, block: { view, lanes, eps: 0, reduction: null, flags, sumsOffset: 0 }, workgroups: elementwiseWorkgroups(n, lanes) };
   }
 
   /** Grows a scratch buffer to at least `bytes`; queue order keeps reuse across calls safe. */

@@ -12,7 +12,8 @@
  * 16 bytes per invocation, which is what reaches a GPU's memory bandwidth.
  *
  * Accuracy: storage is f32, arithmetic float-float (float-float.ts, about 48 bits) wherever sums,
- * statistics and dx's cancelling terms are formed. Statistics are sums of d = (x - shift)*2^-e with shift
+ * statistics and dx's cancelling terms are formed: per value and across chunks where EXACT (pipelines
+ * for small groups, engine.ts), and always for the per-group statistics (mean, variance, rstd). Statistics are sums of d = (x - shift)*2^-e with shift
  * a value of the group and 2^e its magnitude (no E[x^2] - E[x]^2 on raw data; no overflow of d^2 for
  * any finite x); where the shift lies far from the mean, or the values' magnitude far from the shift's,
  * a second pass re-centres on the first pass's mean, scaled by the largest |x|. A group keeps
@@ -74,6 +75,8 @@ const FLAG_FUSED: u32 = ${Flag.fused}u;
 const FLAG_BATCH_STATS: u32 = ${Flag.batchStats}u;
 
 override MODE: u32 = 0u;
+// float-float per value (small groups: dx cancels, and the cost is nothing), or f32 per value with float-float across chunks
+override EXACT: bool = true;
 const SHIFTED: u32 = ${Mode.shifted}u;
 const RECENTRED: u32 = ${Mode.recentred}u;
 const GROUP: u32 = ${Mode.group}u;
@@ -106,12 +109,14 @@ fn broadcast(a: FFS) -> FV { return FV(V(a.hi), V(a.lo)); }
 
 // the lanes of a float-float load summed into one scalar float-float
 fn totalFF(a: FV) -> FFS {
+  if !EXACT { return FFS(${lanes === 4 ? '(a.hi.x + a.hi.y) + (a.hi.z + a.hi.w)' : 'a.hi'}, 0.0); }
   let r = renormalize${N}(a);
   return ${lanes === 4 ? 'addS(addS(FFS(r.hi.x, r.lo.x), FFS(r.hi.y, r.lo.y)), addS(FFS(r.hi.z, r.lo.z), FFS(r.hi.w, r.lo.w)))' : 'r'};
 }
 
-// two scalar float-floats packed as (a hi, a lo, b hi, b lo), added
+// two scalar float-floats packed as (a hi, a lo, b hi, b lo), added (f32 where not EXACT)
 fn combine(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+  if !EXACT { return a + b; }
   let s = addS(FFS(a.x, a.y), FFS(b.x, b.y));
   let t = addS(FFS(a.z, a.w), FFS(b.z, b.w));
   return vec4(s.hi, s.lo, t.hi, t.lo);
@@ -135,33 +140,61 @@ fn weightOf(j: u32) -> f32 { return select(1.0, weight[j], has(FLAG_WEIGHT)); }
 fn biasOf(j: u32) -> f32 { return select(0.0, bias[j], has(FLAG_BIAS)); }
 
 // what values are centred on and scaled by: d = (x - mean)*2^-k, xhat = d*rstd (rstd scaled by 2^k)
-struct Centre { mean: FFS, rstd: FFS, k: i32 }
+// scale = 2^-k (|k| <= 126, so it is a normal f32 and multiplying by it is exact)
+struct Centre { mean: FFS, rstd: FFS, k: i32, scale: f32 }
+
+fn centre(mean: FFS, rstd: FFS, k: i32) -> Centre { return Centre(mean, rstd, k, ldexp(1.0, -k)); }
 
 fn centreOf(q: u32) -> Centre {
   let a = stats[2u * q];
-  return Centre(FFS(a.x, a.y), FFS(a.z, a.w), i32(stats[2u * q + 1u].w));
+  return centre(FFS(a.x, a.y), FFS(a.z, a.w), i32(stats[2u * q + 1u].w));
 }
 
-// (v - mean)*2^-k in float-float
-fn deviation(v: V, mean: FFS, k: i32) -> FV {
-  let t = twoSum${N}(pow2Scale${N}(v, -k), V(-pow2ScaleS(mean.hi, -k)));
-  return twoSum${N}(t.hi, keep${N}(t.lo - V(pow2ScaleS(mean.lo, -k))));
+// per-value arithmetic: float-float where EXACT, else f32 (lo 0, which the compiler then drops)
+fn vMul(a: FV, b: FV) -> FV {
+  if EXACT { return mul${N}(a, b); }
+  return FV(a.hi * b.hi, V(0.0));
 }
 
-fn xhatFF(v: V, c: Centre) -> FV { return mul${N}(deviation(v, c.mean, c.k), broadcast(c.rstd)); }
+fn vAdd(a: FV, b: FV) -> FV {
+  if EXACT { return add${N}(a, b); }
+  return FV(a.hi + b.hi, V(0.0));
+}
+
+fn vProd(a: V, b: V) -> FV {
+  if EXACT { return twoProd${N}(a, b); }
+  return FV(a * b, V(0.0));
+}
+
+fn vAccumulate(acc: FV, v: FV) -> FV {
+  if EXACT { return accumulate${N}(acc, v); }
+  return FV(acc.hi + v.hi, V(0.0));
+}
+
+// (v - mean)*2^-k
+fn deviation(v: V, c: Centre) -> FV {
+  let scaled = v * c.scale;
+  if EXACT {
+    let t = twoSum${N}(scaled, V(-(c.mean.hi * c.scale)));
+    return twoSum${N}(t.hi, keep${N}(t.lo - V(c.mean.lo * c.scale)));
+  }
+  return FV((scaled - c.mean.hi * c.scale) - c.mean.lo * c.scale, V(0.0));
+}
+
+fn xhatFF(v: V, c: Centre) -> FV { return vMul(deviation(v, c), broadcast(c.rstd)); }
 
 // target t's centre: its first value scaled by its magnitude (first pass), the first pass's mean scaled by the largest |x| (re-centring), its statistics (backward)
 fn targetCentre(t: u32) -> Centre {
   if MODE == SHIFTED {
     let shift = first(x[element(t, 0u)]);
-    return Centre(FFS(shift, 0.0), FFS(1.0, 0.0), exponentOf(shift));
+    return centre(FFS(shift, 0.0), FFS(1.0, 0.0), exponentOf(shift));
   }
   if MODE == RECENTRED {
     let a = stats[2u * t];
-    return Centre(FFS(a.x, a.y), FFS(1.0, 0.0), i32(stats[2u * t + 1u].z));
+    return centre(FFS(a.x, a.y), FFS(1.0, 0.0), i32(stats[2u * t + 1u].z));
   }
   if MODE == GROUP { return centreOf(t); }
-  return Centre(FFS(0.0, 0.0), FFS(0.0, 0.0), 0);
+  return centre(FFS(0.0, 0.0), FFS(0.0, 0.0), 0);
 }
 
 struct Terms { a: FV, b: FV }
@@ -169,15 +202,15 @@ struct Terms { a: FV, b: FV }
 // load i's two summands: d and d^2 (statistics), g = dy*w and g*xhat (group), dy and dy*xhat (affine)
 fn terms(i: u32, c: Centre) -> Terms {
   if MODE == SHIFTED || MODE == RECENTRED {
-    let d = deviation(x[i], c.mean, c.k);
-    return Terms(d, mul${N}(d, d));
+    let d = deviation(x[i], c);
+    return Terms(d, vMul(d, d));
   }
   var g = FV(dy[i], V(0.0));
   if MODE == GROUP {
-    if has(FLAG_WEIGHTED) { g = twoProd${N}(dy[i], V(weightOf(affineIndex(i * LANES)))); }
-    return Terms(g, mul${N}(g, xhatFF(x[i], c)));
+    if has(FLAG_WEIGHTED) { g = vProd(dy[i], V(weightOf(affineIndex(i * LANES)))); }
+    return Terms(g, vMul(g, xhatFF(x[i], c)));
   }
-  return Terms(g, mul${N}(g, xhatFF(x[i], centreOf(statsIndex(i * LANES)))));
+  return Terms(g, vMul(g, xhatFF(x[i], centreOf(statsIndex(i * LANES)))));
 }
 
 fn packed(a: FV, b: FV) -> vec4<f32> {
@@ -237,8 +270,8 @@ fn reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   for (var r = start + lid; r < end; r += WG) {
     let i = base + row * p.stride + col;
     let s = terms(i, c);
-    a = accumulate${N}(a, s.a);
-    b = accumulate${N}(b, s.b);
+    a = vAccumulate(a, s.a);
+    b = vAccumulate(b, s.b);
     if MODE == SHIFTED { largest = max(largest, largestLane(abs(x[i]))); }
     row += stepRow;
     col += stepCol;
@@ -276,8 +309,8 @@ fn reduceColumns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     for (var r = range.x + lane; r < range.y; r += WG / ${COLUMN_TILE}u) {
       let i = base + r * p.stride;
       let s = terms(i, c);
-      a = accumulate${N}(a, s.a);
-      b = accumulate${N}(b, s.b);
+      a = vAccumulate(a, s.a);
+      b = vAccumulate(b, s.b);
       if MODE == SHIFTED { largest = max(largest, largestLane(abs(x[i]))); }
     }
   }
@@ -304,10 +337,10 @@ fn settle(t: u32, mean: FFS, scaledVariance: FFS, e: i32) {
   let kEps = select(-1000, frexp(p.eps).exp / 2, p.eps > 0.0);
   let kk = max(kVar, kEps);
   let r = rsqrtS(addS(scaleS(v, 2 * (e - kk)), scaleS(eps, -2 * kk)));
-  let f = frexp(r.hi).exp;
-  let rstd = scaleS(r, 1 - f);
+  let k = clamp(kk + 1 - frexp(r.hi).exp, -126, 126);
+  let rstd = scaleS(r, k - kk);
   stats[2u * t] = vec4(mean.hi, mean.lo, rstd.hi, rstd.lo);
-  stats[2u * t + 1u] = vec4(v.hi, v.lo, f32(e), f32(kk + 1 - f));
+  stats[2u * t + 1u] = vec4(v.hi, v.lo, f32(e), f32(k));
 }
 
 @compute @workgroup_size(WG)
@@ -358,7 +391,7 @@ fn normalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let e = i * LANES;
   let c = centreOf(statsIndex(e));
   let j = affineIndex(e);
-  out[i] = value${N}(deviation(x[i], c.mean, c.k)) * (c.rstd.hi * weightOf(j)) + biasOf(j);
+  out[i] = value${N}(deviation(x[i], c)) * (c.rstd.hi * weightOf(j)) + biasOf(j);
 }
 
 // dx = rstd*(g - sum(g)/M - xhat*sum(g*xhat)/M), g = dy*w, in float-float up to the last product (the terms cancel);
@@ -372,7 +405,7 @@ fn inputGrad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let c = centreOf(q);
   let w = weightOf(affineIndex(e));
   if !has(FLAG_BATCH_STATS) {
-    out[i] = pow2Scale${N}(dy[i] * (c.rstd.hi * w), -c.k);
+    out[i] = dy[i] * (c.rstd.hi * w) * c.scale;
     return;
   }
   let s = sums[q];
@@ -381,10 +414,10 @@ fn inputGrad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let meanG = mulS(FFS(s.x, s.y), invM);
   let meanGX = mulS(FFS(s.z, s.w), invM);
   var g = FV(dy[i], V(0.0));
-  if !has(FLAG_FUSED) { g = twoProd${N}(dy[i], V(w)); }
-  let term3 = mul${N}(xhatFF(x[i], c), broadcast(meanGX));
-  let inner = add${N}(add${N}(g, broadcast(negS(meanG))), neg${N}(term3));
-  out[i] = pow2Scale${N}(value${N}(inner) * select(c.rstd.hi, c.rstd.hi * w, has(FLAG_FUSED)), -c.k);
+  if !has(FLAG_FUSED) { g = vProd(dy[i], V(w)); }
+  let term3 = vMul(xhatFF(x[i], c), broadcast(meanGX));
+  let inner = vAdd(vAdd(g, broadcast(negS(meanG))), neg${N}(term3));
+  out[i] = value${N}(inner) * select(c.rstd.hi, c.rstd.hi * w, has(FLAG_FUSED)) * c.scale;
 }
 
 // MODE AffineGrad.weight: dweight = sum(dy*xhat); AffineGrad.bias: dbias = sum(dy); per affine entry, from the sums at sumsOffset (lanes 1 only)
