@@ -229,12 +229,12 @@ fn chunkRange(c: u32) -> vec2<u32> {
 // the workgroup's sums (and, in scratchMax[0], its largest |x|)
 fn treeSum(v: vec4<f32>, largest: f32, lid: u32) -> vec4<f32> {
   scratch[lid] = v;
-  scratchMax[lid] = largest;
+  if MODE == SHIFTED { scratchMax[lid] = largest; }
   workgroupBarrier();
   for (var half = WG / 2u; half > 0u; half = half / 2u) {
     if lid < half {
       scratch[lid] = combine(scratch[lid], scratch[lid + half]);
-      scratchMax[lid] = max(scratchMax[lid], scratchMax[lid + half]);
+      if MODE == SHIFTED { scratchMax[lid] = max(scratchMax[lid], scratchMax[lid + half]); }
     }
     workgroupBarrier();
   }
@@ -315,7 +315,7 @@ fn reduceColumns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     }
   }
   scratch[lid] = packed(a, b);
-  scratchMax[lid] = largest;
+  if MODE == SHIFTED { scratchMax[lid] = largest; }
   workgroupBarrier();
   if lane == 0u && live {
     let at = t * p.chunks + w % p.chunks;
