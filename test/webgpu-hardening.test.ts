@@ -112,19 +112,24 @@ describe('webgpu hardening and exactness repros', () => {
 
   withGpu('GroupNorm right at |x| ~ 1e18, 1e30, 1e34 and 1e-30 (was zeros at 1e18, 1e33 at 1e30): statistics scaled before squaring (beyond ~1e36, dx ~ 1/|x| reaches float32 subnormals, which WGSL lets a GPU flush)', () => {
     const random = new Random(37);
-    for (const magnitude of [1e18, 1e30, 1e34, 1e-30]) {
-      const layer = new GroupNorm(2, 4, { backend: 'webgpu' });
-      const reference = new GroupNorm(2, 4, { backend: 'reference', dtype: 'float64' });
-      // 2*32 = 64 values per group
-      const data = Float32Array.from(random.normals(2 * 4 * 32, 0, magnitude));
-      const y = layer.forward({ data, shape: [2, 4, 32] });
-      const truth = reference.forward({ data: Float64Array.from(data), shape: [2, 4, 32] });
-      const error = normalized(y.data, truth.data);
-      assert.ok(error < 1e-6, `|x| ~ ${magnitude}: y off by ${error}`);
-      const dy = Float32Array.from(random.normals(data.length));
-      const dx = layer.backward({ data: dy, shape: [2, 4, 32] });
-      const dxTruth = reference.backward({ data: Float64Array.from(dy), shape: [2, 4, 32] });
-      assert.ok(normalized(dx.data, dxTruth.data) < 1e-6, `|x| ~ ${magnitude}: dx off by ${normalized(dx.data, dxTruth.data)}`);
+    // 2*32 = 64 values per group (float-float per value) and 2*320 = 640 (f32 per value)
+    for (const shape of [
+      [2, 4, 32],
+      [2, 4, 320],
+    ]) {
+      for (const magnitude of [1e18, 1e30, 1e34, 1e-30]) {
+        const layer = new GroupNorm(2, 4, { backend: 'webgpu' });
+        const reference = new GroupNorm(2, 4, { backend: 'reference', dtype: 'float64' });
+        const data = Float32Array.from(random.normals(8 * shape[2], 0, magnitude));
+        const y = layer.forward({ data, shape });
+        const truth = reference.forward({ data: Float64Array.from(data), shape });
+        const error = normalized(y.data, truth.data);
+        assert.ok(error < 1e-6, `[${shape.join(', ')}] |x| ~ ${magnitude}: y off by ${error}`);
+        const dy = Float32Array.from(random.normals(data.length));
+        const dx = layer.backward({ data: dy, shape });
+        const dxTruth = reference.backward({ data: Float64Array.from(dy), shape });
+        assert.ok(normalized(dx.data, dxTruth.data) < 1e-6, `[${shape.join(', ')}] |x| ~ ${magnitude}: dx off by ${normalized(dx.data, dxTruth.data)}`);
+      }
     }
   });
 
