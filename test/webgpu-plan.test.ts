@@ -1,8 +1,9 @@
-// How the webgpu kernels split work (pure arithmetic, no GPU): load width, reduction kinds, chunks.
+// How the webgpu kernels split work and lay out statistics (pure arithmetic, no GPU): load width, reduction kinds, chunks, float-float pairs.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { normView } from '../src/core/layout.ts';
-import { affineReduction, groupReduction, lanesOf, reduceWorkgroups } from '../src/kernels/webgpu/plan.ts';
+import { packStats, unpackStats } from '../src/kernels/webgpu/engine.ts';
+import { affineReduction, floatFloat, groupReduction, lanesOf, reduceWorkgroups } from '../src/kernels/webgpu/plan.ts';
 
 describe('webgpu dispatch plan', () => {
   it('reads NCHW BatchNorm as vec4 rows in chunks of 4,096 loads (shape A: the H100-measured plan)', () => {
@@ -28,5 +29,26 @@ describe('webgpu dispatch plan', () => {
     assert.ok(reduceWorkgroups(b) >= 256, `${reduceWorkgroups(b)} workgroups`);
     const tiny = groupReduction(normView({ kind: 'batch' }, [8, 16, 8, 8], 'channels-first'), 4);
     assert.equal(tiny.chunks, 1);
+  });
+});
+
+describe('webgpu statistics layout (float-float pairs, no GPU)', () => {
+  it('round-trips mean and rstd from 1e-30 to 1e30 to about 2^-47, rstd as (hi, lo)*2^-k with hi in [1, 2)', () => {
+    const values = [1e-30, 3.7e-12, 0.1, 1, 2 / 3, 1e4 + 1e-4, 6.02e23, 1e30];
+    const mean = Float64Array.from(values, (v, i) => (i % 2 === 0 ? v : -v));
+    const rstd = Float64Array.from(values).reverse();
+    const packed = packStats(mean, rstd);
+    for (let q = 0; q < values.length; q++) {
+      assert.ok(packed[8 * q + 2] >= 1 && packed[8 * q + 2] < 2, `rstd hi ${packed[8 * q + 2]}`);
+      assert.ok(Number.isInteger(packed[8 * q + 7]));
+    }
+    const back = unpackStats(packed);
+    for (let q = 0; q < values.length; q++) {
+      assert.ok(Math.abs(back.mean[q] - mean[q]) <= 2 ** -47 * Math.abs(mean[q]), `mean ${mean[q]}`);
+      assert.ok(Math.abs(back.rstd[q] - rstd[q]) <= 2 ** -47 * rstd[q], `rstd ${rstd[q]}`);
+    }
+    const [hi, lo] = floatFloat(0.1);
+    assert.equal(hi, Math.fround(0.1));
+    assert.ok(Math.abs(hi + lo - 0.1) < 2 ** -50 * 0.1);
   });
 });

@@ -20,7 +20,6 @@ function preferSwiftShader(): void {
     execFileSync('apt-get', ['install', '-y', '-q', 'libvulkan1'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   }
   if (process.env.VK_ICD_FILENAMES === undefined && existsSync(ensureChromium()) && existsSync(swiftshaderIcd)) process.env.VK_ICD_FILENAMES = swiftshaderIcd;
-  process.env.XDG_RUNTIME_DIR ??= '/tmp';
 }
 
 export type WebGpuSetup = { ok: true; adapter: string } | { ok: false; reason: string };

@@ -1,6 +1,8 @@
 // The webgpu backend beyond the shared suites: GPU-resident tensors across steps, float32 accuracy
 // guards (hi/lo mean, re-centring), default limits, layers on it, and its errors.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { NormView } from '../src/core/layout.ts';
 import { affineSize, normView, statsCount } from '../src/core/layout.ts';
@@ -151,6 +153,32 @@ describe('webgpu backend', () => {
     assert.ok(relative(y, ref.y) < 1e-6, `y ${relative(y, ref.y)}`);
   });
 
+  withGpu('float-float per value up to exactUpTo values per group (default 256), f32 beyond: a dx that cancels shows the difference', async (g) => {
+    const random = new Random(29);
+    // 2*16*16 = 512 values per channel, above the default; dy = 0.5 + 2x (in f32): dx cancels to ~1e-7 of its terms
+    const view = normView({ kind: 'batch' }, [2, 3, 16, 16], 'channels-first');
+    const x = Float32Array.from(random.normals(1536, 3, 2));
+    const dy = x.map((v) => 0.5 + 2 * v);
+    const ref = referenceNorm({ x, dy, view, gamma: null, beta: null, eps: 1e-5 });
+    const exact = new WebGpuNorm(g.device, { exactUpTo: Infinity });
+    assert.equal(g.exactUpTo, 256);
+    const dxError = async (engine: WebGpuNorm) => {
+      const kernels = webgpuTypedKernels(engine);
+      const [y, dx] = [new Float32Array(1536), new Float32Array(1536)];
+      const [mean, variance, rstd] = [new Float64Array(3), new Float64Array(3), new Float64Array(3)];
+      await kernels.forwardTrain(y, x, view, null, null, 1e-5, mean, variance, rstd);
+      await kernels.backward(dx, null, null, dy, x, view, null, mean, rstd, true);
+      assert.ok(relative(y, ref.y) < 2e-7, `y ${relative(y, ref.y)}`);
+      return relative(dx, ref.dx);
+    };
+    const exactError = await dxError(exact);
+    const f32Error = await dxError(g);
+    assert.ok(exactError < 1e-6, `float-float dx ${exactError}`);
+    assert.ok(f32Error > 1e-5, `f32 dx ${f32Error}: the case no longer tells the paths apart`);
+    exact.destroy();
+    assert.throws(() => new WebGpuNorm(g.device, { exactUpTo: Number.NaN }), /exactUpTo must be a number >= 0, got NaN/);
+  });
+
   withGpu('runs on a device with the default limits, and refuses a tensor beyond its storage binding size', async () => {
     const adapter = await (await dawnGpu()).requestAdapter();
     assert.ok(adapter !== null);
@@ -257,6 +285,25 @@ describe('webgpu backend', () => {
     assert.throws(() => {
       backends.webgpu.forwardWithStats(new Float64Array(4), new Float64Array(4), normView({ kind: 'batch' }, [2, 2], 'channels-first'), null, null, new Float64Array(2), new Float64Array(2));
     }, /webgpu computes in float32/);
+  });
+
+  withGpu('starts silently where the process has no XDG_RUNTIME_DIR (Dawn printed two errors), in a private directory removed at exit', () => {
+    const threads = new URL('../src/node/webgpu-threads.ts', import.meta.url).href;
+    const dawn = new URL('../src/node/dawn.ts', import.meta.url).href;
+    const script = `const { startWebGpu, stopWebGpu } = await import(${JSON.stringify(threads)});
+const { createNodeWebGpu } = await import(${JSON.stringify(dawn)});
+await startWebGpu();
+(await createNodeWebGpu()).destroy();
+await stopWebGpu();
+console.log(process.env.XDG_RUNTIME_DIR);
+process.exit(0);`;
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'XDG_RUNTIME_DIR'));
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env, encoding: 'utf8' });
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.stderr, '');
+    const dir = child.stdout.trim();
+    assert.match(dir, /normkit-runtime-/);
+    assert.equal(existsSync(dir), false);
   });
 
   withGpu('stops: layers then fail with the reason until it is started again', async () => {

@@ -21,7 +21,8 @@ export type Call =
 /** outputs in the contract's order: forwardTrain y, mean, variance, rstd; forwardWithStats y; backward dx, dweight, dbias. */
 export type Reply = { ok: true; outputs: (Float32Array | Float64Array | null)[] } | { ok: false; code: NormkitErrorCode; message: string };
 
-export type Ready = { ok: true; adapter: string } | { ok: false; code: NormkitErrorCode; message: string };
+/** maxStorageBufferBindingSize: the device's limit in bytes, checked before inputs are posted (a clone of gigabytes fails with a DOMException). */
+export type Ready = { ok: true; adapter: string; maxStorageBufferBindingSize: number } | { ok: false; code: NormkitErrorCode; message: string };
 
 export interface WorkerInit {
   /** [0]: 1 once a reply is posted. */

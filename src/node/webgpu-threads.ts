@@ -9,7 +9,9 @@ import type { MessagePort } from 'node:worker_threads';
 import { NormkitError } from '../errors.js';
 import type { NormKernels } from '../kernels/types.js';
 import { setWebGpuKernels } from '../kernels/webgpu/backend.js';
+import { checkTensorSize } from '../kernels/webgpu/engine.js';
 import { float32 } from '../kernels/webgpu/typed-kernels.js';
+import { quietRuntimeDir } from './dawn.js';
 import type { Call, Ready, Reply, WorkerInit } from './webgpu-protocol.js';
 
 interface Session {
@@ -26,10 +28,15 @@ function startWorker(workerData: WorkerInit, transferList: MessagePort[]): Worke
   return new Worker(entry, { workerData, transferList });
 }
 
-function syncKernels(port: MessagePort, signal: Int32Array, timeoutMs: number): NormKernels {
+function syncKernels(port: MessagePort, signal: Int32Array, timeoutMs: number, maxBindingBytes: number): NormKernels {
   const call = (message: Call): (Float32Array | Float64Array | null)[] => {
+    checkTensorSize(message.x.length, maxBindingBytes);
     Atomics.store(signal, 0, 0);
-    port.postMessage(message);
+    try {
+      port.postMessage(message);
+    } catch (error) {
+      throw new NormkitError('backend', `webgpu: the inputs could not be sent to the GPU worker (${error instanceof Error ? error.message : String(error)})`);
+    }
     if (Atomics.wait(signal, 0, 0, timeoutMs) === 'timed-out') {
       throw new NormkitError('backend', `webgpu: the GPU worker did not answer within ${timeoutMs} ms`);
     }
@@ -78,6 +85,7 @@ function syncKernels(port: MessagePort, signal: Int32Array, timeoutMs: number): 
 export async function startWebGpu(options: { timeoutMs?: number } = {}): Promise<string> {
   if (session !== null) return session.adapter;
   const timeoutMs = options.timeoutMs ?? 600_000;
+  quietRuntimeDir();
   const signal = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();
   const worker = startWorker({ signal, port: port2 }, [port2]);
@@ -94,7 +102,7 @@ export async function startWebGpu(options: { timeoutMs?: number } = {}): Promise
     worker.unref();
     port1.unref();
     session = { worker, port: port1, adapter: ready.adapter };
-    setWebGpuKernels(syncKernels(port1, signal, timeoutMs));
+    setWebGpuKernels(syncKernels(port1, signal, timeoutMs, ready.maxStorageBufferBindingSize));
     return ready.adapter;
   } catch (error) {
     port1.close();

@@ -43,7 +43,11 @@ async function main(): Promise<void> {
     const engine = await createNodeWebGpu();
     kernels = webgpuTypedKernels(engine);
     const { vendor, architecture, description } = engine.device.adapterInfo;
-    parentPort?.postMessage({ ok: true, adapter: [vendor, architecture, description].filter((s) => s !== '').join(' ') } satisfies Ready);
+    parentPort?.postMessage({
+      ok: true,
+      adapter: [vendor, architecture, description].filter((s) => s !== '').join(' '),
+      maxStorageBufferBindingSize: engine.device.limits.maxStorageBufferBindingSize,
+    } satisfies Ready);
   } catch (error) {
     parentPort?.postMessage(failure(error) satisfies Ready);
     return;

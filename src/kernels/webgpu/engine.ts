@@ -9,8 +9,8 @@ import { affineSize, statsCount } from '../../core/layout.js';
 import { NormkitError } from '../../errors.js';
 import { BufferUsage, MapMode, ShaderStage } from './constants.js';
 import type { Block, Reduction } from './plan.js';
-import { affineReduction, elementwiseWorkgroups, grid, groupReduction, lanesOf, reduceWorkgroups, writeBlock } from './plan.js';
-import { AffineGrad, Flag, Mode, PARAMS_STRIDE, WORKGROUP, shaderSource } from './shader.js';
+import { affineReduction, elementwiseWorkgroups, floatFloat, grid, groupReduction, lanesOf, reduceWorkgroups, writeBlock } from './plan.js';
+import { AffineGrad, Flag, Mode, PARAMS_BYTES, PARAMS_STRIDE, WORKGROUP, shaderSource } from './shader.js';
 
 /** A float32 tensor in a GPUBuffer (usage STORAGE | COPY_SRC | COPY_DST), `length` values. */
 export interface GpuTensor {
@@ -18,7 +18,7 @@ export interface GpuTensor {
   readonly length: number;
 }
 
-/** Per statistics group on the GPU: mean as a float32 hi/lo pair, rstd and the biased variance. */
+/** Per statistics group on the GPU (32 bytes): mean and rstd as float-float pairs, the biased variance (shader.ts). */
 export interface GpuStats {
   readonly buffer: GPUBuffer;
   readonly count: number;
@@ -50,6 +50,42 @@ interface Dispatch {
 
 const TENSOR_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 
+/** Bytes per statistics group: two vec4 (shader.ts). */
+const STATS_BYTES = 32;
+
+/** Throws a 'length' NormkitError where `length` float32 values exceed a storage binding of `limit` bytes. */
+export function checkTensorSize(length: number, limit: number): void {
+  const bytes = 4 * length;
+  if (bytes > limit) throw new NormkitError('length', `webgpu: ${length} values (${bytes} bytes) exceed this device's maxStorageBufferBindingSize of ${limit} bytes`);
+}
+
+/** Given statistics in the shader's layout: mean (hi, lo), rstd as (hi, lo)*2^-k with hi in [1, 2), k. */
+export function packStats(mean: Float64Array, rstd: Float64Array): Float32Array {
+  const packed = new Float32Array(8 * mean.length);
+  for (let q = 0; q < mean.length; q++) {
+    const r = rstd[q];
+    const k = r > 0 && Number.isFinite(r) ? Math.min(126, Math.max(-126, -Math.floor(Math.log2(r)))) : 0;
+    packed.set([...floatFloat(mean[q]), ...floatFloat(r * 2 ** k)], 8 * q);
+    packed[8 * q + 7] = k;
+  }
+  return packed;
+}
+
+/** Statistics from the shader's layout: mean = hi + lo, rstd = (hi + lo)*2^-k, variance = (hi + lo)*2^2E. */
+export function unpackStats(packed: Float32Array): StatsValues {
+  const count = packed.length / 8;
+  const mean = new Float64Array(count);
+  const variance = new Float64Array(count);
+  const rstd = new Float64Array(count);
+  for (let q = 0; q < count; q++) {
+    const [meanHi, meanLo, rstdHi, rstdLo, varHi, varLo, E, k] = packed.subarray(8 * q, 8 * q + 8);
+    mean[q] = meanHi + meanLo;
+    rstd[q] = (rstdHi + rstdLo) * 2 ** -k;
+    variance[q] = (varHi + varLo) * 2 ** (2 * E);
+  }
+  return { mean, variance, rstd };
+}
+
 /**
  * Requests a device that may bind the adapter's largest storage buffers; with `timestamps`, one that can
  * time its passes too where the adapter has 'timestamp-query' (WebGpuNorm.startTiming).
@@ -67,8 +103,22 @@ export async function requestDevice(gpu: Pick<GPU, 'requestAdapter'>, options: {
   return adapter.requestDevice({ requiredLimits: { maxStorageBufferBindingSize, maxBufferSize }, requiredFeatures });
 }
 
+/** Groups of up to this many values get float-float arithmetic per value by default (WebGpuNorm's exactUpTo). */
+export const EXACT_UP_TO = 256;
+
+export interface WebGpuNormOptions {
+  /**
+   * Statistics groups of up to this many values (M = S*B) are computed with float-float arithmetic per
+   * value (dx within about 1e-7 even where its terms cancel, as with two values per group), larger ones
+   * with f32 sums (float-float only for the per-group mean, variance and rstd): the exact path doubled
+   * shape A's time on SwiftShader and is not yet measured on a GPU. Default EXACT_UP_TO; Infinity: always.
+   */
+  readonly exactUpTo?: number;
+}
+
 export class WebGpuNorm {
   readonly device: GPUDevice;
+  readonly exactUpTo: number;
   readonly #layout: GPUBindGroupLayout;
   readonly #modules: Record<1 | 4, GPUShaderModule>;
   readonly #pipelines = new Map<string, GPUComputePipeline>();
@@ -87,15 +137,17 @@ export class WebGpuNorm {
   #error: string | null = null;
 
   /** On `device`, or on a new device of `gpu` (default: navigator.gpu); `timestamps`: see requestDevice. */
-  static async create(options: { device?: GPUDevice; gpu?: GPU; timestamps?: boolean } = {}): Promise<WebGpuNorm> {
-    if (options.device !== undefined) return new WebGpuNorm(options.device);
+  static async create(options: { device?: GPUDevice; gpu?: GPU; timestamps?: boolean } & WebGpuNormOptions = {}): Promise<WebGpuNorm> {
+    if (options.device !== undefined) return new WebGpuNorm(options.device, options);
     const gpu = options.gpu ?? (typeof navigator === 'undefined' ? undefined : navigator.gpu);
     if (gpu === undefined) throw new NormkitError('backend', 'webgpu: navigator.gpu is missing here (in Node, use createNodeWebGpu from normkit/node)');
-    return new WebGpuNorm(await requestDevice(gpu, { timestamps: options.timestamps ?? false }));
+    return new WebGpuNorm(await requestDevice(gpu, { timestamps: options.timestamps ?? false }), options);
   }
 
-  constructor(device: GPUDevice) {
+  constructor(device: GPUDevice, options: WebGpuNormOptions = {}) {
     this.device = device;
+    this.exactUpTo = options.exactUpTo ?? EXACT_UP_TO;
+    if (!(this.exactUpTo >= 0)) throw new NormkitError('option', `webgpu: exactUpTo must be a number >= 0, got ${String(options.exactUpTo)}`);
     void device.lost.then((info) => {
       this.#lost = info.message === '' ? info.reason : info.message;
     });
@@ -106,7 +158,7 @@ export class WebGpuNorm {
     this.#layout = device.createBindGroupLayout({
       label: 'normkit',
       entries: [
-        { binding: 0, visibility: ShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: 80 } },
+        { binding: 0, visibility: ShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: PARAMS_BYTES } },
         ...[1, 2, 3, 4].map((b) => storage('read-only-storage', b)),
         ...[5, 6, 7, 8].map((b) => storage('storage', b)),
       ],
@@ -123,30 +175,19 @@ export class WebGpuNorm {
   tensor(source: number | Float32Array): GpuTensor {
     this.#usable();
     const length = typeof source === 'number' ? source : source.length;
-    const bytes = 4 * length;
-    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
-      throw new NormkitError('length', `webgpu: ${length} values (${bytes} bytes) exceed this device's maxStorageBufferBindingSize of ${this.device.limits.maxStorageBufferBindingSize} bytes`);
-    }
-    const buffer = this.#buffer(Math.max(16, bytes), TENSOR_USAGE);
-    if (typeof source !== 'number') this.device.queue.writeBuffer(buffer, 0, source);
+    checkTensorSize(length, this.device.limits.maxStorageBufferBindingSize);
+    const buffer = this.#buffer(Math.max(16, 4 * length), TENSOR_USAGE);
+    // Dawn's writeBuffer crashes the process on a SharedArrayBuffer's memory (wasmTensor, worker pools): upload a copy
+    if (typeof source !== 'number') this.device.queue.writeBuffer(buffer, 0, source.buffer instanceof ArrayBuffer ? source : source.slice());
     return { buffer, length };
   }
 
-  /** Room for `count` statistics groups, or given statistics (eval): mean split into float32 hi and lo. */
+  /** Room for `count` statistics groups, or given statistics (eval, backward): mean and rstd as float-float pairs. */
   stats(source: number | { mean: Float64Array; rstd: Float64Array }): GpuStats {
     this.#usable();
     const count = typeof source === 'number' ? source : source.mean.length;
-    const buffer = this.#buffer(Math.max(16, 16 * count), TENSOR_USAGE);
-    if (typeof source !== 'number') {
-      const packed = new Float32Array(4 * count);
-      for (let q = 0; q < count; q++) {
-        const hi = Math.fround(source.mean[q]);
-        packed[4 * q] = hi;
-        packed[4 * q + 1] = source.mean[q] - hi;
-        packed[4 * q + 2] = source.rstd[q];
-      }
-      this.device.queue.writeBuffer(buffer, 0, packed);
-    }
+    const buffer = this.#buffer(Math.max(16, STATS_BYTES * count), TENSOR_USAGE);
+    if (typeof source !== 'number') this.device.queue.writeBuffer(buffer, 0, packStats(source.mean, source.rstd));
     return { buffer, count };
   }
 
@@ -208,7 +249,7 @@ export class WebGpuNorm {
     ] as const) {
       if (grad === null) continue;
       dispatches.push({
-        pipeline: this.#pipeline('affineGrad', mode, 1),
+        pipeline: this.#pipeline('affineGrad', mode, 1, true),
         binding: { ...binding, out: grad.buffer },
         block: { view, lanes: 1, eps: 0, reduction: { targets: entries, D: 1, C1: 0, C2: 0, L: 1, stride: 0, count: 0, chunks: 1, columns: false }, flags: 0, sumsOffset: affineOffset },
         workgroups: Math.ceil(entries / WORKGROUP),
@@ -226,18 +267,9 @@ export class WebGpuNorm {
     return target;
   }
 
-  /** Downloads statistics as float64: mean = hi + lo. */
+  /** Downloads statistics as float64. */
   async readStats(stats: GpuStats): Promise<StatsValues> {
-    const packed = new Float32Array(await this.#download(stats.buffer, 16 * stats.count));
-    const mean = new Float64Array(stats.count);
-    const variance = new Float64Array(stats.count);
-    const rstd = new Float64Array(stats.count);
-    for (let q = 0; q < stats.count; q++) {
-      mean[q] = packed[4 * q] + packed[4 * q + 1];
-      rstd[q] = packed[4 * q + 2];
-      variance[q] = packed[4 * q + 3];
-    }
-    return { mean, variance, rstd };
+    return unpackStats(new Float32Array(await this.#download(stats.buffer, STATS_BYTES * stats.count)));
   }
 
   /** Resolves when the work submitted so far has run; rejects with the first GPU error since the last check. */
@@ -317,7 +349,7 @@ export class WebGpuNorm {
       if ((t.buffer.usage & BufferUsage.STORAGE) === 0) throw new NormkitError('option', 'webgpu: a tensor needs a GPUBuffer with STORAGE usage');
       if (t.buffer.size < 4 * t.length) throw new NormkitError('length', `webgpu: a buffer of ${t.buffer.size} bytes cannot hold ${t.length} float32 values`);
     }
-    if (stats.buffer.size < 16 * stats.count) throw new NormkitError('length', `webgpu: a statistics buffer of ${stats.buffer.size} bytes cannot hold ${stats.count} groups`);
+    if (stats.buffer.size < STATS_BYTES * stats.count) throw new NormkitError('length', `webgpu: a statistics buffer of ${stats.buffer.size} bytes cannot hold ${stats.count} groups`);
     const buffers = [...tensors, ...affine].flatMap((t) => (t === null ? [] : [t.buffer]));
     if (new Set(buffers).size !== buffers.length) throw new NormkitError('option', 'webgpu: outputs and inputs must be distinct buffers');
   }
@@ -326,14 +358,19 @@ export class WebGpuNorm {
     return (weight === null ? 0 : Flag.weight) | (bias === null ? 0 : Flag.bias);
   }
 
-  #pipeline(entry: Entry, mode: number, lanes: 1 | 4): GPUComputePipeline {
-    const key = `${entry}/${mode}/${lanes}`;
+  /** Whether a view's per-value arithmetic is float-float: groups of at most exactUpTo values. */
+  #exact(view: NormView): boolean {
+    return view.span * view.inner <= this.exactUpTo;
+  }
+
+  #pipeline(entry: Entry, mode: number, lanes: 1 | 4, exact: boolean): GPUComputePipeline {
+    const key = `${entry}/${mode}/${lanes}/${exact ? 'exact' : 'f32'}`;
     let pipeline = this.#pipelines.get(key);
     if (pipeline === undefined) {
       pipeline = this.device.createComputePipeline({
         label: `normkit ${key}`,
         layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.#layout] }),
-        compute: { module: this.#modules[lanes], entryPoint: entry, constants: { MODE: mode } },
+        compute: { module: this.#modules[lanes], entryPoint: entry, constants: { MODE: mode, EXACT: exact ? 1 : 0 } },
       });
       this.#pipelines.set(key, pipeline);
     }
@@ -343,14 +380,14 @@ export class WebGpuNorm {
   #reduction(mode: number, lanes: 1 | 4, reduction: Reduction, view: NormView, eps: number, flags: number, sumsOffset: number, binding: Binding): Dispatch[] {
     const block = { view, lanes, eps, reduction, flags, sumsOffset };
     return [
-      { pipeline: this.#pipeline(reduction.columns ? 'reduceColumns' : 'reduce', mode, lanes), binding, block, workgroups: reduceWorkgroups(reduction) },
-      { pipeline: this.#pipeline('finish', mode, lanes), binding, block, workgroups: reduction.targets },
+      { pipeline: this.#pipeline(reduction.columns ? 'reduceColumns' : 'reduce', mode, lanes, this.#exact(view)), binding, block, workgroups: reduceWorkgroups(reduction) },
+      { pipeline: this.#pipeline('finish', mode, lanes, this.#exact(view)), binding, block, workgroups: reduction.targets },
     ];
   }
 
   #elementwise(entry: 'normalize' | 'inputGrad', lanes: 1 | 4, view: NormView, flags: number, binding: Binding): Dispatch {
     const n = view.outer * view.span * view.groups * view.inner;
-    return { pipeline: this.#pipeline(entry, 0, lanes), binding, block: { view, lanes, eps: 0, reduction: null, flags, sumsOffset: 0 }, workgroups: elementwiseWorkgroups(n, lanes) };
+    return { pipeline: this.#pipeline(entry, 0, lanes, this.#exact(view)), binding, block: { view, lanes, eps: 0, reduction: null, flags, sumsOffset: 0 }, workgroups: elementwiseWorkgroups(n, lanes) };
   }
 
   /** Grows a scratch buffer to at least `bytes`; queue order keeps reuse across calls safe. */
@@ -364,8 +401,9 @@ export class WebGpuNorm {
     const live = dispatches.filter((d) => d.workgroups > 0);
     if (live.length === 0) return;
     const maxPerDimension = this.device.limits.maxComputeWorkgroupsPerDimension;
-    const partialBytes = Math.max(...live.map((d) => 8 * (d.block.reduction === null ? 0 : d.block.reduction.targets * d.block.reduction.chunks)));
-    const sumBytes = Math.max(...live.map((d) => 8 * (d.block.sumsOffset + (d.block.reduction?.targets ?? 0))));
+    // partials: a vec4 of sums per chunk, and (first statistics pass) a vec4 holding the chunk's largest |x|
+    const partialBytes = Math.max(...live.map((d) => 32 * (d.block.reduction === null ? 0 : d.block.reduction.targets * d.block.reduction.chunks)));
+    const sumBytes = Math.max(...live.map((d) => 16 * (d.block.sumsOffset + (d.block.reduction?.targets ?? 0))));
     this.#params = this.#scratch(this.#params, PARAMS_STRIDE * live.length, BufferUsage.UNIFORM | BufferUsage.COPY_DST);
     this.#partials = this.#scratch(this.#partials, partialBytes, BufferUsage.STORAGE);
     this.#sums = this.#scratch(this.#sums, sumBytes, BufferUsage.STORAGE);
@@ -404,7 +442,7 @@ export class WebGpuNorm {
       group = this.device.createBindGroup({
         layout: this.#layout,
         entries: [
-          { binding: 0, resource: { buffer: params, size: 80 } },
+          { binding: 0, resource: { buffer: params, size: PARAMS_BYTES } },
           ...[...read, ...write].map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
         ],
       });

@@ -88,7 +88,13 @@ export interface Block {
   readonly sumsOffset: number;
 }
 
-/** Writes one Params block (shader.ts) at `offset` of `target`. */
+/** A float64 value as the float-float pair (hi, lo) of f32 with hi + lo = v to about 2^-48. */
+export function floatFloat(v: number): [number, number] {
+  const hi = Math.fround(v);
+  return [hi, Math.fround(v - hi)];
+}
+
+/** Writes one Params block (shader.ts) at `offset` of `target`; its `zero` field is 0 (float-float.ts's barrier). */
 export function writeBlock(target: DataView, offset: number, block: Block): void {
   const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = block.view;
   const r = block.reduction;
@@ -96,10 +102,14 @@ export function writeBlock(target: DataView, offset: number, block: Block): void
   u32.forEach((v, i) => {
     target.setUint32(offset + 4 * i, v, true);
   });
-  target.setFloat32(offset + 24, 1 / (S * B), true);
-  target.setFloat32(offset + 28, block.eps, true);
+  const [invM, invMLo] = floatFloat(1 / (S * B));
+  target.setFloat32(offset + 24, invM, true);
+  target.setFloat32(offset + 28, invMLo, true);
   const rest = [r?.targets ?? 0, r?.D ?? 1, r?.C1 ?? 0, r?.C2 ?? 0, r?.L ?? 1, r?.count ?? 0, r?.chunks ?? 1, block.flags, block.nx, block.sumsOffset, r?.stride ?? 0, 0];
   rest.forEach((v, i) => {
     target.setUint32(offset + 32 + 4 * i, v, true);
   });
+  const [eps, epsLo] = floatFloat(block.eps);
+  target.setFloat32(offset + 80, eps, true);
+  target.setFloat32(offset + 84, epsLo, true);
 }
