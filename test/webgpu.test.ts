@@ -298,7 +298,7 @@ await stopWebGpu();
 console.log(process.env.XDG_RUNTIME_DIR);
 process.exit(0);`;
     const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'XDG_RUNTIME_DIR'));
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env, encoding: 'utf8' });
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--require', './scripts/tsx-workers.cjs', '--input-type=module', '-e', script], { env, encoding: 'utf8' });
     assert.equal(child.status, 0, child.stderr);
     assert.equal(child.stderr, '');
     const dir = child.stdout.trim();

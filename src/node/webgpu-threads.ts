@@ -25,7 +25,9 @@ let session: Session | null = null;
 /** The worker beside this file, with this file's extension: .js in the package, .ts run from source (as the tests do). */
 function startWorker(workerData: WorkerInit, transferList: MessagePort[]): Worker {
   const entry = new URL(`./webgpu-worker${extname(import.meta.url)}`, import.meta.url);
-  return new Worker(entry, { workerData, transferList });
+  // --input-type (node --input-type=module -e ...) is refused by workers, which run a file
+  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+  return new Worker(entry, { workerData, transferList, execArgv });
 }
 
 function syncKernels(port: MessagePort, signal: Int32Array, timeoutMs: number, maxBindingBytes: number): NormKernels {
