@@ -91,6 +91,7 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       }
       await p.beforeSample?.();
       const { calls, once } = await callsPerSample(fn);
+      p.afterSample?.();
       entries.push({ system, prepared: p, op, fn, times: calls === 1 ? [once / (p.repeat ?? 1)] : [], spent: calls === 1 ? once : 0, calls });
     }
   }
@@ -100,6 +101,7 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       if (enough && entry.spent > options.budgetMs) continue;
       await entry.prepared.beforeSample?.();
       const ms = await timeCalls(entry.fn, entry.calls);
+      entry.prepared.afterSample?.();
       entry.times.push(ms / (entry.prepared.repeat ?? 1));
       entry.spent += ms * entry.calls;
     }

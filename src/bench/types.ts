@@ -51,6 +51,8 @@ export interface Prepared {
   readonly repeat?: number;
   /** Untimed set-up before each sample (a peer with global state puts its own back). */
   beforeSample?(): Promise<void>;
+  /** Untimed clean-up after each sample (a system that changes global state undoes it for the others). */
+  afterSample?(): void;
   dispose(): void;
 }
 

@@ -8,6 +8,7 @@ import { normkitSystems } from '../bench/normkit.js';
 import { probeGpuBandwidth, webgpuResidentSystems } from '../bench/webgpu.js';
 import { onnxSystem } from '../bench/peers/onnx.js';
 import { tfjsSystems } from '../bench/peers/tfjs.js';
+import { tfjsNormkitSystems } from '../bench/peers/tfjs-normkit.js';
 import { probeBandwidth } from '../bench/probe.js';
 import { formatMarkdown, formatReport, renderSvg } from '../bench/report.js';
 import type { Row, System } from '../bench/types.js';
@@ -23,7 +24,7 @@ export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N]
   Times forward (train), backward, forward+backward and inference, interleaved in one process, for normkit's
   backends (js, wasm on 1 thread, wasm threaded, wasm with data resident in wasm memory, webgpu with copies
   and GPU-resident where an adapter exists) and the peers that are installed (tfjs cpu and wasm,
-  onnxruntime-node), after checking each against the float64 result; and a DRAM bound from a
+  the same with normkit installed in them, onnxruntime-node), after checking each against the float64 result; and a DRAM bound from a
   copy-bandwidth probe of the same run.
   --systems  time only the systems whose names start so (e.g. normkit-webgpu); repeatable
   webgpu rows are measured against the GPU's copy bandwidth (gpu-bound); GPU-resident steps are queued
@@ -71,7 +72,7 @@ export async function benchCommand(args: string[]): Promise<number> {
     const systems: System[] = [
       ...normkitSystems(pool, gpu !== null),
       ...(gpu === null ? [] : webgpuResidentSystems(gpu)),
-      ...(values['no-peers'] ? [] : [...tfjsSystems, onnxSystem(threads)]),
+      ...(values['no-peers'] ? [] : [...tfjsSystems, ...tfjsNormkitSystems, onnxSystem(threads)]),
     ].filter((system) => values.systems === undefined || values.systems.some((prefix) => system.name.startsWith(prefix)));
     const bandwidth = { ...probeBandwidth(), ...(gpu === null ? {} : { gpu: await probeGpuBandwidth(gpu) }) };
     log(`memory bandwidth probe: typed-array copy ${bandwidth.typedCopy.toFixed(1)} GB/s, wasm copy on ${pool?.threads ?? 1} threads ${bandwidth.wasmCopy.toFixed(1)} GB/s (read + write)`);
