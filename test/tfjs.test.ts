@@ -254,6 +254,13 @@ for (const backend of ['cpu', 'wasm'] as const) {
         const y = data(tf.batchNorm(tf.tensor(k.x, shape), tf.tensor(k.mean, p), tf.tensor(k.variance, p), tf.tensor(k.beta, p), tf.tensor(k.gamma, p), EPS));
         assert.ok(normalizedError(y, truth) > 0.05, 'tfjs\'s own kernel (with its axis-1 bug) is back');
         assert.equal(tf.getKernel('NormkitBatchNormTrain', backend), undefined);
+        // the restored handle's op runs tfjs's own ops, and says so
+        const before = notices.length;
+        const x = tf.tensor(k.x, shape);
+        const { y: trained } = handle.batchNormTraining(x, { axis: 1, epsilon: EPS });
+        const batch = referenceNorm({ x: k.x, view: normView({ kind: 'batch' }, shape, 'channels-first'), eps: EPS }).y;
+        assert.ok(normalizedError(data(trained), batch) > 0.05, 'tfjs\'s own ops, axis-1 bug included');
+        assert.match(notices.slice(before).join('\n'), /normkit serves float32 on cpu and wasm while installed; running tf.moments \+ tf.batchNorm/);
         const layer = tf.layers.batchNormalization({ scale: false });
         // tfjs's own training path reads gamma even with scale: false and throws; normkit's does not
         assert.throws(() => layer.apply(tf.ones([4, 3]), { training: true }));
