@@ -106,7 +106,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       });
     }
 
-    it('tf.batchNorm with parameters of x\'s whole shape (as tf.layers.layerNormalization passes them)', async () => {
+    it('tf.batchNorm with parameters of x\'s whole shape, and tf.layers.layerNormalization, which passes them so', async () => {
       const shape = [6, 8];
       const n = 48;
       const [x, mean, variance, scale, offset] = [values(n), values(n), Float32Array.from(values(n, 2), Math.abs), values(n, 1), values(n)];
@@ -114,6 +114,11 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const truth = x.map((v, i) => ((v - mean[i]) / Math.sqrt(variance[i] + EPS)) * scale[i] + offset[i]);
       assert.ok(normalizedError(run(), truth) < TIGHT);
       assert.ok(normalizedError(await stock(run), truth) < 1e-5);
+      // tf.layers.layerNormalization passes exactly such parameters
+      const layer = tf.layers.layerNormalization({ epsilon: EPS });
+      const normalized = data(layer.apply(tf.tensor(x, shape)) as Tensor);
+      const rows = referenceNorm({ x, view: normView({ kind: 'layer', normalizedRank: 1 }, shape, 'channels-first'), eps: EPS }).y;
+      assert.ok(normalizedError(normalized, rows) < 1e-5, `layerNormalization error ${normalizedError(normalized, rows)}`);
       assert.equal(notices.filter((m) => m.includes('FusedBatchNorm')).length, 0, notices.join('\n'));
     });
 
