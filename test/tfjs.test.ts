@@ -156,6 +156,13 @@ for (const backend of ['cpu', 'wasm'] as const) {
       });
     }
 
+    it('batchNormTraining rejects an axis outside x and parameters of the wrong shape', () => {
+      const x = tf.ones([2, 3]);
+      assert.throws(() => handle.batchNormTraining(x, { axis: 2 }), { name: 'NormkitError', code: 'option', message: /axis 2 is outside x's rank 2/ });
+      assert.throws(() => handle.batchNormTraining(x, { scale: tf.ones([2]) }), { name: 'NormkitError', code: 'shape', message: /scale must have shape \[3\] \(x's axis 1\), got \[2\]/ });
+      x.dispose();
+    });
+
     it('batchNormTraining passes gradient through its mean and variance outputs too', () => {
       const shape = [6, 4];
       const k = makeCase(shape, 'channels-last');

@@ -30,9 +30,10 @@ export type FusedAvailable = () => boolean;
 
 export function batchNormTraining(tf: Tf, fused: FusedAvailable, notices: FallbackNotices, x: Tensor, options: BatchNormTrainingOptions = {}): BatchNormTrainingResult {
   const rank = x.shape.length;
-  const axis = (options.axis ?? -1) < 0 ? (options.axis ?? -1) + rank : (options.axis ?? -1);
+  const given = options.axis ?? -1;
+  const axis = given < 0 ? given + rank : given;
   if (!Number.isInteger(axis) || axis < 0 || axis >= rank) {
-    throw new NormkitError('option', `batchNormTraining: axis ${String(options.axis)} is outside x's rank ${rank}`);
+    throw new NormkitError('option', `batchNormTraining: axis ${given} is outside x's rank ${rank}`);
   }
   const c = x.shape[axis];
   for (const [name, t] of [['scale', options.scale], ['offset', options.offset]] as const) {
