@@ -6,7 +6,10 @@
  * training step, per tfjs backend. The conv net runs on the cpu backend only: tfjs 4.22's wasm backend has no
  * Conv2DBackpropFilter kernel, so no conv net trains there, with or without normkit.
  *
- *   node --import tsx scripts/tfjs-train.ts [--steps 300] [--backends cpu,wasm] [--models mlp,conv]
+ *   node --import tsx scripts/tfjs-train.ts [--steps 300] [--backends cpu,wasm] [--models mlp,conv] [--control]
+ *
+ * --control adds a third run, stock tfjs on inputs nudged by one float32 ulp: how far float rounding
+ * alone moves the curve of that model (conv nets with ReLU and max-pooling amplify it).
  *
  * test/tfjs-models.test.ts runs the same code for a few steps.
  */
@@ -76,15 +79,17 @@ export interface TrainRun {
 const BATCH = 60;
 
 /** Trains `name` for `steps` batches of 60 MNIST digits with model.fit (no shuffling), on tfjs's current backend. */
-export async function trainModel(tf: Tfjs, name: ModelName, steps: number, seed = 1): Promise<TrainRun> {
+export async function trainModel(tf: Tfjs, name: ModelName, steps: number, seed = 1, nudge = false): Promise<TrainRun> {
   const perEpoch = Math.min(steps, 100);
   if (steps % perEpoch !== 0) throw new Error(`--steps must be a multiple of 100 above 100, got ${steps}`);
   const { train } = loadDigits(perEpoch * BATCH, seed);
   const model = buildModel(tf, name, seed);
   // the conv net sees 14x14 digits (2x2 averages): tfjs's cpu conv kernels take seconds a step at 28x28
-  const x = tf.tidy(() =>
-    name === 'mlp' ? tf.tensor2d(train.images, [train.count, PIXELS]) : tf.avgPool(tf.tensor4d(train.images, [train.count, 28, 28, 1]), 2, 2, 'valid'),
-  );
+  const x = tf.tidy(() => {
+    const images = name === 'mlp' ? tf.tensor2d(train.images, [train.count, PIXELS]) : tf.avgPool(tf.tensor4d(train.images, [train.count, 28, 28, 1]), 2, 2, 'valid');
+    // nudge: every input moved by at most one float32 ulp (x*(1 + 2^-23)), to see how far rounding alone carries
+    return nudge ? tf.mul(images, 1 + 2 ** -23) : images;
+  });
   const y = tf.oneHot(tf.tensor1d(train.labels, 'int32'), 10);
   const losses: number[] = [];
   const start = performance.now();
@@ -109,6 +114,8 @@ export interface Comparison {
   readonly lossDiff: number;
   /** max |w_normkit - w_stock| / max |w_stock| over every weight */
   readonly weightDiff: number;
+  /** With `control`: the same two measures between stock tfjs and stock tfjs on inputs nudged by one ulp. */
+  readonly control?: { readonly lossDiff: number; readonly weightDiff: number };
 }
 
 function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -122,25 +129,35 @@ function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** The same training on `backend` with tfjs's own kernels, then with normkit's. */
-export async function compareTraining(tf: Tfjs, backend: 'cpu' | 'wasm', name: ModelName, steps: number): Promise<Comparison> {
+export async function compareTraining(tf: Tfjs, backend: 'cpu' | 'wasm', name: ModelName, steps: number, control = false): Promise<Comparison> {
   await tf.setBackend(backend);
   const stock = await trainModel(tf, name, steps);
+  const nudged = control ? await trainModel(tf, name, steps, 1, true) : null;
   const handle = await useNormkit(tf);
   try {
     const normkit = await trainModel(tf, name, steps);
-    return { stock, normkit, lossDiff: relativeDiff(normkit.losses, stock.losses), weightDiff: relativeDiff(normkit.weights, stock.weights) };
+    return {
+      stock,
+      normkit,
+      lossDiff: relativeDiff(normkit.losses, stock.losses),
+      weightDiff: relativeDiff(normkit.weights, stock.weights),
+      ...(nudged === null ? {} : { control: { lossDiff: relativeDiff(nudged.losses, stock.losses), weightDiff: relativeDiff(nudged.weights, stock.weights) } }),
+    };
   } finally {
     handle.restore();
   }
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { steps: { type: 'string', default: '300' }, backends: { type: 'string', default: 'cpu,wasm' }, models: { type: 'string', default: 'mlp,conv' } } });
+  const { values } = parseArgs({
+    options: { steps: { type: 'string', default: '300' }, backends: { type: 'string', default: 'cpu,wasm' }, models: { type: 'string', default: 'mlp,conv' }, control: { type: 'boolean', default: false } },
+  });
   const steps = Number(values.steps);
   const tf = await loadTfjs();
   console.log(`tfjs ${tf.version.tfjs}, ${steps} steps of batch ${BATCH}, model.fit without and with useNormkit`);
-  console.log('| backend | model | max loss diff (rel.) | final weights diff (rel.) | final loss stock / normkit | ms/step stock | ms/step +normkit | speed-up |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  const controlHeader = values.control ? ' control: stock vs stock on inputs nudged by 1 ulp, loss / weights diff |' : '';
+  console.log(`| backend | model | max loss diff (rel.) | final weights diff (rel.) | final loss stock / normkit | ms/step stock | ms/step +normkit | speed-up |${controlHeader}`);
+  console.log(`|---|---|---|---|---|---|---|---|${values.control ? '---|' : ''}`);
   for (const backend of values.backends.split(',')) {
     if (backend !== 'cpu' && backend !== 'wasm') throw new Error(`unknown backend ${backend}`);
     for (const name of values.models.split(',')) {
@@ -150,9 +167,10 @@ async function main(): Promise<void> {
         console.log(`| wasm | conv | not run: tfjs's wasm backend has no Conv2DBackpropFilter kernel | | | | | |`);
         continue;
       }
-      const { stock, normkit, lossDiff, weightDiff } = await compareTraining(tf, backend, name, steps);
+      const { stock, normkit, lossDiff, weightDiff, control } = await compareTraining(tf, backend, name, steps, values.control);
       const last = (r: TrainRun) => r.losses[r.losses.length - 1].toFixed(4);
-      console.log(`| ${backend} | ${name} | ${lossDiff.toExponential(1)} | ${weightDiff.toExponential(1)} | ${last(stock)} / ${last(normkit)} | ${stock.msPerStep.toFixed(1)} | ${normkit.msPerStep.toFixed(1)} | ${(stock.msPerStep / normkit.msPerStep).toFixed(2)}x |`);
+      const controlCell = control === undefined ? '' : ` ${control.lossDiff.toExponential(1)} / ${control.weightDiff.toExponential(1)} |`;
+      console.log(`| ${backend} | ${name} | ${lossDiff.toExponential(1)} | ${weightDiff.toExponential(1)} | ${last(stock)} / ${last(normkit)} | ${stock.msPerStep.toFixed(1)} | ${normkit.msPerStep.toFixed(1)} | ${(stock.msPerStep / normkit.msPerStep).toFixed(2)}x |${controlCell}`);
     }
   }
 }
