@@ -83,9 +83,14 @@ for (const backend of ['cpu', 'wasm'] as const) {
       handle.restore();
     });
 
-    it('serves FusedBatchNorm on the cpu and wasm backends', () => {
+    it('serves FusedBatchNorm on the cpu and wasm backends, and leaves tfjs\'s layer names alone', async () => {
       assert.deepEqual(handle.servedBackends(), ['cpu', 'wasm']);
       assert.equal(handle.kernels, 'wasm');
+      const number = (name: string) => Number(/(\d+)$/.exec(name)?.[1]);
+      const first = number(tf.layers.batchNormalization().name);
+      handle.restore();
+      await install();
+      assert.equal(number(tf.layers.batchNormalization().name), first + 1);
     });
 
     for (const [layout, shape] of layouts) {

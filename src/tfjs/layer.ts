@@ -78,7 +78,8 @@ export type Train = (x: Tensor, options: BatchNormTrainingOptions) => BatchNormT
  */
 export function patchBatchNormalization(tf: Tf, train: Train, fused: () => boolean, notices: FallbackNotices): (() => void) | null {
   if (tf.layers === undefined) return null;
-  const proto: unknown = Object.getPrototypeOf(tf.layers.batchNormalization());
+  // a named instance: an unnamed one would take a number from tfjs's counter and shift the user's layer names
+  const proto: unknown = Object.getPrototypeOf(tf.layers.batchNormalization({ name: 'normkit_probe' }));
   if (!isPatchable(proto)) {
     notices.say('tf.layers.batchNormalization has no call method of its own here; its training path stays tfjs\'s');
     return null;

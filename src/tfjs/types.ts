@@ -24,7 +24,7 @@ export interface Tf {
   readonly batchNorm: typeof core.batchNorm;
   readonly reshape: typeof core.reshape;
   /** tfjs-layers, when present: its BatchNormalization layer gets normkit's training path. */
-  readonly layers?: { batchNormalization(): object };
+  readonly layers?: { batchNormalization(args: { name: string }): object };
 }
 
 /** tfjs's backends normkit serves: their tensors are typed arrays normkit's kernels can read. */
