@@ -23,7 +23,7 @@ describe('normkit/tfjs in model.fit', () => {
       const handle = await useNormkit(tf, { onFallback: (m) => notices.push(m) });
       try {
         const model = buildModel(tf, name, 1);
-        const shape = name === 'mlp' ? [8, 784] : [8, 28, 28, 1];
+        const shape = name === 'mlp' ? [8, 784] : [8, 14, 14, 1];
         const [x, y] = [tf.randomUniform(shape, 0, 1, 'float32', 3), tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32'), 10)];
         const profile = await tf.profile(async () => {
           await model.trainOnBatch(x, y);
