@@ -169,8 +169,8 @@ async function main(): Promise<void> {
       }
       const { stock, normkit, lossDiff, weightDiff, control } = await compareTraining(tf, backend, name, steps, values.control);
       const last = (r: TrainRun) => r.losses[r.losses.length - 1].toFixed(4);
-      const controlCell = control === undefined ? '' : ` ${control.lossDiff.toExponential(1)} / ${control.weightDiff.toExponential(1)} |`;
-      console.log(`| ${backend} | ${name} | ${lossDiff.toExponential(1)} | ${weightDiff.toExponential(1)} | ${last(stock)} / ${last(normkit)} | ${stock.msPerStep.toFixed(1)} | ${normkit.msPerStep.toFixed(1)} | ${(stock.msPerStep / normkit.msPerStep).toFixed(2)}x |${controlCell}`);
+      const controlCell = control === undefined ? '' : ` ${control.lossDiff.toExponential(3)} / ${control.weightDiff.toExponential(3)} |`;
+      console.log(`| ${backend} | ${name} | ${lossDiff.toExponential(3)} | ${weightDiff.toExponential(3)} | ${last(stock)} / ${last(normkit)} | ${stock.msPerStep.toFixed(1)} | ${normkit.msPerStep.toFixed(1)} | ${(stock.msPerStep / normkit.msPerStep).toFixed(2)}x |${controlCell}`);
     }
   }
 }
