@@ -94,6 +94,7 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       const selfTimed = p.time?.bind(p);
       const time = selfTimed === undefined ? (count: number) => timeCalls(fn, count) : (count: number) => selfTimed(op, count);
       const { calls, once } = await callsPerSample(time);
+      p.afterSample?.();
       entries.push({ system, prepared: p, op, time, times: calls === 1 ? [once / (p.repeat ?? 1)] : [], spent: calls === 1 ? once : 0, calls });
     }
   }
@@ -103,6 +104,7 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       if (enough && entry.spent > options.budgetMs) continue;
       await entry.prepared.beforeSample?.();
       const ms = await entry.time(entry.calls);
+      entry.prepared.afterSample?.();
       entry.times.push(ms / (entry.prepared.repeat ?? 1));
       entry.spent += ms * entry.calls;
     }

@@ -53,6 +53,8 @@ export interface Prepared {
   time?(op: Op, calls: number): Promise<number>;
   /** Untimed set-up before each sample (a peer with global state puts its own back). */
   beforeSample?(): Promise<void>;
+  /** Untimed clean-up after each sample (a system that changes global state undoes it for the others). */
+  afterSample?(): void;
   dispose(): void;
 }
 

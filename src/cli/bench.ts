@@ -26,7 +26,7 @@ export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N]
   Times forward (train), backward, forward+backward and inference, interleaved in one process, for normkit's
   backends (js, wasm on 1 thread, wasm threaded, wasm with data resident in wasm memory, webgpu with copies
   and GPU-resident where an adapter exists) and the peers that are installed (tfjs cpu and wasm,
-  onnxruntime-node), after checking each against the float64 result; and a DRAM bound from a
+  the same with normkit installed in them, onnxruntime-node), after checking each against the float64 result; and a DRAM bound from a
   copy-bandwidth probe of the same run.
   --systems  time only the systems whose names start so (e.g. normkit-webgpu); repeatable
   webgpu rows are measured against the GPU's copy bandwidth (gpu-bound); GPU-resident steps are queued

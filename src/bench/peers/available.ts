@@ -6,6 +6,7 @@ import type { System } from '../types.js';
 import { onnxSystem } from './onnx.js';
 import { findTorchPython, pytorchSystems } from './pytorch.js';
 import { tfjsSystem } from './tfjs.js';
+import { tfjsNormkitSystem } from './tfjs-normkit.js';
 
 export interface PeerStatus {
   readonly name: string;
@@ -30,13 +31,13 @@ export function npmPeer(name: string, packages: readonly string[], systems: () =
   return { name, systems: [], missing: `${absent.join(', ')} not installed: npm install ${absent.join(' ')}` };
 }
 
-/** Every peer: tfjs cpu, tfjs wasm, onnxruntime-node, PyTorch (at 1 thread and at `threads`). */
+/** Every peer: tfjs cpu and wasm (stock, and with normkit installed), onnxruntime-node, PyTorch (at 1 thread and at `threads`). */
 export async function peerStatus(threads: number): Promise<PeerStatus[]> {
   const tfjs = '@tensorflow/tfjs';
   const torch = await findTorchPython();
   return [
-    npmPeer('tfjs', [tfjs], () => [tfjsSystem('cpu'), tfjsSystem('cpu', true)]),
-    npmPeer('tfjs-backend-wasm', [tfjs, '@tensorflow/tfjs-backend-wasm'], () => [tfjsSystem('wasm')]),
+    npmPeer('tfjs', [tfjs], () => [tfjsSystem('cpu'), tfjsSystem('cpu', true), tfjsNormkitSystem('cpu')]),
+    npmPeer('tfjs-backend-wasm', [tfjs, '@tensorflow/tfjs-backend-wasm'], () => [tfjsSystem('wasm'), tfjsNormkitSystem('wasm')]),
     npmPeer('onnxruntime-node', ['onnxruntime-node', 'onnx-proto'], () => [onnxSystem(threads)]),
     'reason' in torch
       ? { name: 'pytorch', systems: [], missing: `${torch.reason}: pip install torch (then NORMKIT_TORCH_PYTHON=that python where it is not python3)` }

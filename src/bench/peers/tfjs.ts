@@ -12,7 +12,7 @@ export type Tf = typeof import('@tensorflow/tfjs');
 type TfTensor = import('@tensorflow/tfjs').Tensor;
 
 /** Loads tfjs on a backend with console.log silenced: in Node it prints an advertisement for tfjs-node. */
-async function loadTf(backend: 'cpu' | 'wasm'): Promise<Tf> {
+export async function loadTf(backend: 'cpu' | 'wasm'): Promise<Tf> {
   const log = console.log;
   console.log = () => undefined;
   try {
@@ -31,7 +31,7 @@ async function loadTf(backend: 'cpu' | 'wasm'): Promise<Tf> {
 }
 
 /** The channels-last shape of a logical channels-first one. */
-function nhwc(shape: readonly number[]): number[] {
+export function nhwc(shape: readonly number[]): number[] {
   return shape.length > 2 ? [shape[0], ...shape.slice(2), shape[1]] : [...shape];
 }
 

@@ -1,0 +1,120 @@
+/**
+ * useNormkit(tf): normkit's kernels inside TensorFlow.js for its cpu and wasm backends. tfjs looks a
+ * kernel up by (name, backend) on every call, so replacing FusedBatchNorm and registering the fused
+ * training kernel and its gradient is enough; tf.layers.batchNormalization's training path is patched
+ * to use them. Backends registered later are served when tfjs switches to them (the training kernel's
+ * setupFunc runs on setBackend) or at the next training call.
+ */
+import { NormkitError } from '../errors.js';
+import { backends } from '../kernels/index.js';
+import { wasmReady } from '../kernels/wasm/backend.js';
+import type { FallbackListener } from './fallback.js';
+import { FallbackNotices } from './fallback.js';
+import { FUSED_BATCH_NORM, inferenceKernel } from './inference.js';
+import { patchBatchNormalization } from './layer.js';
+import type { BatchNormTrainingOptions, BatchNormTrainingResult } from './op.js';
+import { batchNormTraining } from './op.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, trainingGradient, trainingKernels } from './training.js';
+import type { KernelConfig, Tensor, Tf, TfBackendName } from './types.js';
+import { isTfBackendName, tfBackendNames } from './types.js';
+
+export interface UseNormkitOptions {
+  /** normkit's kernels: 'wasm' (WebAssembly SIMD; the default where it runs) or 'js'. */
+  readonly kernels?: 'wasm' | 'js';
+  /** Where the notices of calls left to tfjs go (each distinct case once); default console.warn. */
+  readonly onFallback?: FallbackListener;
+}
+
+export interface NormkitTfjs {
+  /** normkit's kernels in use. */
+  readonly kernels: 'wasm' | 'js';
+  /** The tfjs backends whose FusedBatchNorm normkit serves now. */
+  servedBackends(): TfBackendName[];
+  /** Training-mode batch normalization as one fused, differentiable op (tf.moments + tf.batchNorm in one). */
+  batchNormTraining(x: Tensor, options?: BatchNormTrainingOptions): BatchNormTrainingResult;
+  /** The fallback notices said so far. */
+  readonly fallbacks: readonly string[];
+  /** Puts tfjs's own kernels, gradient and layer back; normkit no longer runs in this tf. */
+  restore(): void;
+}
+
+/** One installation per tfjs engine. */
+const installed = new WeakMap<object, NormkitTfjs>();
+
+/** The kernel registered for (name, backend), if any (tfjs's getKernel returns undefined where none is). */
+function registered(tf: Tf, name: string, backend: string): KernelConfig | undefined {
+  return tf.getKernel(name, backend);
+}
+
+function replaceKernel(tf: Tf, config: KernelConfig): void {
+  if (registered(tf, config.kernelName, config.backendName) !== undefined) tf.unregisterKernel(config.kernelName, config.backendName);
+  tf.registerKernel(config);
+}
+
+/**
+ * Installs normkit in `tf` (call after `await tf.ready()`; a second call on the same tf returns the first
+ * handle). Training through tf.layers.batchNormalization or handle.batchNormTraining and inference through
+ * tf.batchNorm then run normkit's kernels on the cpu and wasm backends.
+ */
+export async function useNormkit(tf: Tf, options: UseNormkitOptions = {}): Promise<NormkitTfjs> {
+  const engine = tf.engine();
+  const existing = installed.get(engine);
+  if (existing !== undefined) return existing;
+  const wasm = await wasmReady();
+  const kernelsName = options.kernels ?? (wasm ? 'wasm' : 'js');
+  if (kernelsName === 'wasm' && !wasm) throw new NormkitError('backend', "useNormkit: normkit's wasm kernels do not run here (WebAssembly SIMD); pass { kernels: 'js' }");
+  const kernels = backends[kernelsName];
+  const notices = new FallbackNotices(options.onFallback ?? ((message) => { console.warn(message); }));
+  const originals = new Map<TfBackendName, KernelConfig>();
+  const ours = new Map<TfBackendName, KernelConfig>();
+  let active = true;
+
+  /** Serves `backend`'s FusedBatchNorm unless it already is, or tfjs has none registered (not loaded). */
+  const serve = (backend: TfBackendName): void => {
+    const current = registered(tf, FUSED_BATCH_NORM, backend);
+    if (!active || current === undefined || current === ours.get(backend)) return;
+    const mine = inferenceKernel(backend, current, kernels, notices);
+    originals.set(backend, current);
+    ours.set(backend, mine);
+    replaceKernel(tf, mine);
+  };
+  for (const backend of tfBackendNames) {
+    serve(backend);
+    for (const config of trainingKernels(backend, kernels, () => { serve(backend); })) replaceKernel(tf, config);
+  }
+  tf.registerGradient(trainingGradient(tf));
+
+  const fused = (): boolean => {
+    const backend = tf.getBackend();
+    if (!active || !isTfBackendName(backend)) return false;
+    serve(backend);
+    return true;
+  };
+  const train = (x: Tensor, opts: BatchNormTrainingOptions = {}) => batchNormTraining(tf, fused, notices, x, opts);
+  const unpatch = patchBatchNormalization(tf, train, fused, notices);
+
+  const handle: NormkitTfjs = {
+    kernels: kernelsName,
+    servedBackends: () => tfBackendNames.filter((b) => active && ours.has(b) && registered(tf, FUSED_BATCH_NORM, b) === ours.get(b)),
+    batchNormTraining: train,
+    get fallbacks() {
+      return notices.said;
+    },
+    restore: () => {
+      if (!active) return;
+      active = false;
+      for (const [backend, mine] of ours) {
+        const original = originals.get(backend);
+        if (original !== undefined && registered(tf, FUSED_BATCH_NORM, backend) === mine) replaceKernel(tf, original);
+      }
+      for (const backend of tfBackendNames) {
+        for (const name of [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD]) if (registered(tf, name, backend) !== undefined) tf.unregisterKernel(name, backend);
+      }
+      tf.unregisterGradient(BATCH_NORM_TRAIN);
+      unpatch?.();
+      installed.delete(engine);
+    },
+  };
+  installed.set(engine, handle);
+  return handle;
+}
