@@ -13,6 +13,8 @@ import { BatchNorm2d } from '../src/nn/batchnorm.ts';
 import type { DType, FloatArray } from '../src/tensor.ts';
 import { allocate } from '../src/tensor.ts';
 import { Random } from './helpers.ts';
+import type { KernelCase } from './property-cases.ts';
+import { checkCase } from './property-cases.ts';
 
 const reductions: [Reduction, number[]][] = [
   [{ kind: 'batch' }, [4, 8, 40, 41]],
@@ -155,6 +157,19 @@ describe('wasm backend on the worker pool', () => {
   });
 
   sweep('2 threads');
+
+  it('row mode in float64 keeps the mean as hi + lo across uneven shares: within 1e-12 of the exact oracle at mean 1e6, std 1e-3', () => {
+    const base = { param: 0, dtype: 'float64', affine: true, eps: 1e-5, offset: -1e6, scale: 1e-3, seed: 11 } as const;
+    const cases: KernelCase[] = [
+      { ...base, kind: 'batch', shape: [1001, 70], layout: 'channels-first', train: true },
+      { ...base, kind: 'instance', shape: [3, 101, 67, 5], layout: 'channels-last', train: true },
+      { ...base, kind: 'batch', shape: [1001, 70], layout: 'channels-first', train: false },
+    ];
+    for (const c of cases) {
+      const { ratios } = checkCase(backends.wasm, c, { output: 1e-12, stats: 1e-12, cancel: 1e-15 });
+      for (const [tensor, ratio] of Object.entries(ratios)) assert.ok(ratio <= 1, `${c.kind} ${c.layout} train ${c.train} ${tensor}: ${ratio.toExponential(2)} x its tolerance`);
+    }
+  });
 
   it('reads and writes tensors that live in wasm memory without copies, and frees them', () => {
     const shape = [8, 16, 32, 32];

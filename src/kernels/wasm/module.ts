@@ -11,12 +11,14 @@ type Fn<P extends number[]> = (...args: P) => void;
 /** group mode: y, x, S, G, B, K, weight, bias, eps, mean, variance, rstd, batchStats, q0, q1, float32 lanes */
 type GroupForward = Fn<[y: Ptr, x: Ptr, S: number, G: number, B: number, K: number, weight: Ptr, bias: Ptr, eps: number, mean: Ptr, variance: Ptr, rstd: Ptr, batchStats: number, q0: number, q1: number, fast: number]>;
 type GroupBackward = Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, G: number, B: number, K: number, weight: Ptr, mean: Ptr, rstd: Ptr, batchStats: number, dweight: Ptr, dbias: Ptr, q0: number, q1: number, fast: number]>;
-type RowsSum = Fn<[x: Ptr, S: number, A: number, cols: number, r0: number, r1: number, colMean: Ptr, acc: Ptr]>;
-type RowsColumns = Fn<[A: number, G: number, B: number, K: number, mean: Ptr, rstd: Ptr, weight: Ptr, bias: Ptr, colMean: Ptr, scale: Ptr, shift: Ptr]>;
+type RowsSum = Fn<[x: Ptr, S: number, A: number, cols: number, r0: number, r1: number, colMean: Ptr, acc1: Ptr, acc2: Ptr]>;
+type RowsColumns = Fn<[A: number, G: number, B: number, K: number, mean: Ptr, meanLo: Ptr, rstd: Ptr, weight: Ptr, bias: Ptr, colMean: Ptr, scale: Ptr, shift: Ptr]>;
 type RowsAffine = Fn<[y: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, colMean: Ptr, scale: Ptr, shift: Ptr]>;
-type RowsBackwardSums = Fn<[x: Ptr, dy: Ptr, S: number, A: number, cols: number, r0: number, r1: number, colMean: Ptr, acc1: Ptr, acc2: Ptr]>;
+type RowsBackwardSums = Fn<[x: Ptr, dy: Ptr, S: number, A: number, cols: number, r0: number, r1: number, colMean: Ptr, acc1: Ptr, acc2: Ptr, acc3: Ptr]>;
 type RowsDx = Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, colMean: Ptr, colRstd: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
-type RowsDxCoefs = Fn<[acc1: Ptr, acc2: Ptr, A: number, G: number, B: number, K: number, M: number, weight: Ptr, rstd: Ptr, batchStats: number, dweight: Ptr, dbias: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
+type RowsDxCoefsLanes = Fn<[acc1: Ptr, acc2: Ptr, A: number, G: number, B: number, K: number, M: number, weight: Ptr, rstd: Ptr, batchStats: number, dweight: Ptr, dbias: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
+/** acc3: sum (x - mean) per column, the batch mean's lost digits */
+type RowsDxCoefs = Fn<[acc1: Ptr, acc2: Ptr, acc3: Ptr, A: number, G: number, B: number, K: number, M: number, weight: Ptr, rstd: Ptr, batchStats: number, dweight: Ptr, dbias: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
 
 /** Every export of assembly/norm.ts with its signature (numbers are i32, f64 or byte offsets). */
 export interface Kernels {
@@ -34,13 +36,13 @@ export interface Kernels {
   readonly rows_columns_f32x4: Fn<[A: number, G: number, B: number, K: number, mean: Ptr, rstd: Ptr, weight: Ptr, bias: Ptr, hi: Ptr, lo: Ptr, scale: Ptr, shift: Ptr]>;
   readonly rows_normalize_f32x4: Fn<[y: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, scale: Ptr, shift: Ptr]>;
   readonly rows_backward_sums_f32x4: Fn<[x: Ptr, dy: Ptr, S: number, A: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, acc1: Ptr, acc2: Ptr]>;
-  readonly rows_dx_coefs_f32x4: RowsDxCoefs;
+  readonly rows_dx_coefs_f32x4: RowsDxCoefsLanes;
   readonly rows_dx_f32x4: Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, rstd: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
   // row mode, every value widened to float64
   readonly rows_sum_f32: RowsSum;
   readonly rows_sum_f64: RowsSum;
-  /** sq 0: mean and colMean from column sums; sq 1: variance and rstd from sums of squared deviations */
-  readonly rows_sum_stats: Fn<[acc: Ptr, A: number, G: number, B: number, M: number, eps: number, sq: number, mean: Ptr, colMean: Ptr, variance: Ptr, rstd: Ptr]>;
+  /** sq 0: mean (hi) and colMean from column sums; sq 1: mean + meanLo, variance and rstd from sums of deviations and their squares */
+  readonly rows_sum_stats: Fn<[acc1: Ptr, acc2: Ptr, A: number, G: number, B: number, M: number, eps: number, sq: number, mean: Ptr, meanLo: Ptr, colMean: Ptr, variance: Ptr, rstd: Ptr]>;
   readonly rows_columns_f32: RowsColumns;
   readonly rows_columns_f64: RowsColumns;
   readonly rows_affine_f32: RowsAffine;

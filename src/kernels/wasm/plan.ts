@@ -37,9 +37,12 @@ export interface Plan {
   readonly mean: Ptr;
   readonly variance: Ptr;
   readonly rstd: Ptr;
-  /** Per-thread partial sums: two arrays of `partialLength` float64 per thread, `stride` bytes apart. */
+  /** Row mode, widened: the mean's lost digits (mean + meanLo = hi + lo exactly), A*G float64 */
+  readonly meanLo: Ptr;
+  /** Per-thread partial sums: three arrays (the third: row mode widened backward only) of `partialLength` float64 per thread, `stride` bytes apart. */
   readonly partials1: Ptr;
   readonly partials2: Ptr;
+  readonly partials3: Ptr;
   readonly partialLength: number;
   readonly stride: number;
   /** Row mode: per-column parameters (A*G*B values of 4 bytes in float32 lanes, else 8; room for 8). */
@@ -66,7 +69,7 @@ function build(s: State, view: NormView, dtype: DType, parts: number): Plan {
   const colBytes = Math.ceil((colCount * 8) / 16) * 16;
   const statBytes = Math.ceil((count * 8) / 16) * 16;
   const affineBytes = Math.ceil((k * 8) / 16) * 16;
-  const sizes = [statBytes, statBytes, statBytes, stride * ranges.length, stride * ranges.length, colBytes, colBytes, colBytes, colBytes, colBytes, colBytes, affineBytes, affineBytes];
+  const sizes = [statBytes, statBytes, statBytes, statBytes, stride * ranges.length, stride * ranges.length, stride * ranges.length, colBytes, colBytes, colBytes, colBytes, colBytes, colBytes, affineBytes, affineBytes];
   const block = s.arena.alloc(sizes.reduce((a, b) => a + b, 0));
   const at: number[] = [];
   let offset = block.offset;
@@ -84,13 +87,15 @@ function build(s: State, view: NormView, dtype: DType, parts: number): Plan {
     mean: at[0],
     variance: at[1],
     rstd: at[2],
-    partials1: at[3],
-    partials2: at[4],
+    meanLo: at[3],
+    partials1: at[4],
+    partials2: at[5],
+    partials3: at[6],
     partialLength,
     stride,
-    columns: [at[5], at[6], at[7], at[8], at[9], at[10]],
-    dweight: at[11],
-    dbias: at[12],
+    columns: [at[7], at[8], at[9], at[10], at[11], at[12]],
+    dweight: at[13],
+    dbias: at[14],
     block,
   };
 }

@@ -19,16 +19,18 @@ export function lanesHold(variance: ArrayLike<number> | null, rstd: ArrayLike<nu
   return true;
 }
 
-/** Adds the threads' partial sums (both arrays) into the first thread's. */
-export function addPartials(s: State, p: Plan): void {
+/** Adds the threads' partial sums (the first two arrays, or all three) into the first thread's. */
+export function addPartials(s: State, p: Plan, three = false): void {
   const parts = p.ranges.length;
   if (parts === 1) return;
-  s.kernels.add_partials(p.partials1, parts, p.stride, p.partialLength);
-  s.kernels.add_partials(p.partials2, parts, p.stride, p.partialLength);
+  for (const partials of three ? [p.partials1, p.partials2, p.partials3] : [p.partials1, p.partials2]) s.kernels.add_partials(partials, parts, p.stride, p.partialLength);
 }
 
-/** y from the statistics in p.mean and p.rstd: per-column parameters, then one pass (`fast`: in float32 lanes). */
-export function rowsNormalize(s: State, p: Plan, fast: boolean, py: Ptr, px: Ptr, pw: Ptr, pb: Ptr): void {
+/**
+ * y from the statistics in p.mean and p.rstd: per-column parameters, then one pass (`fast`: in float32
+ * lanes); `meanLo`: the widened path's mean is p.mean + p.meanLo (training), else p.mean alone.
+ */
+export function rowsNormalize(s: State, p: Plan, fast: boolean, py: Ptr, px: Ptr, pw: Ptr, pb: Ptr, meanLo = false): void {
   const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = p.view;
   const cols = G * B;
   const [c0, c1, c2, c3] = p.columns;
@@ -37,7 +39,7 @@ export function rowsNormalize(s: State, p: Plan, fast: boolean, py: Ptr, px: Ptr
     runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn: 'rows_normalize_f32x4', args: [py, px, S, cols, r0, r1, c0, c1, c2, c3] })));
     return;
   }
-  s.kernels[p.f32 ? 'rows_columns_f32' : 'rows_columns_f64'](A, G, B, K, p.mean, p.rstd, pw, pb, c0, c1, c2);
+  s.kernels[p.f32 ? 'rows_columns_f32' : 'rows_columns_f64'](A, G, B, K, p.mean, meanLo ? p.meanLo : 0, p.rstd, pw, pb, c0, c1, c2);
   const fn = p.f32 ? 'rows_affine_f32' : 'rows_affine_f64';
   runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn, args: [py, px, S, cols, r0, r1, c0, c1, c2] })));
 }
@@ -67,16 +69,17 @@ export function rowsForwardTrain(s: State, p: Plan, py: Ptr, px: Ptr, pw: Ptr, p
     fast = lanesHold(variance, rstd, count);
   }
   if (!fast) {
-    // mean from column sums, then the variance around it (two passes, no cancellation)
+    // hi = mean(x) from column sums; then d = x - hi (exact near the mean): lo = mean(d), var = mean(d^2) - lo^2 (corrected two-pass)
     const fn = p.f32 ? 'rows_sum_f32' : 'rows_sum_f64';
     const colMean = p.columns[0];
     for (const sq of [0, 1]) {
-      runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn, args: [px, S, A, cols, r0, r1, sq === 0 ? 0 : colMean, a1 + t * stride] })));
-      if (p.ranges.length > 1) k.add_partials(a1, p.ranges.length, stride, p.partialLength);
-      k.rows_sum_stats(a1, A, G, B, M, eps, sq, p.mean, colMean, p.variance, p.rstd);
+      runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn, args: [px, S, A, cols, r0, r1, sq === 0 ? 0 : colMean, a1 + t * stride, a2 + t * stride] })));
+      if (sq === 0 && p.ranges.length > 1) k.add_partials(a1, p.ranges.length, stride, p.partialLength);
+      if (sq === 1) addPartials(s, p);
+      k.rows_sum_stats(a1, a2, A, G, B, M, eps, sq, p.mean, p.meanLo, colMean, p.variance, p.rstd);
     }
   }
-  rowsNormalize(s, p, fast, py, px, pw, pb);
+  rowsNormalize(s, p, fast, py, px, pw, pb, !fast);
 }
 
 /** dx from p.mean and p.rstd; dweight and dbias sums (float64) into p.dweight and p.dbias (`fast`: in float32 lanes). */
@@ -99,11 +102,13 @@ export function rowsBackward(s: State, p: Plan, fast: boolean, pdx: Ptr, pdy: Pt
     runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn: 'rows_dx_f32x4', args: [pdx, pdy, px, S, cols, r0, r1, c0, c1, c2, c3, c4, c5] })));
     return;
   }
-  k[p.f32 ? 'rows_columns_f32' : 'rows_columns_f64'](A, G, B, K, p.mean, p.rstd, 0, 0, c0, c2, c1);
+  // widened: the sums also take sum (x - mean) per column, from which the coefficients restore the batch mean's lost digits
+  k[p.f32 ? 'rows_columns_f32' : 'rows_columns_f64'](A, G, B, K, p.mean, 0, p.rstd, 0, 0, c0, c2, c1);
+  const a3 = p.partials3;
   const sums = p.f32 ? 'rows_backward_sums_f32' : 'rows_backward_sums_f64';
-  runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn: sums, args: [px, pdy, S, A, cols, r0, r1, c0, a1 + t * stride, a2 + t * stride] })));
-  addPartials(s, p);
-  k[p.f32 ? 'rows_dx_coefs_f32' : 'rows_dx_coefs_f64'](a1, a2, A, G, B, K, M, pw, p.rstd, batch, p.dweight, p.dbias, c3, c4, c5);
+  runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn: sums, args: [px, pdy, S, A, cols, r0, r1, c0, a1 + t * stride, a2 + t * stride, a3 + t * stride] })));
+  addPartials(s, p, true);
+  k[p.f32 ? 'rows_dx_coefs_f32' : 'rows_dx_coefs_f64'](a1, a2, a3, A, G, B, K, M, pw, p.rstd, batch, p.dweight, p.dbias, c3, c4, c5);
   const dx = p.f32 ? 'rows_dx_f32' : 'rows_dx_f64';
   runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn: dx, args: [pdx, pdy, px, S, cols, r0, r1, c0, c2, c3, c4, c5] })));
 }

@@ -6,7 +6,7 @@
 // Float32 lanes (`_f32x4`, large float32 groups): blocks of up to 16 rows, each column vector's sums
 // kept in f32x4 registers down the block and flushed into float64; the mean enters as float32 hi/lo
 // parts (x - hi is exact near the mean). Otherwise (`_f32`, `_f64`: float64 data, or float32 groups
-// too small for float32 sums) every value is widened to float64.
+// too small for float32 sums) every value is widened to float64 and the mean kept as hi + lo in float64.
 
 import { load1, load2, store1, store2 } from './lanes';
 
@@ -248,68 +248,94 @@ export function rows_dx_f32x4(dx: usize, dy: usize, x: usize, S: i32, cols: i32,
 
 // ---- float64 (every value widened): row-major passes, f64 per-column parameters ----
 
-/** acc[a, c] = sum x (colMean 0) or sum (x - colMean[a, c])^2 over rows [r0, r1); zeroed first. */
-function rowsSum<T>(x: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc: usize): void {
-  zeroF64(acc, A * cols);
+/**
+ * colMean 0: acc1[a, c] = sum x; else acc1[a, c] = sum d and acc2[a, c] = sum d^2, d = x - colMean[a, c]
+ * (exact near the mean), over rows [r0, r1); zeroed first.
+ */
+function rowsSum<T>(x: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize): void {
+  zeroF64(acc1, A * cols);
+  zeroF64(acc2, A * cols);
   const step = <usize>sizeof<T>();
   for (let row = r0; row < r1; row++) {
     const xr = x + <usize>row * <usize>cols * step;
     const pr = (<usize>(row / S) * <usize>cols) << 3;
     let c = 0;
-    for (; c + 2 <= cols; c += 2) {
-      const pa = acc + pr + (<usize>c << 3);
-      let v = load2<T>(xr + <usize>c * step);
-      if (colMean != 0) {
-        v = f64x2.sub(v, v128.load(colMean + pr + (<usize>c << 3)));
-        v = f64x2.mul(v, v);
+    if (colMean == 0) {
+      for (; c + 2 <= cols; c += 2) {
+        const pa = acc1 + pr + (<usize>c << 3);
+        v128.store(pa, f64x2.add(v128.load(pa), load2<T>(xr + <usize>c * step)));
       }
-      v128.store(pa, f64x2.add(v128.load(pa), v));
+      for (; c < cols; c++) {
+        const pa = acc1 + pr + (<usize>c << 3);
+        store<f64>(pa, load<f64>(pa) + load1<T>(xr + <usize>c * step));
+      }
+      continue;
+    }
+    for (; c + 2 <= cols; c += 2) {
+      const pc = pr + (<usize>c << 3);
+      const d = f64x2.sub(load2<T>(xr + <usize>c * step), v128.load(colMean + pc));
+      v128.store(acc1 + pc, f64x2.add(v128.load(acc1 + pc), d));
+      v128.store(acc2 + pc, f64x2.add(v128.load(acc2 + pc), f64x2.mul(d, d)));
     }
     for (; c < cols; c++) {
-      const pa = acc + pr + (<usize>c << 3);
-      let v = load1<T>(xr + <usize>c * step);
-      if (colMean != 0) {
-        v -= load<f64>(colMean + pr + (<usize>c << 3));
-        v *= v;
-      }
-      store<f64>(pa, load<f64>(pa) + v);
+      const pc = pr + (<usize>c << 3);
+      const d = load1<T>(xr + <usize>c * step) - load<f64>(colMean + pc);
+      store<f64>(acc1 + pc, load<f64>(acc1 + pc) + d);
+      store<f64>(acc2 + pc, load<f64>(acc2 + pc) + d * d);
     }
   }
 }
 
 /**
- * From the added column sums: `sq` 0: mean[q] = sum/M, and colMean per column; `sq` 1: the sums are of
- * squared deviations: variance[q] = sum/M, rstd[q].
+ * From the added column sums: `sq` 0 (sums of x): hi = mean[q] = sum/M, and colMean per column; `sq` 1
+ * (sums of d = x - hi and d^2, corrected two-pass): lo = mean(d), variance[q] = mean(d^2) - lo^2, rstd[q],
+ * and the mean as mean[q] + meanLo[q] = hi + lo exactly (TwoSum): mean[q] is hi + lo rounded once.
  */
-export function rows_sum_stats(acc: usize, A: i32, G: i32, B: i32, M: f64, eps: f64, sq: bool, mean: usize, colMean: usize, variance: usize, rstd: usize): void {
+export function rows_sum_stats(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, M: f64, eps: f64, sq: bool, mean: usize, meanLo: usize, colMean: usize, variance: usize, rstd: usize): void {
   for (let q = 0; q < A * G; q++) {
-    let s: f64 = 0;
-    for (let b = 0; b < B; b++) s += load<f64>(acc + (<usize>(q * B + b) << 3));
+    let s1: f64 = 0;
+    let s2: f64 = 0;
+    for (let b = 0; b < B; b++) {
+      s1 += load<f64>(acc1 + (<usize>(q * B + b) << 3));
+      if (sq) s2 += load<f64>(acc2 + (<usize>(q * B + b) << 3));
+    }
     const p = <usize>q << 3;
     if (sq) {
-      store<f64>(variance + p, s / M);
-      store<f64>(rstd + p, 1 / Math.sqrt(s / M + eps));
+      const hi = load<f64>(mean + p);
+      const lo = s1 / M;
+      const v = Math.max(0, s2 / M - lo * lo);
+      const m = hi + lo;
+      const t = m - hi;
+      store<f64>(mean + p, m);
+      store<f64>(meanLo + p, (hi - (m - t)) + (lo - t));
+      store<f64>(variance + p, v);
+      store<f64>(rstd + p, 1 / Math.sqrt(v + eps));
     } else {
-      store<f64>(mean + p, s / M);
-      for (let b = 0; b < B; b++) store<f64>(colMean + (<usize>(q * B + b) << 3), s / M);
+      store<f64>(mean + p, s1 / M);
+      for (let b = 0; b < B; b++) store<f64>(colMean + (<usize>(q * B + b) << 3), s1 / M);
     }
   }
 }
 
-/** Per-column float64 parameters: colMean = mean, scale = rstd*weight, shift = bias (weight, bias of dtype T, or 0). */
-function rowsColumns<T>(A: i32, G: i32, B: i32, K: i32, mean: usize, rstd: usize, weight: usize, bias: usize, colMean: usize, scale: usize, shift: usize): void {
+/**
+ * Per-column float64 parameters: colMean = mean, scale = rstd*weight, shift = bias - meanLo*scale, so that
+ * y = (x - colMean)*scale + shift = ((x - mean) - meanLo)*scale + bias (weight, bias of dtype T, or 0; meanLo 0: none).
+ */
+function rowsColumns<T>(A: i32, G: i32, B: i32, K: i32, mean: usize, meanLo: usize, rstd: usize, weight: usize, bias: usize, colMean: usize, scale: usize, shift: usize): void {
   const R = B / K;
   const step = <usize>sizeof<T>();
   for (let q = 0; q < A * G; q++) {
     const g = q % G;
     const m = load<f64>(mean + (<usize>q << 3));
+    const lo = meanLo == 0 ? 0 : load<f64>(meanLo + (<usize>q << 3));
     const r = load<f64>(rstd + (<usize>q << 3));
     for (let b = 0; b < B; b++) {
       const c = <usize>(q * B + b) << 3;
       const j = <usize>(g * K + b / R) * step;
+      const sc = weight == 0 ? r : r * load1<T>(weight + j);
       store<f64>(colMean + c, m);
-      store<f64>(scale + c, weight == 0 ? r : r * load1<T>(weight + j));
-      store<f64>(shift + c, bias == 0 ? 0 : load1<T>(bias + j));
+      store<f64>(scale + c, sc);
+      store<f64>(shift + c, (bias == 0 ? 0 : load1<T>(bias + j)) - lo * sc);
     }
   }
 }
@@ -333,10 +359,14 @@ function rowsAffine<T>(y: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, 
   }
 }
 
-/** acc1[a, c] = sum dy, acc2[a, c] = sum dy*(x - colMean) over rows [r0, r1); zeroed first. */
-function rowsBackwardSums<T>(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize): void {
+/**
+ * acc1[a, c] = sum dy, acc2[a, c] = sum dy*d, acc3[a, c] = sum d with d = x - colMean, over rows [r0, r1);
+ * zeroed first (acc3: the batch mean's lost digits, lo = mean(d)).
+ */
+function rowsBackwardSums<T>(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize, acc3: usize): void {
   zeroF64(acc1, A * cols);
   zeroF64(acc2, A * cols);
+  zeroF64(acc3, A * cols);
   const step = <usize>sizeof<T>();
   for (let row = r0; row < r1; row++) {
     const o = <usize>row * <usize>cols * step;
@@ -348,12 +378,15 @@ function rowsBackwardSums<T>(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0:
       const t = f64x2.sub(load2<T>(x + o + <usize>c * step), v128.load(colMean + pc));
       v128.store(acc1 + pc, f64x2.add(v128.load(acc1 + pc), d));
       v128.store(acc2 + pc, f64x2.add(v128.load(acc2 + pc), f64x2.mul(d, t)));
+      v128.store(acc3 + pc, f64x2.add(v128.load(acc3 + pc), t));
     }
     for (; c < cols; c++) {
       const pc = pr + (<usize>c << 3);
       const d = load1<T>(dy + o + <usize>c * step);
       store<f64>(acc1 + pc, load<f64>(acc1 + pc) + d);
-      store<f64>(acc2 + pc, load<f64>(acc2 + pc) + d * (load1<T>(x + o + <usize>c * step) - load<f64>(colMean + pc)));
+      const t = load1<T>(x + o + <usize>c * step) - load<f64>(colMean + pc);
+      store<f64>(acc2 + pc, load<f64>(acc2 + pc) + d * t);
+      store<f64>(acc3 + pc, load<f64>(acc3 + pc) + t);
     }
   }
 }
@@ -382,17 +415,24 @@ function rowsDx<T>(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r
 // ---- backward coefficients, both paths ----
 
 /**
- * From the added sums (acc1 = sum dy, acc2 = sum dy*(x - mean) per column): dweight[j] += sum dy*xhat,
- * dbias[j] += sum dy (float64, per affine entry); per column k1 = rstd*w, c1 = rstd*sum(dxhat)/M (term 2),
- * c2 = rstd*sum(dxhat*xhat)/M (term 3; rstd is applied apart, as rstd^2 leaves float32's range first);
- * C: the column parameters' type (f32 lanes or f64); W: the weight's.
+ * From the added sums (acc1 = sum dy, acc2 = sum dy*(x - mean), acc3 = sum (x - mean) per column, or acc3 0):
+ * with batch statistics lo = mean(x - mean) restores the cached mean's lost digits, xhat = ((x - mean) - lo)*rstd,
+ * so sum dy*xhat = (acc2 - lo*acc1)*rstd. dweight[j] += sum dy*xhat, dbias[j] += sum dy (float64, per affine
+ * entry); per column k1 = rstd*w, c1 = rstd*sum(dxhat)/M - lo*rstd*c2 (term 2, and lo's share of term 3),
+ * c2 = rstd*sum(dxhat*xhat)/M (term 3 on (x - mean)*rstd; rstd is applied apart, as rstd^2 leaves float32's
+ * range first); C: the column parameters' type (f32 lanes or f64); W: the weight's.
  */
-function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
+function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, acc3: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
   const R = B / K;
   const cstep = <usize>sizeof<C>();
   for (let q = 0; q < A * G; q++) {
     const g = q % G;
     const r = load<f64>(rstd + (<usize>q << 3));
+    let lo: f64 = 0;
+    if (batchStats && acc3 != 0) {
+      for (let b = 0; b < B; b++) lo += load<f64>(acc3 + (<usize>(q * B + b) << 3));
+      lo /= M;
+    }
     let sumDxhat: f64 = 0;
     let sumDxhatXhat: f64 = 0;
     for (let b = 0; b < B; b++) {
@@ -400,15 +440,16 @@ function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: 
       const j = <usize>(g * K + b / R);
       const w = weight == 0 ? 1 : load1<W>(weight + j * <usize>sizeof<W>());
       const sumDy = load<f64>(acc1 + (c << 3));
-      const sumDyXhat = load<f64>(acc2 + (c << 3)) * r;
+      // lo 0 (no acc3, running statistics): left out, as 0*inf would be NaN
+      const sumDyXhat = (lo == 0 ? load<f64>(acc2 + (c << 3)) : load<f64>(acc2 + (c << 3)) - lo * sumDy) * r;
       store<f64>(dbias + (j << 3), load<f64>(dbias + (j << 3)) + sumDy);
       store<f64>(dweight + (j << 3), load<f64>(dweight + (j << 3)) + sumDyXhat);
       sumDxhat += w * sumDy;
       sumDxhatXhat += w * sumDyXhat;
       store1<C>(k1 + c * cstep, r * w);
     }
-    const a = batchStats ? (r * sumDxhat) / M : 0;
     const b2 = batchStats ? (r * sumDxhatXhat) / M : 0;
+    const a = batchStats ? (lo == 0 ? (r * sumDxhat) / M : (r * sumDxhat) / M - lo * r * b2) : 0;
     for (let b = 0; b < B; b++) {
       const c = <usize>(q * B + b) * cstep;
       store1<C>(c1 + c, a);
@@ -418,17 +459,17 @@ function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: 
 }
 
 // ---- exports ----
-export function rows_sum_f32(x: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc: usize): void {
-  rowsSum<f32>(x, S, A, cols, r0, r1, colMean, acc);
+export function rows_sum_f32(x: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize): void {
+  rowsSum<f32>(x, S, A, cols, r0, r1, colMean, acc1, acc2);
 }
-export function rows_sum_f64(x: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc: usize): void {
-  rowsSum<f64>(x, S, A, cols, r0, r1, colMean, acc);
+export function rows_sum_f64(x: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize): void {
+  rowsSum<f64>(x, S, A, cols, r0, r1, colMean, acc1, acc2);
 }
-export function rows_columns_f32(A: i32, G: i32, B: i32, K: i32, mean: usize, rstd: usize, weight: usize, bias: usize, colMean: usize, scale: usize, shift: usize): void {
-  rowsColumns<f32>(A, G, B, K, mean, rstd, weight, bias, colMean, scale, shift);
+export function rows_columns_f32(A: i32, G: i32, B: i32, K: i32, mean: usize, meanLo: usize, rstd: usize, weight: usize, bias: usize, colMean: usize, scale: usize, shift: usize): void {
+  rowsColumns<f32>(A, G, B, K, mean, meanLo, rstd, weight, bias, colMean, scale, shift);
 }
-export function rows_columns_f64(A: i32, G: i32, B: i32, K: i32, mean: usize, rstd: usize, weight: usize, bias: usize, colMean: usize, scale: usize, shift: usize): void {
-  rowsColumns<f64>(A, G, B, K, mean, rstd, weight, bias, colMean, scale, shift);
+export function rows_columns_f64(A: i32, G: i32, B: i32, K: i32, mean: usize, meanLo: usize, rstd: usize, weight: usize, bias: usize, colMean: usize, scale: usize, shift: usize): void {
+  rowsColumns<f64>(A, G, B, K, mean, meanLo, rstd, weight, bias, colMean, scale, shift);
 }
 export function rows_affine_f32(y: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, scale: usize, shift: usize): void {
   rowsAffine<f32>(y, x, S, cols, r0, r1, colMean, scale, shift);
@@ -436,11 +477,11 @@ export function rows_affine_f32(y: usize, x: usize, S: i32, cols: i32, r0: i32, 
 export function rows_affine_f64(y: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, scale: usize, shift: usize): void {
   rowsAffine<f64>(y, x, S, cols, r0, r1, colMean, scale, shift);
 }
-export function rows_backward_sums_f32(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize): void {
-  rowsBackwardSums<f32>(x, dy, S, A, cols, r0, r1, colMean, acc1, acc2);
+export function rows_backward_sums_f32(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize, acc3: usize): void {
+  rowsBackwardSums<f32>(x, dy, S, A, cols, r0, r1, colMean, acc1, acc2, acc3);
 }
-export function rows_backward_sums_f64(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize): void {
-  rowsBackwardSums<f64>(x, dy, S, A, cols, r0, r1, colMean, acc1, acc2);
+export function rows_backward_sums_f64(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, colMean: usize, acc1: usize, acc2: usize, acc3: usize): void {
+  rowsBackwardSums<f64>(x, dy, S, A, cols, r0, r1, colMean, acc1, acc2, acc3);
 }
 export function rows_dx_f32(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, colMean: usize, colRstd: usize, k1: usize, c1: usize, c2: usize): void {
   rowsDx<f32>(dx, dy, x, S, cols, r0, r1, colMean, colRstd, k1, c1, c2);
@@ -450,12 +491,12 @@ export function rows_dx_f64(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r
 }
 /** float32 lanes: float32 weight, float32 column parameters */
 export function rows_dx_coefs_f32x4(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
-  rowsDxCoefs<f32, f32>(acc1, acc2, A, G, B, K, M, weight, rstd, batchStats, dweight, dbias, k1, c1, c2);
+  rowsDxCoefs<f32, f32>(acc1, acc2, 0, A, G, B, K, M, weight, rstd, batchStats, dweight, dbias, k1, c1, c2);
 }
 /** widened float32: float32 weight, float64 column parameters */
-export function rows_dx_coefs_f32(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
-  rowsDxCoefs<f32, f64>(acc1, acc2, A, G, B, K, M, weight, rstd, batchStats, dweight, dbias, k1, c1, c2);
+export function rows_dx_coefs_f32(acc1: usize, acc2: usize, acc3: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
+  rowsDxCoefs<f32, f64>(acc1, acc2, acc3, A, G, B, K, M, weight, rstd, batchStats, dweight, dbias, k1, c1, c2);
 }
-export function rows_dx_coefs_f64(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
-  rowsDxCoefs<f64, f64>(acc1, acc2, A, G, B, K, M, weight, rstd, batchStats, dweight, dbias, k1, c1, c2);
+export function rows_dx_coefs_f64(acc1: usize, acc2: usize, acc3: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
+  rowsDxCoefs<f64, f64>(acc1, acc2, acc3, A, G, B, K, M, weight, rstd, batchStats, dweight, dbias, k1, c1, c2);
 }
