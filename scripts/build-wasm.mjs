@@ -23,7 +23,7 @@ for (const [name, flags] of Object.entries(variants)) {
     throw error;
   }
   const base64 = readFileSync(`${root}${out}`).toString('base64');
-  lines.push(`export const ${name}Wasm = '${base64}';`);
+  lines.push(`export const ${name}Wasm: string = '${base64}';`);
 }
 writeFileSync(`${root}src/kernels/wasm/binary.generated.ts`, `${lines.join('\n')}\n`);
 console.log('wasm kernels built: build/norm-simd.wasm, build/norm-threads.wasm');
