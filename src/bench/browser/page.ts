@@ -8,6 +8,7 @@ import { WebGpuNorm, startWasmWorkers, stopWasmWorkers } from '../../index.js';
 import { wasmPool } from '../../kernels/wasm/backend.js';
 import type { CheckResult } from '../harness.js';
 import { benchShape } from '../harness.js';
+import { layerSystems } from '../layer.js';
 import { normkitSystems } from '../normkit.js';
 import type { Tf, TfLoader } from '../peers/tfjs.js';
 import { tfjsSystem } from '../peers/tfjs.js';
@@ -74,6 +75,7 @@ async function runBench(request: PageRequest): Promise<PageResult> {
     const tfjsLoader = (threadsShown: number): TfLoader => ({ load: (backend) => loadTf(backend, request.tfjsWasmThreads), threads: threadsShown });
     const systems: System[] = [
       ...normkitSystems(wasmPool(), false),
+      ...layerSystems(wasmPool()),
       ...(engine === null ? [] : webgpuResidentSystems(engine)),
       ...(request.peers ? [tfjsSystem('cpu', false, tfjsLoader(1)), tfjsSystem('wasm', false, tfjsLoader(tfjsWasmThreads))] : []),
     ].filter((system) => request.systems.length === 0 || request.systems.some((prefix) => system.name.startsWith(prefix)));
