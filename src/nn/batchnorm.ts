@@ -30,15 +30,17 @@ export interface BatchNormOptions extends CommonOptions {
   renorm?: RenormOptions | null;
 }
 
-class BatchNorm extends Normalization {
+/** BatchNorm over the given input ranks; `variants` says whether it takes Ghost BN and renorm (SyncBatchNorm's local layer does not). */
+export class BatchNormBase extends Normalization {
   readonly numFeatures: number;
   readonly layout: Layout;
   readonly #ranks: readonly number[];
   #virtualBatchSize: number | null;
   #renorm: RenormOptions | null;
 
-  constructor(name: string, ranks: readonly number[], numFeatures: number, options: BatchNormOptions | undefined) {
-    const given = readOptions(name, options, [...commonKeys, 'momentum', 'affine', 'trackRunningStats', 'layout', 'virtualBatchSize', 'renorm']);
+  constructor(name: string, ranks: readonly number[], numFeatures: number, options: BatchNormOptions | undefined, variants = true) {
+    const keys = [...commonKeys, 'momentum', 'affine', 'trackRunningStats', 'layout', ...(variants ? ['virtualBatchSize', 'renorm'] : [])];
+    const given = readOptions(name, options, keys);
     const { momentum = 0.1, affine = true, trackRunningStats = true, layout = 'channels-first' } = given;
     const virtualBatchSize = checkVirtualBatchSize(name, given.virtualBatchSize);
     const renorm = checkRenorm(name, given.renorm);
@@ -98,21 +100,21 @@ class BatchNorm extends Normalization {
 }
 
 /** Input (N, C) or (N, C, L); channels-last (N, L, C). */
-export class BatchNorm1d extends BatchNorm {
+export class BatchNorm1d extends BatchNormBase {
   constructor(numFeatures: number, options?: BatchNormOptions) {
     super('BatchNorm1d', [2, 3], numFeatures, options);
   }
 }
 
 /** Input (N, C, H, W); channels-last (N, H, W, C). */
-export class BatchNorm2d extends BatchNorm {
+export class BatchNorm2d extends BatchNormBase {
   constructor(numFeatures: number, options?: BatchNormOptions) {
     super('BatchNorm2d', [4], numFeatures, options);
   }
 }
 
 /** Input (N, C, D, H, W); channels-last (N, D, H, W, C). */
-export class BatchNorm3d extends BatchNorm {
+export class BatchNorm3d extends BatchNormBase {
   constructor(numFeatures: number, options?: BatchNormOptions) {
     super('BatchNorm3d', [5], numFeatures, options);
   }

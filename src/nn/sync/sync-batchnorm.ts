@@ -11,19 +11,16 @@
  * dx = weight*rstd*(dy - sum(dy)/M - xhat*sum(dy*xhat)/M) with the global sums.
  */
 import type { Layout, NormView } from '../../core/layout.js';
-import { normView, reduceSize } from '../../core/layout.js';
+import { reduceSize } from '../../core/layout.js';
 import { nextRunningStats, updateFactor } from '../../core/stats.js';
 import { NormkitError } from '../../errors.js';
 import { backends } from '../../kernels/index.js';
 import type { FloatArray, Tensor } from '../../tensor.js';
 import { allocate, checkTensor, dtypeOf, formatShape } from '../../tensor.js';
 import type { ModuleState, ModuleStateInput } from '../module.js';
-import type { Plan } from '../normalization.js';
-import { Normalization } from '../normalization.js';
+import { BatchNormBase } from '../batchnorm.js';
 import type { CommonOptions } from '../options.js';
-import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from '../options.js';
 import type { Parameter } from '../parameter.js';
-import { checkRankAndChannels } from '../shape-check.js';
 import type { Communicator } from './communicator.js';
 
 export interface SyncBatchNormOptions extends CommonOptions {
@@ -35,30 +32,9 @@ export interface SyncBatchNormOptions extends CommonOptions {
 }
 
 /** The local layer: BatchNorm on inputs (N, C, ...) of rank 2 to 5; eval and state go through it. */
-class LocalBatchNorm extends Normalization {
-  readonly numFeatures: number;
-  readonly layout: Layout;
-
+class LocalBatchNorm extends BatchNormBase {
   constructor(numFeatures: number, options: SyncBatchNormOptions | undefined) {
-    const name = 'SyncBatchNorm';
-    const given = readOptions(name, options, [...commonKeys, 'momentum', 'affine', 'trackRunningStats', 'layout']);
-    const { momentum = 0.1, affine = true, trackRunningStats = true, layout = 'channels-first' } = given;
-    const features = checkPositiveInteger(name, 'numFeatures', numFeatures);
-    super({
-      name,
-      options: resolveCommon(name, given),
-      momentum: checkMomentum(name, momentum, true),
-      affineShape: checkBoolean(name, 'affine', affine) ? [features] : null,
-      runningFeatures: checkBoolean(name, 'trackRunningStats', trackRunningStats) ? features : null,
-      countsBatches: true,
-    });
-    this.numFeatures = features;
-    this.layout = checkLayout(name, layout);
-  }
-
-  protected plan(shape: readonly number[]): Plan {
-    checkRankAndChannels(this.name, shape, { ranks: [2, 3, 4, 5] }, this.layout, this.numFeatures);
-    return { view: normView({ kind: 'batch' }, shape, this.layout), singleValueMessage: `Expected more than 1 value per channel when training, got input size ${formatShape(shape)}` };
+    super('SyncBatchNorm', [2, 3, 4, 5], numFeatures, options, false);
   }
 }
 
