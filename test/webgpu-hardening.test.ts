@@ -1,19 +1,17 @@
 // Regression tests for the webgpu repros of the hardening issue and the float-float exactness issue: SharedArrayBuffer
 // inputs, 2^31 values, magnitudes near float32's range, dx where its terms cancel, and random cases against float64.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe } from 'node:test';
 import type { NormView, Reduction } from '../src/core/layout.ts';
 import { affineSize, normView, statsCount } from '../src/core/layout.ts';
 import { NormkitError } from '../src/errors.ts';
 import { backends } from '../src/kernels/index.ts';
-import type { WebGpuNorm } from '../src/kernels/webgpu/engine.ts';
 import { BatchNorm1d, BatchNorm2d } from '../src/nn/batchnorm.ts';
 import { GroupNorm } from '../src/nn/groupnorm.ts';
 import { createNodeWebGpu } from '../src/node/dawn.ts';
 import { referenceNorm } from '../src/reference/normalize.ts';
 import { Random } from './helpers.ts';
-import type { WebGpuSetup } from './webgpu-setup.ts';
-import { useWebGpu } from './webgpu-setup.ts';
+import { gpuTests } from './webgpu-setup.ts';
 
 /** The fixtures' rule: max |a - t| / max |t|. */
 function normalized(actual: ArrayLike<number>, truth: ArrayLike<number>): number {
@@ -60,24 +58,7 @@ function worst(errors: Record<string, number>): [string, number] {
 }
 
 describe('webgpu hardening and exactness repros', () => {
-  let gpu: WebGpuSetup = { ok: false, reason: 'not started' };
-  let engine: WebGpuNorm | null = null;
-  before(async () => {
-    gpu = await useWebGpu();
-    if (gpu.ok) engine = await createNodeWebGpu();
-  });
-  after(() => {
-    engine?.destroy();
-  });
-  const withGpu = (name: string, body: (engine: WebGpuNorm) => Promise<void> | void): void => {
-    it(name, async (t) => {
-      if (!gpu.ok || engine === null) {
-        t.skip(gpu.ok ? 'no engine' : gpu.reason);
-        return;
-      }
-      await body(engine);
-    });
-  };
+  const withGpu = gpuTests(createNodeWebGpu);
 
   withGpu('takes SharedArrayBuffer-backed inputs (Dawn crashed in writeBuffer): layer path and GPU tensors', async (g) => {
     const random = new Random(31);

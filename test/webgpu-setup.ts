@@ -2,7 +2,9 @@
 // Vulkan ICD + libvulkan1, installed here when missing and this process may). Tests skip with the reason
 // only where no adapter exists, and never where NORMKIT_REQUIRE_WEBGPU is set (.ci/run sets it).
 import { execFileSync } from 'node:child_process';
+import { after, before, it } from 'node:test';
 import { existsSync } from 'node:fs';
+import type { WebGpuNorm } from '../src/kernels/webgpu/engine.ts';
 import { startWebGpu } from '../src/node/webgpu-threads.ts';
 import { ensureChromium } from './browser.ts';
 
@@ -37,4 +39,30 @@ export function useWebGpu(): Promise<WebGpuSetup> {
     }
   })();
   return started;
+}
+
+/**
+ * Registers, in the current describe, hooks that start webgpu and make an engine with `makeEngine` (destroyed
+ * after), and returns `it` for tests that need both: each gets the engine and the adapter's name, and skips
+ * with the reason where no adapter exists.
+ */
+export function gpuTests(makeEngine: () => Promise<WebGpuNorm>): (name: string, body: (engine: WebGpuNorm, adapter: string) => Promise<void> | void) => void {
+  let gpu: WebGpuSetup = { ok: false, reason: 'not started' };
+  let engine: WebGpuNorm | null = null;
+  before(async () => {
+    gpu = await useWebGpu();
+    if (gpu.ok) engine = await makeEngine();
+  });
+  after(() => {
+    engine?.destroy();
+  });
+  return (name, body) => {
+    it(name, async (t) => {
+      if (!gpu.ok || engine === null) {
+        t.skip(gpu.ok ? 'no engine' : gpu.reason);
+        return;
+      }
+      await body(engine, gpu.adapter);
+    });
+  };
 }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { NormView } from '../src/core/layout.ts';
 import { affineSize, normView, statsCount } from '../src/core/layout.ts';
 import { NormkitError } from '../src/errors.ts';
@@ -17,8 +17,7 @@ import { dawnGpu } from '../src/node/dawn.ts';
 import { stopWebGpu } from '../src/node/webgpu-threads.ts';
 import { referenceNorm } from '../src/reference/normalize.ts';
 import { Random, maxAbsDiff } from './helpers.ts';
-import type { WebGpuSetup } from './webgpu-setup.ts';
-import { useWebGpu } from './webgpu-setup.ts';
+import { gpuTests } from './webgpu-setup.ts';
 
 const scale = (a: ArrayLike<number>) => Math.max(1e-12, ...Array.from(a, Math.abs));
 const relative = (a: ArrayLike<number>, truth: ArrayLike<number>) => maxAbsDiff(a, truth) / scale(truth);
@@ -35,31 +34,17 @@ function inputs(random: Random, view: NormView, mean = 0, std = 1) {
 }
 
 describe('webgpu backend', () => {
-  let gpu: WebGpuSetup = { ok: false, reason: 'not started' };
-  let engine: WebGpuNorm | null = null;
   const available = { before: true };
-  before(async () => {
+  // registered before gpuTests' hook, so it sees the backend before webgpu starts
+  before(() => {
     available.before = backendAvailable('webgpu');
-    gpu = await useWebGpu();
-    if (gpu.ok) engine = await WebGpuNorm.create({ gpu: await dawnGpu() });
   });
-  after(() => {
-    engine?.destroy();
-  });
-  const withGpu = (name: string, body: (engine: WebGpuNorm) => Promise<void> | void): void => {
-    it(name, async (t) => {
-      if (!gpu.ok || engine === null) {
-        t.skip(gpu.ok ? 'no engine' : gpu.reason);
-        return;
-      }
-      await body(engine);
-    });
-  };
+  const withGpu = gpuTests(async () => WebGpuNorm.create({ gpu: await dawnGpu() }));
 
-  withGpu('is unavailable to layers until started, and names the adapter once started', () => {
+  withGpu('is unavailable to layers until started, and names the adapter once started', (_engine, adapter) => {
     assert.equal(available.before, false);
     assert.ok(backendAvailable('webgpu'));
-    assert.ok(gpu.ok && gpu.adapter.length > 0);
+    assert.ok(adapter.length > 0);
   });
 
   withGpu('keeps tensors and statistics on the GPU across forward, backward and steps (multi-chunk groups)', async (g) => {

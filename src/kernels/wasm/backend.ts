@@ -56,20 +56,23 @@ function statistics(count: number, arrays: { mean: Float64Array; rstd: Float64Ar
   return arrays.variance === undefined ? [stat(arrays.mean, 'mean'), stat(arrays.rstd, 'rstd')] : [stat(arrays.mean, 'mean'), stat(arrays.variance, 'variance'), stat(arrays.rstd, 'rstd')];
 }
 
+/** What both forwards stage: x in, y out, and the affine parameters of `k` entries. */
+function forwardArrays(y: FloatArray, x: FloatArray, n: number, weight: FloatArray | null, bias: FloatArray | null, k: number): Wanted[] {
+  return [
+    { array: x, length: n, what: 'x' },
+    { array: y, length: n, what: 'y', role: 'output' },
+    { array: weight, length: k, what: 'weight' },
+    { array: bias, length: k, what: 'bias' },
+  ];
+}
+
 export const wasmKernels: NormKernels = {
   name: 'wasm',
   dtypes: ['float32', 'float64'],
   forwardTrain(y, x, view, weight, bias, eps, mean, variance, rstd) {
     const { s, p, dtype, n } = setup(view, x);
-    const k = affineSize(view);
     const count = statsCount(view);
-    const wanted: Wanted[] = [
-      { array: x, length: n, what: 'x' },
-      { array: y, length: n, what: 'y', role: 'output' },
-      { array: weight, length: k, what: 'weight' },
-      { array: bias, length: k, what: 'bias' },
-      ...statistics(count, { mean, variance, rstd }),
-    ];
+    const wanted = [...forwardArrays(y, x, n, weight, bias, affineSize(view)), ...statistics(count, { mean, variance, rstd })];
     staged(s.arena, dtype, wanted, ([px, py, pw, pb]) => {
       if (p.groupMode) {
         const { span: S, groups: G, inner: B, affinePerGroup: K } = view;
@@ -86,15 +89,8 @@ export const wasmKernels: NormKernels = {
 
   forwardWithStats(y, x, view, weight, bias, mean, rstd) {
     const { s, p, dtype, n } = setup(view, x);
-    const k = affineSize(view);
     const count = statsCount(view);
-    const wanted: Wanted[] = [
-      { array: x, length: n, what: 'x' },
-      { array: y, length: n, what: 'y', role: 'output' },
-      { array: weight, length: k, what: 'weight' },
-      { array: bias, length: k, what: 'bias' },
-      ...statistics(count, { mean, rstd }),
-    ];
+    const wanted = [...forwardArrays(y, x, n, weight, bias, affineSize(view)), ...statistics(count, { mean, rstd })];
     staged(s.arena, dtype, wanted, ([px, py, pw, pb]) => {
       s.arena.writeF64(p.mean, mean, count);
       s.arena.writeF64(p.rstd, rstd, count);
