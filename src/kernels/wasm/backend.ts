@@ -96,8 +96,13 @@ export const wasmKernels: NormKernels = {
       s.arena.writeF64(p.rstd, rstd, count);
       if (p.groupMode) {
         const { span: S, groups: G, inner: B, affinePerGroup: K } = view;
-        const fn = p.f32 ? 'group_forward_f32' : 'group_forward_f64';
-        runJobs(s, p.ranges.map(([q0, q1]): Job => ({ fn, args: [py, px, S, G, B, K, pw, pb, 0, p.mean, 0, p.rstd, 0, q0, q1, p.fast ? 1 : 0] })));
+        if (p.rowRanges !== null) {
+          const fn = p.f32 ? 'group_normalize_rows_f32' : 'group_normalize_rows_f64';
+          runJobs(s, p.rowRanges.map(([r0, r1]): Job => ({ fn, args: [py, px, S, G, B, K, pw, pb, p.mean, p.rstd, r0, r1, p.fast ? 1 : 0] })));
+        } else {
+          const fn = p.f32 ? 'group_forward_f32' : 'group_forward_f64';
+          runJobs(s, p.ranges.map(([q0, q1]): Job => ({ fn, args: [py, px, S, G, B, K, pw, pb, 0, p.mean, 0, p.rstd, 0, q0, q1, p.fast ? 1 : 0] })));
+        }
       } else {
         rowsNormalize(s, p, p.fast && lanesHold(null, rstd, count), py, px, pw, pb);
       }

@@ -10,13 +10,16 @@ export type Ptr = number;
 type Fn<P extends number[]> = (...args: P) => void;
 /** group mode: y, x, S, G, B, K, weight, bias, eps, mean, variance, rstd, batchStats, q0, q1, float32 lanes */
 type GroupForward = Fn<[y: Ptr, x: Ptr, S: number, G: number, B: number, K: number, weight: Ptr, bias: Ptr, eps: number, mean: Ptr, variance: Ptr, rstd: Ptr, batchStats: number, q0: number, q1: number, fast: number]>;
+/** eval mode in memory order: y, x, S, G, B, K, weight, bias, mean, rstd, rows [r0, r1) (row = a*S + s), float32 lanes */
+type GroupNormalizeRows = Fn<[y: Ptr, x: Ptr, S: number, G: number, B: number, K: number, weight: Ptr, bias: Ptr, mean: Ptr, rstd: Ptr, r0: number, r1: number, fast: number]>;
 type GroupBackward = Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, G: number, B: number, K: number, weight: Ptr, mean: Ptr, rstd: Ptr, batchStats: number, dweight: Ptr, dbias: Ptr, q0: number, q1: number, fast: number]>;
 type RowsSum = Fn<[x: Ptr, S: number, A: number, cols: number, r0: number, r1: number, colMean: Ptr, acc1: Ptr, acc2: Ptr]>;
 type RowsColumns = Fn<[A: number, G: number, B: number, K: number, mean: Ptr, meanLo: Ptr, rstd: Ptr, weight: Ptr, bias: Ptr, colMean: Ptr, scale: Ptr, shift: Ptr]>;
 type RowsAffine = Fn<[y: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, colMean: Ptr, scale: Ptr, shift: Ptr]>;
 type RowsBackwardSums = Fn<[x: Ptr, dy: Ptr, S: number, A: number, cols: number, r0: number, r1: number, colMean: Ptr, acc1: Ptr, acc2: Ptr, acc3: Ptr]>;
 type RowsDx = Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, colMean: Ptr, colRstd: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
-type RowsDxCoefsLanes = Fn<[acc1: Ptr, acc2: Ptr, A: number, G: number, B: number, K: number, M: number, weight: Ptr, rstd: Ptr, batchStats: number, dweight: Ptr, dbias: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
+/** mean: the float64 statistics, whose float32 rounding hi the lanes' sums were taken around */
+type RowsDxCoefsLanes = Fn<[acc1: Ptr, acc2: Ptr, A: number, G: number, B: number, K: number, M: number, weight: Ptr, mean: Ptr, rstd: Ptr, batchStats: number, dweight: Ptr, dbias: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
 /** acc3: sum (x - mean) per column, the batch mean's lost digits */
 type RowsDxCoefs = Fn<[acc1: Ptr, acc2: Ptr, acc3: Ptr, A: number, G: number, B: number, K: number, M: number, weight: Ptr, rstd: Ptr, batchStats: number, dweight: Ptr, dbias: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
 
@@ -24,20 +27,23 @@ type RowsDxCoefs = Fn<[acc1: Ptr, acc2: Ptr, acc3: Ptr, A: number, G: number, B:
 export interface Kernels {
   readonly group_forward_f32: GroupForward;
   readonly group_forward_f64: GroupForward;
+  readonly group_normalize_rows_f32: GroupNormalizeRows;
+  readonly group_normalize_rows_f64: GroupNormalizeRows;
   readonly group_backward_f32: GroupBackward;
   readonly group_backward_f64: GroupBackward;
   /** adds parts 1.. of n f64 values (stride bytes apart) into part 0: the threads' partial sums */
   readonly add_partials: Fn<[acc: Ptr, parts: number, stride: number, n: number]>;
   // row mode, float32 lanes (rows.ts)
   readonly rows_shift_f32x4: Fn<[x: Ptr, S: number, A: number, G: number, B: number, shift: Ptr]>;
-  readonly rows_moments_f32x4: Fn<[x: Ptr, S: number, A: number, cols: number, r0: number, r1: number, shift: Ptr, acc1: Ptr, acc2: Ptr]>;
+  /** lane: the thread's float32 column sums (2*cols values) */
+  readonly rows_moments_f32x4: Fn<[x: Ptr, S: number, A: number, cols: number, r0: number, r1: number, shift: Ptr, acc1: Ptr, acc2: Ptr, lane: Ptr]>;
   /** returns 1 where a shift proved far from its mean (and moves it there): run the moments again */
   readonly rows_moment_stats_f32x4: (acc1: Ptr, acc2: Ptr, shift: Ptr, A: number, G: number, B: number, M: number, eps: number, mean: Ptr, variance: Ptr, rstd: Ptr, check: number) => number;
-  readonly rows_columns_f32x4: Fn<[A: number, G: number, B: number, K: number, mean: Ptr, rstd: Ptr, weight: Ptr, bias: Ptr, hi: Ptr, lo: Ptr, scale: Ptr, shift: Ptr]>;
-  readonly rows_normalize_f32x4: Fn<[y: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, scale: Ptr, shift: Ptr]>;
-  readonly rows_backward_sums_f32x4: Fn<[x: Ptr, dy: Ptr, S: number, A: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, acc1: Ptr, acc2: Ptr]>;
+  readonly rows_columns_f32x4: Fn<[A: number, G: number, B: number, K: number, mean: Ptr, rstd: Ptr, weight: Ptr, bias: Ptr, hi: Ptr, scale: Ptr, shift: Ptr]>;
+  readonly rows_normalize_f32x4: Fn<[y: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, hi: Ptr, scale: Ptr, shift: Ptr]>;
+  readonly rows_backward_sums_f32x4: Fn<[x: Ptr, dy: Ptr, S: number, A: number, cols: number, r0: number, r1: number, hi: Ptr, acc1: Ptr, acc2: Ptr, lane: Ptr]>;
   readonly rows_dx_coefs_f32x4: RowsDxCoefsLanes;
-  readonly rows_dx_f32x4: Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, hi: Ptr, lo: Ptr, rstd: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
+  readonly rows_dx_f32x4: Fn<[dx: Ptr, dy: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, hi: Ptr, rstd: Ptr, k1: Ptr, c1: Ptr, c2: Ptr]>;
   // row mode, every value widened to float64
   readonly rows_sum_f32: RowsSum;
   readonly rows_sum_f64: RowsSum;
@@ -61,6 +67,8 @@ export type KernelName = keyof Kernels;
 const kernelNames: readonly KernelName[] = [
   'group_forward_f32',
   'group_forward_f64',
+  'group_normalize_rows_f32',
+  'group_normalize_rows_f64',
   'group_backward_f32',
   'group_backward_f64',
   'add_partials',

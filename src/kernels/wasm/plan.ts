@@ -33,6 +33,8 @@ export interface Plan {
   readonly parts: number;
   /** Each thread's share: statistics groups [q0, q1) in group mode, rows [r0, r1) in row mode. */
   readonly ranges: readonly (readonly [number, number])[];
+  /** Group mode with given statistics (eval): each thread's rows [r0, r1) of G*B values, or null when there are fewer rows than threads. */
+  readonly rowRanges: readonly (readonly [number, number])[] | null;
   /** A*G statistics, float64 each */
   readonly mean: Ptr;
   readonly variance: Ptr;
@@ -47,6 +49,9 @@ export interface Plan {
   readonly stride: number;
   /** Row mode: per-column parameters (A*G*B values of 4 bytes in float32 lanes, else 8; room for 8). */
   readonly columns: readonly [Ptr, Ptr, Ptr, Ptr, Ptr, Ptr];
+  /** Row mode, float32 lanes: each thread's float32 column sums of one block (2*cols values), `laneStride` bytes apart. */
+  readonly lanes: Ptr;
+  readonly laneStride: number;
   /** Row mode: dweight and dbias sums, float64 per affine entry. */
   readonly dweight: Ptr;
   readonly dbias: Ptr;
@@ -61,7 +66,9 @@ function build(s: State, view: NormView, dtype: DType, parts: number): Plan {
   const k = affineSize(view);
   const groupMode = view.inner >= GROUP_MODE_MIN_RUN && count >= parts;
   const fast = f32 && view.span * view.inner >= F32_LANES_MIN;
-  const ranges = splitRange(groupMode ? count : view.outer * view.span, parts);
+  const rows = view.outer * view.span;
+  const ranges = splitRange(groupMode ? count : rows, parts);
+  const rowRanges = groupMode && rows >= parts ? splitRange(rows, parts) : null;
   const colCount = groupMode ? 0 : view.outer * view.groups * view.inner;
   const partialLength = groupMode ? k : colCount;
   const stride = Math.ceil((partialLength * 8) / 16) * 16;
@@ -69,7 +76,9 @@ function build(s: State, view: NormView, dtype: DType, parts: number): Plan {
   const colBytes = Math.ceil((colCount * 8) / 16) * 16;
   const statBytes = Math.ceil((count * 8) / 16) * 16;
   const affineBytes = Math.ceil((k * 8) / 16) * 16;
-  const sizes = [statBytes, statBytes, statBytes, statBytes, stride * ranges.length, stride * ranges.length, stride * ranges.length, colBytes, colBytes, colBytes, colBytes, colBytes, colBytes, affineBytes, affineBytes];
+  // a thread's float32 column sums: two arrays of cols = G*B values
+  const laneStride = groupMode ? 0 : Math.ceil((view.groups * view.inner * 8) / 16) * 16;
+  const sizes = [statBytes, statBytes, statBytes, statBytes, stride * ranges.length, stride * ranges.length, stride * ranges.length, colBytes, colBytes, colBytes, colBytes, colBytes, colBytes, affineBytes, affineBytes, laneStride * ranges.length];
   const block = s.arena.alloc(sizes.reduce((a, b) => a + b, 0));
   const at: number[] = [];
   let offset = block.offset;
@@ -84,6 +93,7 @@ function build(s: State, view: NormView, dtype: DType, parts: number): Plan {
     groupMode,
     parts,
     ranges,
+    rowRanges,
     mean: at[0],
     variance: at[1],
     rstd: at[2],
@@ -96,6 +106,8 @@ function build(s: State, view: NormView, dtype: DType, parts: number): Plan {
     columns: [at[7], at[8], at[9], at[10], at[11], at[12]],
     dweight: at[13],
     dbias: at[14],
+    lanes: at[15],
+    laneStride,
     block,
   };
 }

@@ -33,10 +33,10 @@ export function addPartials(s: State, p: Plan, three = false): void {
 export function rowsNormalize(s: State, p: Plan, fast: boolean, py: Ptr, px: Ptr, pw: Ptr, pb: Ptr, meanLo = false): void {
   const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = p.view;
   const cols = G * B;
-  const [c0, c1, c2, c3] = p.columns;
+  const [c0, c1, c2] = p.columns;
   if (fast) {
-    s.kernels.rows_columns_f32x4(A, G, B, K, p.mean, p.rstd, pw, pb, c0, c1, c2, c3);
-    runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn: 'rows_normalize_f32x4', args: [py, px, S, cols, r0, r1, c0, c1, c2, c3] })));
+    s.kernels.rows_columns_f32x4(A, G, B, K, p.mean, p.rstd, pw, pb, c0, c1, c2);
+    runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn: 'rows_normalize_f32x4', args: [py, px, S, cols, r0, r1, c0, c1, c2] })));
     return;
   }
   s.kernels[p.f32 ? 'rows_columns_f32' : 'rows_columns_f64'](A, G, B, K, p.mean, meanLo ? p.meanLo : 0, p.rstd, pw, pb, c0, c1, c2);
@@ -59,7 +59,7 @@ export function rowsForwardTrain(s: State, p: Plan, py: Ptr, px: Ptr, pw: Ptr, p
     const shift = p.columns[0];
     k.rows_shift_f32x4(px, S, A, G, B, shift);
     for (let pass = 0; pass < 2; pass++) {
-      runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn: 'rows_moments_f32x4', args: [px, S, A, cols, r0, r1, shift, a1 + t * stride, a2 + t * stride] })));
+      runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn: 'rows_moments_f32x4', args: [px, S, A, cols, r0, r1, shift, a1 + t * stride, a2 + t * stride, p.lanes + t * p.laneStride] })));
       addPartials(s, p);
       if (k.rows_moment_stats_f32x4(a1, a2, shift, A, G, B, M, eps, p.mean, p.variance, p.rstd, pass === 0 ? 1 : 0) === 0) break;
     }
@@ -93,13 +93,13 @@ export function rowsBackward(s: State, p: Plan, fast: boolean, pdx: Ptr, pdy: Pt
   s.arena.zeroF64(p.dweight, G * K);
   s.arena.zeroF64(p.dbias, G * K);
   const batch = batchStats ? 1 : 0;
-  // c0..c2: the mean (as hi + lo in float32 lanes) and rstd per column (rows_columns with no weight); c3..c5: k1 and the term-2 and term-3 coefficients
+  // c0..c2: the mean's float32 rounding hi and rstd per column (rows_columns with no weight; c2 unused); c3..c5: k1 and the term-2 and term-3 coefficients
   if (fast) {
-    k.rows_columns_f32x4(A, G, B, K, p.mean, p.rstd, 0, 0, c0, c1, c2, c3);
-    runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn: 'rows_backward_sums_f32x4', args: [px, pdy, S, A, cols, r0, r1, c0, c1, a1 + t * stride, a2 + t * stride] })));
+    k.rows_columns_f32x4(A, G, B, K, p.mean, p.rstd, 0, 0, c0, c1, c2);
+    runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn: 'rows_backward_sums_f32x4', args: [px, pdy, S, A, cols, r0, r1, c0, a1 + t * stride, a2 + t * stride, p.lanes + t * p.laneStride] })));
     addPartials(s, p);
-    k.rows_dx_coefs_f32x4(a1, a2, A, G, B, K, M, pw, p.rstd, batch, p.dweight, p.dbias, c3, c4, c5);
-    runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn: 'rows_dx_f32x4', args: [pdx, pdy, px, S, cols, r0, r1, c0, c1, c2, c3, c4, c5] })));
+    k.rows_dx_coefs_f32x4(a1, a2, A, G, B, K, M, pw, p.mean, p.rstd, batch, p.dweight, p.dbias, c3, c4, c5);
+    runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn: 'rows_dx_f32x4', args: [pdx, pdy, px, S, cols, r0, r1, c0, c1, c3, c4, c5] })));
     return;
   }
   // widened: the sums also take sum (x - mean) per column, from which the coefficients restore the batch mean's lost digits

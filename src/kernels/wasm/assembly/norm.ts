@@ -295,6 +295,30 @@ function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, db
   }
 }
 
+/** y = ((x - hi) - lo)*scale + shift, float32 lanes, four vectors a step (no per-value weight or bias) */
+@inline function scaleShiftRunF32(y: usize, x: usize, n: i32, hi: f32, lo: f32, scale: f32, shift: f32): void {
+  const vh = f32x4.splat(hi);
+  const vl = f32x4.splat(lo);
+  const va = f32x4.splat(scale);
+  const vb = f32x4.splat(shift);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const o = <usize>i << 2;
+    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), va), vb));
+    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o, 16), vh), vl), va), vb), 16);
+    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o, 32), vh), vl), va), vb), 32);
+    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o, 48), vh), vl), va), vb), 48);
+  }
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), va), vb));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, (load<f32>(x + o) - hi - lo) * scale + shift);
+  }
+}
+
 /** dx = k*(w*dy) - c1 - xhat*c2 (dxTerm1 + dxTerm3 + dxTerm2, as dxRun), xhat = ((x - hi) - lo)*rstd, float32 lanes; w per value (0: absent) */
 @inline function dxRunF32(dx: usize, dy: usize, x: usize, w: usize, n: i32, hi: f32, lo: f32, rstd: f32, k: f32, c1: f32, c2: f32): void {
   const vh = f32x4.splat(hi);
@@ -338,7 +362,6 @@ const MEAN_LO_MIN: f64 = 1;
 function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, weight: usize, bias: usize, eps: f64, mean: usize, variance: usize, rstd: usize, batchStats: bool, q0: i32, q1: i32, fast: bool): void {
   const step = <usize>sizeof<T>();
   const M = <f64>S * <f64>B;
-  const R = B / K;
   for (let q = q0; q < q1; q++) {
     // fast: float32 lanes (large groups of float32 data); otherwise every value is widened to float64
     let lanes = sizeof<T>() == 4 && fast;
@@ -386,29 +409,46 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
       r = load<f64>(rstd + (<usize>q << 3));
     }
     if (!(r >= LANES_RSTD_MIN)) lanes = false;
-    const g = q % G;
-    if (R == 1 && K > 1) {
-      // one affine entry per value (LayerNorm): vector loads of weight and bias
-      const j = <usize>(g * K) * step;
-      for (let s = 0; s < S; s++) {
-        const o = runOffset(q, s, S, G, B) * step;
-        const pw: usize = weight == 0 ? 0 : weight + j;
-        const pb: usize = bias == 0 ? 0 : bias + j;
-        if (lanes) affineRunF32(y + o, x + o, pw, pb, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, 0);
-        else affineRun<T>(y + o, x + o, pw, pb, B, mu, lo, r, 0);
-      }
-      continue;
-    }
-    for (let s = 0; s < S; s++) {
-      const base = runOffset(q, s, S, G, B);
-      for (let k = 0; k < K; k++) {
-        const j = <usize>(g * K + k);
-        const scale = weight == 0 ? r : r * load1<T>(weight + j * step);
-        const shift = bias == 0 ? 0 : load1<T>(bias + j * step);
-        const o = (base + <usize>(k * R)) * step;
-        if (lanes) affineRunF32(y + o, x + o, 0, 0, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>scale, <f32>shift);
-        else affineRun<T>(y + o, x + o, 0, 0, R, mu, lo, scale, shift);
-      }
+    for (let s = 0; s < S; s++) normalizeRun<T>(y, x, runOffset(q, s, S, G, B), q % G, B, K, weight, bias, mu, lo, r, lanes);
+  }
+}
+
+/** y over one run of B values (group g) from its statistics: mean mu + lo, rstd r; `lanes`: float32 lanes. */
+@inline function normalizeRun<T>(y: usize, x: usize, base: usize, g: i32, B: i32, K: i32, weight: usize, bias: usize, mu: f64, lo: f64, r: f64, lanes: bool): void {
+  const step = <usize>sizeof<T>();
+  const R = B / K;
+  if (R == 1 && K > 1) {
+    // one affine entry per value (LayerNorm): vector loads of weight and bias
+    const j = <usize>(g * K) * step;
+    const o = base * step;
+    const pw: usize = weight == 0 ? 0 : weight + j;
+    const pb: usize = bias == 0 ? 0 : bias + j;
+    if (lanes) affineRunF32(y + o, x + o, pw, pb, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, 0);
+    else affineRun<T>(y + o, x + o, pw, pb, B, mu, lo, r, 0);
+    return;
+  }
+  for (let k = 0; k < K; k++) {
+    const j = <usize>(g * K + k);
+    const scale = weight == 0 ? r : r * load1<T>(weight + j * step);
+    const shift = bias == 0 ? 0 : load1<T>(bias + j * step);
+    const o = (base + <usize>(k * R)) * step;
+    if (lanes) scaleShiftRunF32(y + o, x + o, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>scale, <f32>shift);
+    else affineRun<T>(y + o, x + o, 0, 0, R, mu, lo, scale, shift);
+  }
+}
+
+/**
+ * y from given statistics (eval mode) over rows [r0, r1) of G*B values (row = a*S + s): memory order,
+ * one sequential stream per thread, where group order would walk S strided runs per group.
+ */
+function groupNormalizeRows<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, weight: usize, bias: usize, mean: usize, rstd: usize, r0: i32, r1: i32, fast: bool): void {
+  for (let row = r0; row < r1; row++) {
+    const a = row / S;
+    for (let g = 0; g < G; g++) {
+      const q = a * G + g;
+      const mu = load<f64>(mean + (<usize>q << 3));
+      const r = load<f64>(rstd + (<usize>q << 3));
+      normalizeRun<T>(y, x, (<usize>row * <usize>G + <usize>g) * <usize>B, g, B, K, weight, bias, mu, 0, r, sizeof<T>() == 4 && fast && r >= LANES_RSTD_MIN);
     }
   }
 }
@@ -500,6 +540,12 @@ export function group_forward_f32(y: usize, x: usize, S: i32, G: i32, B: i32, K:
 }
 export function group_forward_f64(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, w: usize, b: usize, eps: f64, mean: usize, v: usize, rstd: usize, batch: bool, q0: i32, q1: i32, fast: bool): void {
   groupForward<f64>(y, x, S, G, B, K, w, b, eps, mean, v, rstd, batch, q0, q1, fast);
+}
+export function group_normalize_rows_f32(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, w: usize, b: usize, mean: usize, rstd: usize, r0: i32, r1: i32, fast: bool): void {
+  groupNormalizeRows<f32>(y, x, S, G, B, K, w, b, mean, rstd, r0, r1, fast);
+}
+export function group_normalize_rows_f64(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, w: usize, b: usize, mean: usize, rstd: usize, r0: i32, r1: i32, fast: bool): void {
+  groupNormalizeRows<f64>(y, x, S, G, B, K, w, b, mean, rstd, r0, r1, fast);
 }
 export function group_backward_f32(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32, K: i32, w: usize, mean: usize, rstd: usize, batch: bool, dw: usize, db: usize, q0: i32, q1: i32, fast: bool): void {
   groupBackward<f32>(dx, dy, x, S, G, B, K, w, mean, rstd, batch, dw, db, q0, q1, fast);

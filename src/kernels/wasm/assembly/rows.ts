@@ -48,61 +48,99 @@ export function add_partials(acc: usize, parts: i32, stride: usize, n: i32): voi
 }
 
 // ---- float32 lanes ----
+// Every pass walks rows in memory order (sequential streams; a walk down columns conflicts in L1 when a
+// row is a multiple of 4 KB), four rows a step so each column parameter is loaded once per four rows;
+// sums go to float32 column sums in `lane` (2*cols values per thread) flushed into float64 every block.
+
+/** Adds a block's float32 column sums into the float64 ones and zeroes them. */
+@inline function flushLane(acc: usize, lane: usize, cols: i32): void {
+  let c = 0;
+  for (; c + 4 <= cols; c += 4) flushTo(acc + (<usize>c << 3), v128.load(lane + (<usize>c << 2)));
+  for (; c < cols; c++) store<f64>(acc + (<usize>c << 3), load<f64>(acc + (<usize>c << 3)) + <f64>load<f32>(lane + (<usize>c << 2)));
+  memory.fill(lane, 0, <usize>cols << 2);
+}
+
+/** The last row (exclusive) of the rows from r on that share block a = r/S, before r1. */
+@inline function spanEnd(r: i32, r1: i32, S: i32): i32 {
+  return min(r1, (r / S + 1) * S);
+}
 
 /** shift[a, c] = the float32 mean of group g's values in the first rows (up to 16) of block a, for every column c of g. */
 export function rows_shift_f32x4(x: usize, S: i32, A: i32, G: i32, B: i32, shift: usize): void {
   const cols = G * B;
   const rows = min(S, ROW_BLOCK);
   for (let a = 0; a < A; a++) {
+    // float32 column sums of the first rows (a shift needs no more: the moments correct for it), then each group's mean
+    const ps = shift + (<usize>(a * cols) << 2);
+    memory.fill(ps, 0, <usize>cols << 2);
+    for (let r = 0; r < rows; r++) {
+      const px = x + ((<usize>(a * S + r) * <usize>cols) << 2);
+      let c = 0;
+      for (; c + 4 <= cols; c += 4) v128.store(ps + (<usize>c << 2), f32x4.add(v128.load(ps + (<usize>c << 2)), v128.load(px + (<usize>c << 2))));
+      for (; c < cols; c++) store<f32>(ps + (<usize>c << 2), load<f32>(ps + (<usize>c << 2)) + load<f32>(px + (<usize>c << 2)));
+    }
     for (let g = 0; g < G; g++) {
+      const pg = ps + (<usize>(g * B) << 2);
       let sum: f64 = 0;
-      for (let r = 0; r < rows; r++) {
-        const p = x + ((<usize>(a * S + r) * <usize>cols + <usize>(g * B)) << 2);
-        for (let b = 0; b < B; b++) sum += <f64>load<f32>(p + (<usize>b << 2));
-      }
+      for (let b = 0; b < B; b++) sum += <f64>load<f32>(pg + (<usize>b << 2));
       const m = <f32>(sum / <f64>(rows * B));
-      const p = shift + ((<usize>(a * cols + g * B)) << 2);
-      for (let b = 0; b < B; b++) store<f32>(p + (<usize>b << 2), m);
+      for (let b = 0; b < B; b++) store<f32>(pg + (<usize>b << 2), m);
     }
   }
 }
 
 /** acc1[a, c] = sum (x - shift), acc2[a, c] = sum (x - shift)^2 over rows [r0, r1); acc1, acc2 hold A*cols values, zeroed first. */
-export function rows_moments_f32x4(x: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, shift: usize, acc1: usize, acc2: usize): void {
+export function rows_moments_f32x4(x: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, shift: usize, acc1: usize, acc2: usize, lane: usize): void {
   zeroF64(acc1, A * cols);
   zeroF64(acc2, A * cols);
+  const lane2 = lane + (<usize>cols << 2);
+  memory.fill(lane, 0, <usize>cols << 3);
   const rowBytes = <usize>cols << 2;
   for (let r = r0; r < r1; ) {
     const end = blockEnd(r, r1, S);
     const pa = <usize>(r / S) * <usize>cols;
-    let c = 0;
-    for (; c + 4 <= cols; c += 4) {
-      const vh = v128.load(shift + ((pa + <usize>c) << 2));
-      let s1 = f32x4.splat(0);
-      let s2 = f32x4.splat(0);
-      let px = x + <usize>r * rowBytes + (<usize>c << 2);
-      for (let row = r; row < end; row++) {
-        const d = f32x4.sub(v128.load(px), vh);
-        s1 = f32x4.add(s1, d);
-        s2 = f32x4.add(s2, f32x4.mul(d, d));
-        px += rowBytes;
+    const ph = shift + (pa << 2);
+    let row = r;
+    for (; row + 4 <= end; row += 4) {
+      const px = x + <usize>row * rowBytes;
+      let c = 0;
+      for (; c + 4 <= cols; c += 4) {
+        const o = <usize>c << 2;
+        const vh = v128.load(ph + o);
+        const d0 = f32x4.sub(v128.load(px + o), vh);
+        const d1 = f32x4.sub(v128.load(px + rowBytes + o), vh);
+        const d2 = f32x4.sub(v128.load(px + 2 * rowBytes + o), vh);
+        const d3 = f32x4.sub(v128.load(px + 3 * rowBytes + o), vh);
+        v128.store(lane + o, f32x4.add(v128.load(lane + o), f32x4.add(f32x4.add(d0, d1), f32x4.add(d2, d3))));
+        v128.store(lane2 + o, f32x4.add(v128.load(lane2 + o), f32x4.add(f32x4.add(f32x4.mul(d0, d0), f32x4.mul(d1, d1)), f32x4.add(f32x4.mul(d2, d2), f32x4.mul(d3, d3)))));
       }
-      flushTo(acc1 + ((pa + <usize>c) << 3), s1);
-      flushTo(acc2 + ((pa + <usize>c) << 3), s2);
-    }
-    for (; c < cols; c++) {
-      const h = load<f32>(shift + ((pa + <usize>c) << 2));
-      let s1: f64 = 0;
-      let s2: f64 = 0;
-      for (let row = r; row < end; row++) {
-        const d = <f64>(load<f32>(x + ((<usize>row * <usize>cols + <usize>c) << 2)) - h);
-        s1 += d;
-        s2 += d * d;
+      for (; c < cols; c++) {
+        const o = <usize>c << 2;
+        for (let k: usize = 0; k < 4; k++) {
+          const d = load<f32>(px + k * rowBytes + o) - load<f32>(ph + o);
+          store<f32>(lane + o, load<f32>(lane + o) + d);
+          store<f32>(lane2 + o, load<f32>(lane2 + o) + d * d);
+        }
       }
-      const p = (pa + <usize>c) << 3;
-      store<f64>(acc1 + p, load<f64>(acc1 + p) + s1);
-      store<f64>(acc2 + p, load<f64>(acc2 + p) + s2);
     }
+    for (; row < end; row++) {
+      const px = x + <usize>row * rowBytes;
+      let c = 0;
+      for (; c + 4 <= cols; c += 4) {
+        const o = <usize>c << 2;
+        const d = f32x4.sub(v128.load(px + o), v128.load(ph + o));
+        v128.store(lane + o, f32x4.add(v128.load(lane + o), d));
+        v128.store(lane2 + o, f32x4.add(v128.load(lane2 + o), f32x4.mul(d, d)));
+      }
+      for (; c < cols; c++) {
+        const o = <usize>c << 2;
+        const d = load<f32>(px + o) - load<f32>(ph + o);
+        store<f32>(lane + o, load<f32>(lane + o) + d);
+        store<f32>(lane2 + o, load<f32>(lane2 + o) + d * d);
+      }
+    }
+    flushLane(acc1 + (pa << 3), lane, cols);
+    flushLane(acc2 + (pa << 3), lane2, cols);
     r = end;
   }
 }
@@ -114,16 +152,18 @@ export function rows_moments_f32x4(x: usize, S: i32, A: i32, cols: i32, r0: i32,
  */
 export function rows_moment_stats_f32x4(acc1: usize, acc2: usize, shift: usize, A: i32, G: i32, B: i32, M: f64, eps: f64, mean: usize, variance: usize, rstd: usize, check: bool): i32 {
   let far = 0;
+  const invM = 1 / M;
+  // groups q = a*G + g hold columns q*B .. q*B + B - 1 (cols = G*B per block a)
   for (let q = 0; q < A * G; q++) {
-    const c0 = <usize>((q / G) * G * B + (q % G) * B);
+    const c0 = <usize>(q * B);
     let s1: f64 = 0;
     let s2: f64 = 0;
     for (let b = 0; b < B; b++) {
       s1 += load<f64>(acc1 + ((c0 + <usize>b) << 3));
       s2 += load<f64>(acc2 + ((c0 + <usize>b) << 3));
     }
-    const d = s1 / M;
-    const v = Math.max(0, s2 / M - d * d);
+    const d = s1 * invM;
+    const v = Math.max(0, s2 * invM - d * d);
     const m = <f64>load<f32>(shift + (c0 << 2)) + d;
     if (check && d * d > v) {
       far = 1;
@@ -137,112 +177,191 @@ export function rows_moment_stats_f32x4(acc1: usize, acc2: usize, shift: usize, 
 }
 
 /**
- * Per-column float32 parameters from per-(a, g) mean and rstd: hi + lo = mean, scale = rstd*weight,
- * shift = bias (weight, bias: float32 per affine entry g*K + b/R, or 0: absent).
+ * Per-column float32 parameters from per-(a, g) mean and rstd: hi = the mean rounded to float32, scale =
+ * rstd*weight, shift = bias - lo*scale with lo = mean - hi (in float64), so y = (x - hi)*scale + shift
+ * (weight, bias: float32 per affine entry g*K + b/R, or 0: absent).
  */
-export function rows_columns_f32x4(A: i32, G: i32, B: i32, K: i32, mean: usize, rstd: usize, weight: usize, bias: usize, hi: usize, lo: usize, scale: usize, shift: usize): void {
+export function rows_columns_f32x4(A: i32, G: i32, B: i32, K: i32, mean: usize, rstd: usize, weight: usize, bias: usize, hi: usize, scale: usize, shift: usize): void {
   const R = B / K;
-  for (let q = 0; q < A * G; q++) {
-    const g = q % G;
-    const m = load<f64>(mean + (<usize>q << 3));
-    const r = load<f64>(rstd + (<usize>q << 3));
-    const h = <f32>m;
-    for (let b = 0; b < B; b++) {
-      const c = <usize>(q * B + b) << 2;
-      const j = <usize>(g * K + b / R) << 2;
-      store<f32>(hi + c, h);
-      store<f32>(lo + c, <f32>(m - <f64>h));
-      store<f32>(scale + c, <f32>(weight == 0 ? r : r * <f64>load<f32>(weight + j)));
-      store<f32>(shift + c, bias == 0 ? 0 : load<f32>(bias + j));
+  for (let a = 0; a < A; a++) {
+    for (let g = 0; g < G; g++) {
+      const q = a * G + g;
+      const m = load<f64>(mean + (<usize>q << 3));
+      const r = load<f64>(rstd + (<usize>q << 3));
+      const h = <f32>m;
+      const lo = m - <f64>h;
+      for (let b = 0; b < B; b++) {
+        const c = <usize>(q * B + b) << 2;
+        const j = <usize>(g * K + (R == 1 ? b : b / R)) << 2;
+        const sc = weight == 0 ? r : r * <f64>load<f32>(weight + j);
+        store<f32>(hi + c, h);
+        store<f32>(scale + c, <f32>sc);
+        store<f32>(shift + c, <f32>((bias == 0 ? 0 : <f64>load<f32>(bias + j)) - lo * sc));
+      }
     }
   }
 }
 
-/** y = ((x - hi) - lo)*scale + shift over rows [r0, r1), row by row (sequential streams: faster than blocks here). */
-export function rows_normalize_f32x4(y: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, hi: usize, lo: usize, scale: usize, shift: usize): void {
-  const rowBytes = <usize>cols << 2;
-  for (let row = r0; row < r1; row++) {
-    const pa = (<usize>(row / S) * <usize>cols) << 2;
-    const o = <usize>row * rowBytes;
-    let c = 0;
-    for (; c + 4 <= cols; c += 4) {
-      const pc = pa + (<usize>c << 2);
-      const oc = o + (<usize>c << 2);
-      const t = f32x4.sub(f32x4.sub(v128.load(x + oc), v128.load(hi + pc)), v128.load(lo + pc));
-      v128.store(y + oc, f32x4.add(f32x4.mul(t, v128.load(scale + pc)), v128.load(shift + pc)));
-    }
-    for (; c < cols; c++) {
-      const pc = pa + (<usize>c << 2);
-      const oc = o + (<usize>c << 2);
-      store<f32>(y + oc, (load<f32>(x + oc) - load<f32>(hi + pc) - load<f32>(lo + pc)) * load<f32>(scale + pc) + load<f32>(shift + pc));
-    }
-  }
-}
-
-/** acc1[a, c] = sum dy, acc2[a, c] = sum dy*((x - hi) - lo) over rows [r0, r1) (times rstd later); zeroed first. */
-export function rows_backward_sums_f32x4(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, hi: usize, lo: usize, acc1: usize, acc2: usize): void {
-  zeroF64(acc1, A * cols);
-  zeroF64(acc2, A * cols);
+/** y = (x - hi)*scale + shift over rows [r0, r1), four rows a step. */
+export function rows_normalize_f32x4(y: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, hi: usize, scale: usize, shift: usize): void {
   const rowBytes = <usize>cols << 2;
   for (let r = r0; r < r1; ) {
-    const end = blockEnd(r, r1, S);
-    const pa = <usize>(r / S) * <usize>cols;
-    let c = 0;
-    for (; c + 4 <= cols; c += 4) {
-      const pc = (pa + <usize>c) << 2;
-      const vh = v128.load(hi + pc);
-      const vl = v128.load(lo + pc);
-      let s1 = f32x4.splat(0);
-      let s2 = f32x4.splat(0);
-      let o = <usize>r * rowBytes + (<usize>c << 2);
-      for (let row = r; row < end; row++) {
-        const g = v128.load(dy + o);
-        s1 = f32x4.add(s1, g);
-        s2 = f32x4.add(s2, f32x4.mul(g, f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl)));
-        o += rowBytes;
+    const end = spanEnd(r, r1, S);
+    const pa = (<usize>(r / S) * <usize>cols) << 2;
+    let row = r;
+    for (; row + 4 <= end; row += 4) {
+      const o = <usize>row * rowBytes;
+      let c = 0;
+      for (; c + 4 <= cols; c += 4) {
+        const pc = pa + (<usize>c << 2);
+        const oc = o + (<usize>c << 2);
+        const vh = v128.load(hi + pc);
+        const va = v128.load(scale + pc);
+        const vb = v128.load(shift + pc);
+        v128.store(y + oc, f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + oc), vh), va), vb));
+        v128.store(y + oc + rowBytes, f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + oc + rowBytes), vh), va), vb));
+        v128.store(y + oc + 2 * rowBytes, f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + oc + 2 * rowBytes), vh), va), vb));
+        v128.store(y + oc + 3 * rowBytes, f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + oc + 3 * rowBytes), vh), va), vb));
       }
-      flushTo(acc1 + ((pa + <usize>c) << 3), s1);
-      flushTo(acc2 + ((pa + <usize>c) << 3), s2);
+      for (; c < cols; c++) {
+        const pc = pa + (<usize>c << 2);
+        for (let k: usize = 0; k < 4; k++) {
+          const oc = o + k * rowBytes + (<usize>c << 2);
+          store<f32>(y + oc, (load<f32>(x + oc) - load<f32>(hi + pc)) * load<f32>(scale + pc) + load<f32>(shift + pc));
+        }
+      }
     }
-    for (; c < cols; c++) {
-      const pc = (pa + <usize>c) << 2;
-      const h = load<f32>(hi + pc);
-      const l = load<f32>(lo + pc);
-      let s1: f64 = 0;
-      let s2: f64 = 0;
-      for (let row = r; row < end; row++) {
-        const o = (<usize>row * <usize>cols + <usize>c) << 2;
-        const g = <f64>load<f32>(dy + o);
-        s1 += g;
-        s2 += g * <f64>(load<f32>(x + o) - h - l);
+    for (; row < end; row++) {
+      const o = <usize>row * rowBytes;
+      let c = 0;
+      for (; c + 4 <= cols; c += 4) {
+        const pc = pa + (<usize>c << 2);
+        const oc = o + (<usize>c << 2);
+        v128.store(y + oc, f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + oc), v128.load(hi + pc)), v128.load(scale + pc)), v128.load(shift + pc)));
       }
-      const p = (pa + <usize>c) << 3;
-      store<f64>(acc1 + p, load<f64>(acc1 + p) + s1);
-      store<f64>(acc2 + p, load<f64>(acc2 + p) + s2);
+      for (; c < cols; c++) {
+        const pc = pa + (<usize>c << 2);
+        const oc = o + (<usize>c << 2);
+        store<f32>(y + oc, (load<f32>(x + oc) - load<f32>(hi + pc)) * load<f32>(scale + pc) + load<f32>(shift + pc));
+      }
     }
     r = end;
   }
 }
 
-/** dx = k1*dy - c1 - xhat*c2 with xhat = ((x - hi) - lo)*rstd, over rows [r0, r1), row by row. */
-export function rows_dx_f32x4(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, hi: usize, lo: usize, rstd: usize, k1: usize, c1: usize, c2: usize): void {
+/** acc1[a, c] = sum dy, acc2[a, c] = sum dy*(x - hi) over rows [r0, r1) (lo and rstd applied later); zeroed first. */
+export function rows_backward_sums_f32x4(x: usize, dy: usize, S: i32, A: i32, cols: i32, r0: i32, r1: i32, hi: usize, acc1: usize, acc2: usize, lane: usize): void {
+  zeroF64(acc1, A * cols);
+  zeroF64(acc2, A * cols);
+  const lane2 = lane + (<usize>cols << 2);
+  memory.fill(lane, 0, <usize>cols << 3);
   const rowBytes = <usize>cols << 2;
-  for (let row = r0; row < r1; row++) {
-    const pa = (<usize>(row / S) * <usize>cols) << 2;
-    const o = <usize>row * rowBytes;
-    let c = 0;
-    for (; c + 4 <= cols; c += 4) {
-      const pc = pa + (<usize>c << 2);
-      const oc = o + (<usize>c << 2);
-      const xhat = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + oc), v128.load(hi + pc)), v128.load(lo + pc)), v128.load(rstd + pc));
-      v128.store(dx + oc, f32x4.sub(f32x4.sub(f32x4.mul(v128.load(k1 + pc), v128.load(dy + oc)), v128.load(c1 + pc)), f32x4.mul(xhat, v128.load(c2 + pc))));
+  for (let r = r0; r < r1; ) {
+    const end = blockEnd(r, r1, S);
+    const pa = <usize>(r / S) * <usize>cols;
+    const ph = hi + (pa << 2);
+    let row = r;
+    for (; row + 4 <= end; row += 4) {
+      const o = <usize>row * rowBytes;
+      let c = 0;
+      for (; c + 4 <= cols; c += 4) {
+        const oc = o + (<usize>c << 2);
+        const vh = v128.load(ph + (<usize>c << 2));
+        const g0 = v128.load(dy + oc);
+        const g1 = v128.load(dy + oc + rowBytes);
+        const g2 = v128.load(dy + oc + 2 * rowBytes);
+        const g3 = v128.load(dy + oc + 3 * rowBytes);
+        const t0 = f32x4.mul(g0, f32x4.sub(v128.load(x + oc), vh));
+        const t1 = f32x4.mul(g1, f32x4.sub(v128.load(x + oc + rowBytes), vh));
+        const t2 = f32x4.mul(g2, f32x4.sub(v128.load(x + oc + 2 * rowBytes), vh));
+        const t3 = f32x4.mul(g3, f32x4.sub(v128.load(x + oc + 3 * rowBytes), vh));
+        const l = <usize>c << 2;
+        v128.store(lane + l, f32x4.add(v128.load(lane + l), f32x4.add(f32x4.add(g0, g1), f32x4.add(g2, g3))));
+        v128.store(lane2 + l, f32x4.add(v128.load(lane2 + l), f32x4.add(f32x4.add(t0, t1), f32x4.add(t2, t3))));
+      }
+      for (; c < cols; c++) {
+        const l = <usize>c << 2;
+        for (let k: usize = 0; k < 4; k++) {
+          const oc = o + k * rowBytes + l;
+          const g = load<f32>(dy + oc);
+          store<f32>(lane + l, load<f32>(lane + l) + g);
+          store<f32>(lane2 + l, load<f32>(lane2 + l) + g * (load<f32>(x + oc) - load<f32>(ph + l)));
+        }
+      }
     }
-    for (; c < cols; c++) {
-      const pc = pa + (<usize>c << 2);
-      const oc = o + (<usize>c << 2);
-      const xhat = (load<f32>(x + oc) - load<f32>(hi + pc) - load<f32>(lo + pc)) * load<f32>(rstd + pc);
-      store<f32>(dx + oc, load<f32>(k1 + pc) * load<f32>(dy + oc) - load<f32>(c1 + pc) - xhat * load<f32>(c2 + pc));
+    for (; row < end; row++) {
+      const o = <usize>row * rowBytes;
+      let c = 0;
+      for (; c + 4 <= cols; c += 4) {
+        const oc = o + (<usize>c << 2);
+        const l = <usize>c << 2;
+        const g = v128.load(dy + oc);
+        v128.store(lane + l, f32x4.add(v128.load(lane + l), g));
+        v128.store(lane2 + l, f32x4.add(v128.load(lane2 + l), f32x4.mul(g, f32x4.sub(v128.load(x + oc), v128.load(ph + l)))));
+      }
+      for (; c < cols; c++) {
+        const l = <usize>c << 2;
+        const g = load<f32>(dy + o + l);
+        store<f32>(lane + l, load<f32>(lane + l) + g);
+        store<f32>(lane2 + l, load<f32>(lane2 + l) + g * (load<f32>(x + o + l) - load<f32>(ph + l)));
+      }
     }
+    flushLane(acc1 + (pa << 3), lane, cols);
+    flushLane(acc2 + (pa << 3), lane2, cols);
+    r = end;
+  }
+}
+
+/** dx = k1*dy - c1 - xhat*c2 with xhat = (x - hi)*rstd (c1 holds the mean's lo part), over rows [r0, r1), four rows a step. */
+export function rows_dx_f32x4(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r1: i32, hi: usize, rstd: usize, k1: usize, c1: usize, c2: usize): void {
+  const rowBytes = <usize>cols << 2;
+  for (let r = r0; r < r1; ) {
+    const end = spanEnd(r, r1, S);
+    const pa = (<usize>(r / S) * <usize>cols) << 2;
+    let row = r;
+    for (; row + 4 <= end; row += 4) {
+      const o = <usize>row * rowBytes;
+      let c = 0;
+      for (; c + 4 <= cols; c += 4) {
+        const pc = pa + (<usize>c << 2);
+        const oc = o + (<usize>c << 2);
+        const vh = v128.load(hi + pc);
+        const vr = v128.load(rstd + pc);
+        const vk = v128.load(k1 + pc);
+        const v1 = v128.load(c1 + pc);
+        const v2 = v128.load(c2 + pc);
+        for (let k: usize = 0; k < 4; k++) {
+          const ok = oc + k * rowBytes;
+          const xhat = f32x4.mul(f32x4.sub(v128.load(x + ok), vh), vr);
+          v128.store(dx + ok, f32x4.sub(f32x4.sub(f32x4.mul(vk, v128.load(dy + ok)), v1), f32x4.mul(xhat, v2)));
+        }
+      }
+      for (; c < cols; c++) {
+        const pc = pa + (<usize>c << 2);
+        for (let k: usize = 0; k < 4; k++) {
+          const oc = o + k * rowBytes + (<usize>c << 2);
+          const xhat = (load<f32>(x + oc) - load<f32>(hi + pc)) * load<f32>(rstd + pc);
+          store<f32>(dx + oc, load<f32>(k1 + pc) * load<f32>(dy + oc) - load<f32>(c1 + pc) - xhat * load<f32>(c2 + pc));
+        }
+      }
+    }
+    for (; row < end; row++) {
+      const o = <usize>row * rowBytes;
+      let c = 0;
+      for (; c + 4 <= cols; c += 4) {
+        const pc = pa + (<usize>c << 2);
+        const oc = o + (<usize>c << 2);
+        const xhat = f32x4.mul(f32x4.sub(v128.load(x + oc), v128.load(hi + pc)), v128.load(rstd + pc));
+        v128.store(dx + oc, f32x4.sub(f32x4.sub(f32x4.mul(v128.load(k1 + pc), v128.load(dy + oc)), v128.load(c1 + pc)), f32x4.mul(xhat, v128.load(c2 + pc))));
+      }
+      for (; c < cols; c++) {
+        const pc = pa + (<usize>c << 2);
+        const oc = o + (<usize>c << 2);
+        const xhat = (load<f32>(x + oc) - load<f32>(hi + pc)) * load<f32>(rstd + pc);
+        store<f32>(dx + oc, load<f32>(k1 + pc) * load<f32>(dy + oc) - load<f32>(c1 + pc) - xhat * load<f32>(c2 + pc));
+      }
+    }
+    r = end;
   }
 }
 
@@ -416,20 +535,25 @@ function rowsDx<T>(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r
 
 /**
  * From the added sums (acc1 = sum dy, acc2 = sum dy*(x - mean), acc3 = sum (x - mean) per column, or acc3 0):
- * with batch statistics lo = mean(x - mean) restores the cached mean's lost digits, xhat = ((x - mean) - lo)*rstd,
+ * with batch statistics lo = mean(x - mean) restores the cached mean's lost digits (float32 lanes, `mean` given:
+ * the sums were around hi = the mean rounded to float32, and lo = mean - hi), xhat = ((x - mean) - lo)*rstd,
  * so sum dy*xhat = (acc2 - lo*acc1)*rstd. dweight[j] += sum dy*xhat, dbias[j] += sum dy (float64, per affine
  * entry); per column k1 = rstd*w, c1 = rstd*sum(dxhat)/M - lo*rstd*c2 (term 2, and lo's share of term 3),
  * c2 = rstd*sum(dxhat*xhat)/M (term 3 on (x - mean)*rstd; rstd is applied apart, as rstd^2 leaves float32's
  * range first); C: the column parameters' type (f32 lanes or f64); W: the weight's.
  */
-function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, acc3: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
+function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, acc3: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, mean: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
   const R = B / K;
   const cstep = <usize>sizeof<C>();
   for (let q = 0; q < A * G; q++) {
     const g = q % G;
     const r = load<f64>(rstd + (<usize>q << 3));
     let lo: f64 = 0;
-    if (batchStats && acc3 != 0) {
+    if (mean != 0) {
+      // float32 lanes: the sums were taken around hi = the mean rounded to float32; lo = mean - hi
+      const m = load<f64>(mean + (<usize>q << 3));
+      lo = m - <f64><f32>m;
+    } else if (batchStats && acc3 != 0) {
       for (let b = 0; b < B; b++) lo += load<f64>(acc3 + (<usize>(q * B + b) << 3));
       lo /= M;
     }
@@ -490,13 +614,13 @@ export function rows_dx_f64(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r
   rowsDx<f64>(dx, dy, x, S, cols, r0, r1, colMean, colRstd, k1, c1, c2);
 }
 /** float32 lanes: float32 weight, float32 column parameters */
-export function rows_dx_coefs_f32x4(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
-  rowsDxCoefs<f32, f32>(acc1, acc2, 0, A, G, B, K, M, weight, rstd, batchStats, dweight, dbias, k1, c1, c2);
+export function rows_dx_coefs_f32x4(acc1: usize, acc2: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, mean: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
+  rowsDxCoefs<f32, f32>(acc1, acc2, 0, A, G, B, K, M, weight, mean, rstd, batchStats, dweight, dbias, k1, c1, c2);
 }
 /** widened float32: float32 weight, float64 column parameters */
 export function rows_dx_coefs_f32(acc1: usize, acc2: usize, acc3: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
-  rowsDxCoefs<f32, f64>(acc1, acc2, acc3, A, G, B, K, M, weight, rstd, batchStats, dweight, dbias, k1, c1, c2);
+  rowsDxCoefs<f32, f64>(acc1, acc2, acc3, A, G, B, K, M, weight, 0, rstd, batchStats, dweight, dbias, k1, c1, c2);
 }
 export function rows_dx_coefs_f64(acc1: usize, acc2: usize, acc3: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
-  rowsDxCoefs<f64, f64>(acc1, acc2, acc3, A, G, B, K, M, weight, rstd, batchStats, dweight, dbias, k1, c1, c2);
+  rowsDxCoefs<f64, f64>(acc1, acc2, acc3, A, G, B, K, M, weight, 0, rstd, batchStats, dweight, dbias, k1, c1, c2);
 }
