@@ -26,10 +26,6 @@ export function formatReport(rows: readonly Row[], bytesPerElement: Readonly<Rec
   const out: string[] = [];
   for (const group of groupsOf(rows)) {
     const { shape, layout, op } = group[0];
-    const bound = group.find((r) => r.system === 'dram-bound')?.median_ms ?? Number.NaN;
-    // GPU rows against the GPU's copy bandwidth where it was probed
-    const gpuBound = group.find((r) => r.system === 'gpu-bound')?.median_ms ?? bound;
-    const boundOf = (r: Row) => (r.system.startsWith('normkit-webgpu') || r.system === 'gpu-bound' ? gpuBound : bound);
     const best = Math.min(...group.filter((r) => r.system.startsWith('normkit')).map((r) => r.median_ms));
     const bytes = (elements[shape] ?? 0) * (bytesPerElement[op] ?? 0);
     const sorted = [...group].sort((a, b) => a.median_ms - b.median_ms);
@@ -43,7 +39,7 @@ export function formatReport(rows: readonly Row[], bytesPerElement: Readonly<Rec
           fmt(r.median_ms),
           fmt(r.min_ms),
           (bytes / (r.median_ms * 1e6)).toFixed(1),
-          (r.median_ms / boundOf(r)).toFixed(2),
+          (r.median_ms / (boundOf(r, group) ?? Number.NaN)).toFixed(2),
           r.system.startsWith('normkit') || r.system.endsWith('-bound') ? '' : lead(r.median_ms / best),
         ]),
       ),
@@ -53,11 +49,11 @@ export function formatReport(rows: readonly Row[], bytesPerElement: Readonly<Rec
   return out.join('\n');
 }
 
-/** The bound a row is measured against: the GPU's copy bound for webgpu rows where it was probed, else the DRAM bound. */
+/** The bound a row is measured against: the GPU's copy bound for webgpu rows (and itself) where it was probed, else the DRAM bound. */
 function boundOf(row: Row, group: readonly Row[]): number | undefined {
   const dram = group.find((r) => r.system === 'dram-bound')?.median_ms;
   const gpu = group.find((r) => r.system === 'gpu-bound')?.median_ms;
-  return row.system.startsWith('normkit-webgpu') ? (gpu ?? dram) : dram;
+  return row.system.startsWith('normkit-webgpu') || row.system === 'gpu-bound' ? (gpu ?? dram) : dram;
 }
 
 /** Horizontal bars of median / bound (log scale), one panel per shape, layout and op, one bar per system. */
