@@ -2,7 +2,8 @@
 // src/kernels/wasm/backend.ts) against the exact oracle at the accuracy the README claims, from several
 // shapes of each mechanism (group mode per run, LayerNorm's per-value affine runs, GroupNorm's affine
 // runs, row mode), on one thread and on two with group and row counts that leave a remainder; and inputs
-// whose float32 squares overflow or underflow (|x| ~ 1e20, 1e36; std 1e-20), which must fall back to float64.
+// whose float32 squares overflow or underflow (|x| ~ 1e20, 1e36; std 1e-20), which must fall back to float64;
+// and a first sample far from the mean, where the moments taken around it must be taken again.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Reduction } from '../src/core/layout.ts';
@@ -54,12 +55,14 @@ const STATS_TOL = 1e-7;
 const LONG_RUN_STATS_TOL = 5e-8;
 const OUTPUT_TOL = 2e-7;
 
-function check(s: LaneShape, offset: number, std: number, statsTol = STATS_TOL): void {
+/** `first`: added to the first sample's values (BatchNorm: the first run of every channel, or its first rows). */
+function check(s: LaneShape, offset: number, std: number, statsTol = STATS_TOL, first = 0): void {
   const random = new Random(s.shape.reduce((p, d) => p * 31 + d, 7));
   const view = normView(s.reduction, s.shape, s.layout);
   assert.ok(view.span * view.inner >= 64, 'a float32-lane shape');
   const n = s.shape.reduce((p, d) => p * d, 1);
   const x = Float32Array.from(random.normals(n, offset, std));
+  for (let i = 0; i < n / s.shape[0]; i++) x[i] += first;
   const dy = Float32Array.from(random.normals(n));
   const k = affineSize(view);
   const weight = Float32Array.from(random.normals(k, 1, 0.3));
@@ -94,6 +97,28 @@ function sweep(list: readonly LaneShape[], statsTol: number): void {
 
 describe('wasm float32 lanes against the exact oracle, one thread', () => {
   sweep(shapes, LONG_RUN_STATS_TOL);
+});
+
+describe('wasm float32 lanes: a shift taken from the first values, far from the mean', () => {
+  // the moments are summed around the mean of the first run (group mode) or first rows (row mode): where that
+  // proves far from the mean they are summed again around the mean found
+  // 32 samples: the first is a thirty-second of each group, so a shift at its mean is far from the group's
+  const manySamples: LaneShape[] = [
+    { label: 'BatchNorm2d, 32 runs of 64 per channel', reduction: { kind: 'batch' }, shape: [32, 2, 8, 8], layout: 'channels-first' },
+    { label: 'BatchNorm2d channels-last, 32 samples of 64 rows (row mode)', reduction: { kind: 'batch' }, shape: [32, 8, 8, 2], layout: 'channels-last' },
+  ];
+  for (const s of [...shapes.filter((shape) => shape.reduction.kind === 'batch'), ...manySamples]) {
+    for (const [offset, std, first] of [
+      [0, 1e-2, 1e3],
+      [1e3, 1e-2, -0.5],
+      [0, 1, 30],
+      [0, 1e-3, 1],
+    ] as const) {
+      it(`${s.label}: mean ${offset}, std ${std}, first sample moved by ${first}`, () => {
+        check(s, offset, std, STATS_TOL, first);
+      });
+    }
+  }
 });
 
 describe('wasm float32 lanes against the exact oracle, two threads (uneven splits)', () => {

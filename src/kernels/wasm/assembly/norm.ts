@@ -371,18 +371,23 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
     if (batchStats) {
       let v: f64 = 0;
       if (lanes) {
-        // float32: moments around the float32 mean, corrected: var = E[(x-m)^2] - (E[x-m])^2 with E[x-m] ~ 0
-        let sum: f64 = 0;
-        for (let s = 0; s < S; s++) sum += sumRunF32(x + runOffset(q, s, S, G, B) * step, B);
-        const shift = <f32>(sum / M);
-        let s1: f64 = 0;
-        let s2: f64 = 0;
-        for (let s = 0; s < S; s++) {
-          s1 += shiftedMomentsRunF32(x + runOffset(q, s, S, G, B) * step, B, shift);
-          s2 += second;
+        // float32: moments around a shift m, corrected: var = E[(x-m)^2] - (E[x-m])^2. m = the first run's
+        // float32 mean; where it proves far from the group's mean ((E[x-m])^2 > var: the float32 sums
+        // lost digits) a second pass takes m = that mean (as row mode)
+        let shift = <f32>(sumRunF32(x + runOffset(q, 0, S, G, B) * step, B) / <f64>B);
+        for (let pass = 0; pass < 2; pass++) {
+          let s1: f64 = 0;
+          let s2: f64 = 0;
+          for (let s = 0; s < S; s++) {
+            s1 += shiftedMomentsRunF32(x + runOffset(q, s, S, G, B) * step, B, shift);
+            s2 += second;
+          }
+          const d = s1 / M;
+          mu = <f64>shift + d;
+          v = Math.max(0, s2 / M - d * d);
+          if (!(d * d > v) || !isFinite(mu)) break;
+          shift = <f32>mu;
         }
-        mu = <f64>shift + s1 / M;
-        v = Math.max(0, s2 / M - (s1 / M) * (s1 / M));
         if (!isFinite(mu) || !isFinite(v) || !(v >= LANES_VAR_MIN)) lanes = false;
       }
       if (!lanes) {
