@@ -113,11 +113,15 @@ export function readShape(shape: unknown, what: string): number[] {
     throw new NormkitError('shape', `${what}: expected a shape as an array of non-negative integers, got ${describeValue(shape)}`);
   }
   const dims: unknown[] = shape;
-  const bad = dims.findIndex((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0);
-  if (bad >= 0) {
-    throw new NormkitError('shape', `${what}: expected a shape of non-negative integers, got ${describeValue(dims[bad])} at dimension ${bad}`);
+  const copy: number[] = [];
+  for (let i = 0; i < dims.length; i++) {
+    const d = dims[i];
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw new NormkitError('shape', `${what}: expected a shape of non-negative integers, got ${describeValue(d)} at dimension ${i}`);
+    }
+    copy.push(d);
   }
-  return dims.filter((d): d is number => typeof d === 'number');
+  return copy;
 }
 
 /** Throws unless `t` has float data whose length is the product of a shape of non-negative integers. */

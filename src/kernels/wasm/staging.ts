@@ -2,7 +2,7 @@
  * One call's arrays as wasm sees them. Every array is checked through its intrinsic type and length
  * (never the caller object's own `length`) against the length the view needs. Resident arrays (made by
  * wasmTensor, tensor() or a layer, and not disposed) are used in place; any other array is copied into
- * a block of wasm memory (outputs copied back at the end). The copies' bytes are reserved before any
+ * one block of wasm memory for the call (outputs copied back at the end). The copies' bytes are reserved before any
  * is allocated, so a call that cannot fit fails without growing the memory.
  */
 import { NormkitError } from '../../errors.js';
@@ -24,30 +24,52 @@ export interface Wanted {
   readonly dtype?: DType;
 }
 
+const none: readonly Wanted[] = [];
+
 export class Staging {
-  readonly #arena: Arena;
-  readonly #wanted: readonly Wanted[];
+  #arena: Arena;
+  #wanted: readonly Wanted[];
   /** Per wanted array: its intrinsic byte offset when resident, -1 when it must be copied, -2 when it is null or the host's. */
-  readonly #resident: number[];
-  /** Per wanted array: its intrinsic length and whether it holds float64 (by its intrinsic type). */
-  readonly #lengths: number[];
-  readonly #f64: boolean[];
-  readonly #blocks: Block[] = [];
-  readonly #outputs: [FloatArray, Ptr, number, boolean][] = [];
+  readonly #resident: number[] = [];
+  /** Per wanted array: its intrinsic length, whether it holds float64, and (copied ones) its place in the copies' block. */
+  readonly #lengths: number[] = [];
+  readonly #f64: boolean[] = [];
+  readonly #places: number[] = [];
+  /** Per wanted array: whether pointer() handed it out (outputs copied back only then). */
+  readonly #handed: boolean[] = [];
+  /** One block holds every copy of the call (one allocation, not one per array); its size, 16-byte aligned parts. */
+  #block: Block | null = null;
+  #copyBytes = 0;
+  /** The pointers staged() hands to its body, reused by the next call. */
+  readonly pointers: Ptr[] = [];
 
   /** Checks every array (dtype, intrinsic length, not disposed) and reserves the copies, before anything is staged. */
   constructor(arena: Arena, dtype: DType, wanted: readonly Wanted[]) {
     this.#arena = arena;
     this.#wanted = wanted;
-    this.#resident = [];
-    this.#lengths = [];
-    this.#f64 = [];
-    const copies: number[] = [];
-    for (const w of wanted) {
+    this.reset(arena, dtype, wanted);
+  }
+
+  /** Starts over for another call (what the constructor does, reusing this object's arrays). */
+  reset(arena: Arena, dtype: DType, wanted: readonly Wanted[]): void {
+    this.#arena = arena;
+    this.#wanted = wanted;
+    this.#block = null;
+    const n = wanted.length;
+    this.#resident.length = n;
+    this.#lengths.length = n;
+    this.#f64.length = n;
+    this.#places.length = n;
+    this.#handed.length = n;
+    let copyBytes = 0;
+    for (let i = 0; i < n; i++) {
+      const w = wanted[i];
+      this.#handed[i] = false;
+      this.#places[i] = 0;
       if (w.array === null) {
-        this.#resident.push(-2);
-        this.#lengths.push(0);
-        this.#f64.push(false);
+        this.#resident[i] = -2;
+        this.#lengths[i] = 0;
+        this.#f64[i] = false;
         continue;
       }
       const info = floatArrayInfo(w.array);
@@ -56,52 +78,83 @@ export class Staging {
         throw new NormkitError('dtype', `wasm backend: expected ${w.what} as a ${want === 'float32' ? 'Float32Array' : 'Float64Array'}, got ${info === null ? typeof w.array : `a ${info.dtype} array`}`);
       }
       if (info.length !== w.length) throw new NormkitError('length', `wasm backend: expected ${w.what} of ${w.length} values, got ${info.length}`);
-      this.#lengths.push(info.length);
-      this.#f64.push(info.dtype === 'float64');
+      this.#lengths[i] = info.length;
+      this.#f64[i] = info.dtype === 'float64';
       if (w.role === 'host') {
-        this.#resident.push(-2);
+        this.#resident[i] = -2;
       } else if (residentBlock(w.array, info) !== null) {
-        this.#resident.push(info.byteOffset);
+        this.#resident[i] = info.byteOffset;
       } else {
-        this.#resident.push(-1);
-        copies.push(info.byteLength);
+        this.#resident[i] = -1;
+        this.#places[i] = copyBytes;
+        copyBytes += alignedSize(info.byteLength);
       }
     }
-    arena.reserve(copies);
+    this.#copyBytes = copyBytes;
+    if (copyBytes > 0) arena.reserve([copyBytes]);
   }
 
   /** The pointer of wanted[i] (0 for null and the host's arrays): in place when resident, else a copy. */
   pointer(i: number): Ptr {
     const resident = this.#resident[i];
-    const { array, role } = this.#wanted[i];
+    const array = this.#wanted[i].array;
     if (resident === -2 || array === null) return 0;
     if (resident >= 0) return resident;
-    const [length, f64] = [this.#lengths[i], this.#f64[i]];
-    const block = this.#arena.alloc(length * (f64 ? 8 : 4));
-    this.#blocks.push(block);
-    if (role === 'output') this.#outputs.push([array, block.offset, length, f64]);
-    else this.#arena.copyIn(block.offset, array, f64);
-    return block.offset;
+    this.#block ??= this.#arena.alloc(this.#copyBytes);
+    const offset = this.#block.offset + this.#places[i];
+    if (!this.#handed[i] && this.#wanted[i].role !== 'output') this.#arena.copyIn(offset, array, this.#f64[i]);
+    this.#handed[i] = true;
+    return offset;
   }
 
   /** Copies the outputs back (after the kernels ran). */
   finish(): void {
-    for (const [array, offset, length, f64] of this.#outputs) this.#arena.copyOut(offset, array, length, f64);
+    const block = this.#block;
+    if (block === null) return;
+    for (let i = 0; i < this.#wanted.length; i++) {
+      const { array, role } = this.#wanted[i];
+      if (role === 'output' && array !== null && this.#handed[i]) this.#arena.copyOut(block.offset + this.#places[i], array, this.#lengths[i], this.#f64[i]);
+    }
   }
 
+  /** Returns the copies' block, and lets go of the call's arrays (an idle Staging keeps no tensor alive). */
   free(): void {
-    for (const block of this.#blocks) this.#arena.free(block);
+    if (this.#block !== null) this.#arena.free(this.#block);
+    this.#block = null;
+    this.#wanted = none;
   }
 }
 
+/** A byte count rounded up to the arena's 16-byte alignment (at least 16, as the arena allocates). */
+function alignedSize(bytes: number): number {
+  return Math.max(16, Math.ceil(bytes / 16) * 16);
+}
+
+/** One Staging reused call after call (null while a call holds it). */
+let idle: Staging | null = null;
+
 /** Runs `body` with the call's arrays staged; outputs copied back only when it returns. */
 export function staged<T>(arena: Arena, dtype: DType, wanted: readonly Wanted[], body: (pointers: Ptr[]) => T): T {
-  const st = new Staging(arena, dtype, wanted);
+  let st = idle;
+  idle = null;
+  if (st === null) st = new Staging(arena, dtype, wanted);
+  else {
+    try {
+      st.reset(arena, dtype, wanted);
+    } catch (error) {
+      idle = st;
+      throw error;
+    }
+  }
   try {
-    const result = body(wanted.map((_, i) => st.pointer(i)));
+    const pointers = st.pointers;
+    pointers.length = wanted.length;
+    for (let i = 0; i < wanted.length; i++) pointers[i] = st.pointer(i);
+    const result = body(pointers);
     st.finish();
     return result;
   } finally {
     st.free();
+    idle = st;
   }
 }
