@@ -117,6 +117,8 @@ export abstract class Normalization implements Module {
   #spareMean: Float64Array | null = null;
   #spareRstd: Float64Array | null = null;
   #scratch: Scratch | null = null;
+  /** What readTensor names in its errors, made once (not a string per call). */
+  readonly #labels: Readonly<Record<'input' | 'grad_output' | 'out', string>>;
 
   protected constructor(setup: NormSetup) {
     const { name, options } = setup;
@@ -127,6 +129,7 @@ export abstract class Normalization implements Module {
     this.#backend = options.backend;
     this.momentum = setup.momentum;
     this.#countsBatches = setup.countsBatches;
+    this.#labels = { input: `${name}: input`, grad_output: `${name}: grad_output`, out: `${name}: out` };
     this.weight = setup.affineShape === null ? null : new Parameter('weight', this.dtype, setup.affineShape, 1);
     this.bias = setup.affineShape === null ? null : new Parameter('bias', this.dtype, setup.affineShape, 0);
     this.#runningMean = setup.runningFeatures === null ? null : allocate(this.dtype, setup.runningFeatures);
@@ -227,8 +230,8 @@ export abstract class Normalization implements Module {
   }
 
   /** A caller's tensor as the kernels may read it (see readTensor), in the layer's dtype. */
-  private readInput(t: unknown, what: string): Tensor {
-    const checked = readTensor(t, `${this.name}: ${what}`);
+  private readInput(t: unknown, what: 'input' | 'grad_output' | 'out'): Tensor {
+    const checked = readTensor(t, this.#labels[what]);
     const got = dtypeOf(checked.data);
     if (got !== this.dtype) {
       throw new NormkitError('dtype', `${this.name}: expected ${what} of dtype ${this.dtype}, got ${got}`);

@@ -126,7 +126,11 @@ export class Arena {
       this.#buffers.add(this.#buffer);
     }
     const block = new Allocation(start, size);
-    this.#blocks.splice(index, 0, block);
+    // insert at index (a loop: splice makes an array of what it removes on every call)
+    const blocks = this.#blocks;
+    blocks.push(block);
+    for (let i = blocks.length - 1; i > index; i--) blocks[i] = blocks[i - 1];
+    blocks[index] = block;
     this.#used += size;
     return block;
   }
@@ -142,8 +146,10 @@ export class Arena {
       if (this.#blocks[mid].offset < block.offset) lo = mid + 1;
       else hi = mid;
     }
-    if (this.#blocks[lo] === block) {
-      this.#blocks.splice(lo, 1);
+    const blocks = this.#blocks;
+    if (blocks[lo] === block) {
+      for (let i = lo; i < blocks.length - 1; i++) blocks[i] = blocks[i + 1];
+      blocks.pop();
       this.#used -= block.bytes;
     }
   }

@@ -7,7 +7,6 @@
  * isolated page): there views survive memory growth.
  */
 import { NormkitError } from '../../errors.js';
-import type { FloatArrayInfo } from '../../core/typed.js';
 import type { DType, FloatArray, OwnedTensor, Tensor } from '../../tensor.js';
 import { numel, ownedTensor } from '../../tensor.js';
 import type { Block } from './arena.js';
@@ -35,8 +34,35 @@ interface Owned {
   registered: boolean;
 }
 
-/** Each resident data array's record: the only arrays the kernels use in place. */
-const owners = new WeakMap<object, Owned>();
+/** Returns its argument from the constructor, so that a subclass's private field lands on that object. */
+// eslint-disable-next-line @typescript-eslint/no-extraneous-class -- its constructor's return is the point
+class Passthrough {
+  constructor(target: object) {
+    return target;
+  }
+}
+
+/**
+ * Each resident data array's record, in a private field of the array itself: the only arrays the kernels
+ * use in place. Unforgeable and unseen as a WeakMap key would be, without a weak table (a WeakMap entry
+ * per tensor made every minor GC cost more than a small call's kernels).
+ */
+class Owners extends Passthrough {
+  readonly #owned: Owned;
+
+  private constructor(target: FloatArray, owned: Owned) {
+    super(target);
+    this.#owned = owned;
+  }
+
+  static set(target: FloatArray, owned: Owned): void {
+    new Owners(target, owned);
+  }
+
+  static get(target: unknown): Owned | undefined {
+    return typeof target === 'object' && target !== null && #owned in target ? target.#owned : undefined;
+  }
+}
 /** Bytes of live default allocations (what the budget limits; wasmTensor's are the caller's to manage). */
 let defaultBytes = 0;
 
@@ -131,7 +157,7 @@ function allocate(s: State, dtype: DType, shape: number[], n: number, explicit: 
   if (!explicit) defaultBytes += block.bytes;
   const data = dtype === 'float64' ? new Float64Array(s.arena.buffer, block.offset, n) : new Float32Array(s.arena.buffer, block.offset, n);
   if (explicit) s.kernels.zero(block.offset, block.bytes);
-  owners.set(data, owned);
+  Owners.set(data, owned);
   track(data, owned);
   const dispose = disposer(s, owned);
   return ownedTensor(data, shape, dispose);
@@ -147,7 +173,7 @@ export function wasmTensor(dtype: DType, shape: readonly number[]): OwnedTensor 
 
 /** Returns a wasmTensor's memory (as its dispose() does); the tensor must not be used afterwards. */
 export function freeWasmTensor(t: Tensor): void {
-  const owned = owners.get(t.data);
+  const owned = Owners.get(t.data);
   if (owned === undefined) throw new NormkitError('backend', 'freeWasmTensor: this tensor does not live in wasm memory');
   disposer(ready(), owned)();
 }
@@ -175,11 +201,11 @@ export function residentTensor(dtype: DType, shape: readonly number[]): OwnedTen
  * The block of a resident data array, or null for any other array (which is copied in and out).
  * Throws for an array whose tensor was disposed: its bytes may belong to another tensor now.
  */
-export function residentBlock(array: FloatArray, info: FloatArrayInfo): Block | null {
-  const block = owners.get(array)?.block;
+export function residentBlock(array: FloatArray, byteOffset: number, byteLength: number): Block | null {
+  const block = Owners.get(array)?.block;
   if (block === undefined) return null;
   if (!block.live) throw new NormkitError('disposed', 'a tensor passed to the wasm backend was disposed: its memory may belong to another tensor now');
   // the array was made over exactly this block; check anyway before its offset reaches wasm
-  if (info.byteOffset !== block.offset || info.byteLength > block.bytes) throw new NormkitError('backend', 'a resident array does not match its block');
+  if (byteOffset !== block.offset || byteLength > block.bytes) throw new NormkitError('backend', 'a resident array does not match its block');
   return block;
 }

@@ -7,7 +7,7 @@
  */
 import { NormkitError } from '../../errors.js';
 import type { DType, FloatArray } from '../../tensor.js';
-import { floatArrayInfo } from '../../core/typed.js';
+import { floatDtypeOf, intrinsicByteOffset, intrinsicLength } from '../../core/typed.js';
 import type { Arena, Block } from './arena.js';
 import type { Ptr } from './module.js';
 import { residentBlock } from './resident.js';
@@ -20,8 +20,23 @@ export interface Wanted {
   readonly array: FloatArray | null;
   readonly length: number;
   readonly what: string;
-  readonly role?: 'output' | 'host';
-  readonly dtype?: DType;
+  readonly role?: 'output' | 'host' | undefined;
+  readonly dtype?: DType | undefined;
+}
+
+/** A Wanted entry refilled call after call (fill): its array and length change, its name and role do not. */
+export interface WantedSlot extends Wanted {
+  array: FloatArray | null;
+  length: number;
+}
+
+export function wantedSlot(what: string, role?: 'output' | 'host', dtype?: DType): WantedSlot {
+  return { array: null, length: 0, what, role, dtype };
+}
+
+export function fill(slot: WantedSlot, array: FloatArray | null, length: number): void {
+  slot.array = array;
+  slot.length = length;
 }
 
 const none: readonly Wanted[] = [];
@@ -72,22 +87,29 @@ export class Staging {
         this.#f64[i] = false;
         continue;
       }
-      const info = floatArrayInfo(w.array);
+      // through the intrinsic getters, with no object made per array
+      const got = floatDtypeOf(w.array);
       const want = w.dtype ?? dtype;
-      if (info === null || info.dtype !== want) {
-        throw new NormkitError('dtype', `wasm backend: expected ${w.what} as a ${want === 'float32' ? 'Float32Array' : 'Float64Array'}, got ${info === null ? typeof w.array : `a ${info.dtype} array`}`);
+      if (got === null || got !== want) {
+        throw new NormkitError('dtype', `wasm backend: expected ${w.what} as a ${want === 'float32' ? 'Float32Array' : 'Float64Array'}, got ${got === null ? typeof w.array : `a ${got} array`}`);
       }
-      if (info.length !== w.length) throw new NormkitError('length', `wasm backend: expected ${w.what} of ${w.length} values, got ${info.length}`);
-      this.#lengths[i] = info.length;
-      this.#f64[i] = info.dtype === 'float64';
+      const length = intrinsicLength(w.array);
+      if (length !== w.length) throw new NormkitError('length', `wasm backend: expected ${w.what} of ${w.length} values, got ${length}`);
+      const f64 = got === 'float64';
+      const byteLength = length * (f64 ? 8 : 4);
+      this.#lengths[i] = length;
+      this.#f64[i] = f64;
       if (w.role === 'host') {
         this.#resident[i] = -2;
-      } else if (residentBlock(w.array, info) !== null) {
-        this.#resident[i] = info.byteOffset;
       } else {
-        this.#resident[i] = -1;
-        this.#places[i] = copyBytes;
-        copyBytes += alignedSize(info.byteLength);
+        const byteOffset = intrinsicByteOffset(w.array);
+        if (residentBlock(w.array, byteOffset, byteLength) !== null) {
+          this.#resident[i] = byteOffset;
+        } else {
+          this.#resident[i] = -1;
+          this.#places[i] = copyBytes;
+          copyBytes += alignedSize(byteLength);
+        }
       }
     }
     this.#copyBytes = copyBytes;
@@ -133,20 +155,12 @@ function alignedSize(bytes: number): number {
 /** One Staging reused call after call (null while a call holds it). */
 let idle: Staging | null = null;
 
-/** Runs `body` with the call's arrays staged; outputs copied back only when it returns. */
-export function staged<T>(arena: Arena, dtype: DType, wanted: readonly Wanted[], body: (pointers: Ptr[]) => T): T {
-  let st = idle;
+/** Runs `body` with the call's arrays staged; outputs copied back only when it returns; the slots emptied (they keep no tensor alive). */
+export function staged<T>(arena: Arena, dtype: DType, wanted: readonly WantedSlot[], body: (pointers: Ptr[]) => T): T {
+  const st = idle ?? new Staging(arena, dtype, none);
   idle = null;
-  if (st === null) st = new Staging(arena, dtype, wanted);
-  else {
-    try {
-      st.reset(arena, dtype, wanted);
-    } catch (error) {
-      idle = st;
-      throw error;
-    }
-  }
   try {
+    st.reset(arena, dtype, wanted);
     const pointers = st.pointers;
     pointers.length = wanted.length;
     for (let i = 0; i < wanted.length; i++) pointers[i] = st.pointer(i);
@@ -156,5 +170,6 @@ export function staged<T>(arena: Arena, dtype: DType, wanted: readonly Wanted[],
   } finally {
     st.free();
     idle = st;
+    for (const slot of wanted) slot.array = null;
   }
 }
