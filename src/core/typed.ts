@@ -59,13 +59,9 @@ export function floatDtypeOf(value: unknown): 'float32' | 'float64' | null {
   return tag === 'Float32Array' ? 'float32' : tag === 'Float64Array' ? 'float64' : null;
 }
 
-/** The intrinsic length and byte offset of a typed array (floatDtypeOf said it is one): no object made, for hot paths. */
+/** The intrinsic length of a typed array (floatDtypeOf said it is one): no object made, for hot paths. */
 export function intrinsicLength(array: FloatArray): number {
   return lengthOf(array) as number;
-}
-
-export function intrinsicByteOffset(array: FloatArray): number {
-  return byteOffsetOf(array) as number;
 }
 
 /** Whether two arrays share any byte of memory. */

@@ -31,11 +31,14 @@ export function setParallelMin(elements: number): void {
   parallelMin = elements;
 }
 
+function positive(d: number): boolean {
+  return Number.isSafeInteger(d) && d > 0;
+}
+
 /** The kernels index memory by the view: its sizes must be positive integers with K dividing B, and the elements fit i32 offsets. */
 function checkView(view: NormView): void {
   const { outer, span, groups, inner, affinePerGroup } = view;
-  const sizes = [outer, span, groups, inner, affinePerGroup];
-  if (!sizes.every((d) => Number.isSafeInteger(d) && d > 0) || inner % affinePerGroup !== 0 || outer * span * groups * inner > 2 ** 31) {
+  if (!positive(outer) || !positive(span) || !positive(groups) || !positive(inner) || !positive(affinePerGroup) || inner % affinePerGroup !== 0 || outer * span * groups * inner > 2 ** 31) {
     throw new NormkitError('shape', `wasm backend: a view needs positive integer sizes (at most 2^31 elements) with affinePerGroup dividing inner, got ${JSON.stringify(view)}`);
   }
 }

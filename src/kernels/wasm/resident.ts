@@ -23,12 +23,18 @@ export function setResidentBudget(bytes: number): void {
   residentBudget = bytes;
 }
 
+/** What a resident array is, recorded when it was made (its intrinsic length and type cannot change since). */
+export interface Resident {
+  readonly block: Block;
+  readonly length: number;
+  readonly f64: boolean;
+}
+
 /**
  * A resident array's block, whether it is a default allocation (counted against the budget), and where
  * the registry stands: its place in the pending list, or registered.
  */
-interface Owned {
-  readonly block: Block;
+interface Owned extends Resident {
   readonly counted: boolean;
   pending: number;
   registered: boolean;
@@ -153,7 +159,7 @@ function disposer(s: State, owned: Owned): () => void {
  */
 function allocate(s: State, dtype: DType, shape: number[], n: number, explicit: boolean): OwnedTensor {
   const block = s.arena.alloc(n * (dtype === 'float64' ? 8 : 4));
-  const owned: Owned = { block, counted: !explicit, pending: -1, registered: false };
+  const owned: Owned = { block, length: n, f64: dtype === 'float64', counted: !explicit, pending: -1, registered: false };
   if (!explicit) defaultBytes += block.bytes;
   const data = dtype === 'float64' ? new Float64Array(s.arena.buffer, block.offset, n) : new Float32Array(s.arena.buffer, block.offset, n);
   if (explicit) s.kernels.zero(block.offset, block.bytes);
@@ -198,14 +204,9 @@ export function residentTensor(dtype: DType, shape: readonly number[]): OwnedTen
 }
 
 /**
- * The block of a resident data array, or null for any other array (which is copied in and out).
- * Throws for an array whose tensor was disposed: its bytes may belong to another tensor now.
+ * What a resident data array is (see Resident), or null for any other array (which is copied in and out).
+ * Its tensor may have been disposed: check `block.live` before its bytes reach wasm.
  */
-export function residentBlock(array: FloatArray, byteOffset: number, byteLength: number): Block | null {
-  const block = Owners.get(array)?.block;
-  if (block === undefined) return null;
-  if (!block.live) throw new NormkitError('disposed', 'a tensor passed to the wasm backend was disposed: its memory may belong to another tensor now');
-  // the array was made over exactly this block; check anyway before its offset reaches wasm
-  if (byteOffset !== block.offset || byteLength > block.bytes) throw new NormkitError('backend', 'a resident array does not match its block');
-  return block;
+export function residentOf(array: FloatArray): Resident | null {
+  return Owners.get(array) ?? null;
 }

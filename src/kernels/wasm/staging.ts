@@ -7,10 +7,10 @@
  */
 import { NormkitError } from '../../errors.js';
 import type { DType, FloatArray } from '../../tensor.js';
-import { floatDtypeOf, intrinsicByteOffset, intrinsicLength } from '../../core/typed.js';
+import { floatDtypeOf, intrinsicLength } from '../../core/typed.js';
 import type { Arena, Block } from './arena.js';
 import type { Ptr } from './module.js';
-import { residentBlock } from './resident.js';
+import { residentOf } from './resident.js';
 
 /**
  * An array with the length the call needs: read by the kernels (default), written by them ('output'),
@@ -71,11 +71,6 @@ export class Staging {
     this.#wanted = wanted;
     this.#block = null;
     const n = wanted.length;
-    this.#resident.length = n;
-    this.#lengths.length = n;
-    this.#f64.length = n;
-    this.#places.length = n;
-    this.#handed.length = n;
     let copyBytes = 0;
     for (let i = 0; i < n; i++) {
       const w = wanted[i];
@@ -87,29 +82,27 @@ export class Staging {
         this.#f64[i] = false;
         continue;
       }
-      // through the intrinsic getters, with no object made per array
-      const got = floatDtypeOf(w.array);
       const want = w.dtype ?? dtype;
+      // a resident array's type and length were recorded when it was made; any other is read through the intrinsic getters
+      const resident = w.role === 'host' ? null : residentOf(w.array);
+      const got = resident === null ? floatDtypeOf(w.array) : resident.f64 ? 'float64' : 'float32';
       if (got === null || got !== want) {
         throw new NormkitError('dtype', `wasm backend: expected ${w.what} as a ${want === 'float32' ? 'Float32Array' : 'Float64Array'}, got ${got === null ? typeof w.array : `a ${got} array`}`);
       }
-      const length = intrinsicLength(w.array);
+      const length = resident === null ? intrinsicLength(w.array) : resident.length;
       if (length !== w.length) throw new NormkitError('length', `wasm backend: expected ${w.what} of ${w.length} values, got ${length}`);
       const f64 = got === 'float64';
-      const byteLength = length * (f64 ? 8 : 4);
       this.#lengths[i] = length;
       this.#f64[i] = f64;
       if (w.role === 'host') {
         this.#resident[i] = -2;
+      } else if (resident !== null) {
+        if (!resident.block.live) throw new NormkitError('disposed', 'a tensor passed to the wasm backend was disposed: its memory may belong to another tensor now');
+        this.#resident[i] = resident.block.offset;
       } else {
-        const byteOffset = intrinsicByteOffset(w.array);
-        if (residentBlock(w.array, byteOffset, byteLength) !== null) {
-          this.#resident[i] = byteOffset;
-        } else {
-          this.#resident[i] = -1;
-          this.#places[i] = copyBytes;
-          copyBytes += alignedSize(byteLength);
-        }
+        this.#resident[i] = -1;
+        this.#places[i] = copyBytes;
+        copyBytes += alignedSize(length * (f64 ? 8 : 4));
       }
     }
     this.#copyBytes = copyBytes;
@@ -162,7 +155,6 @@ export function staged<T>(arena: Arena, dtype: DType, wanted: readonly WantedSlo
   try {
     st.reset(arena, dtype, wanted);
     const pointers = st.pointers;
-    pointers.length = wanted.length;
     for (let i = 0; i < wanted.length; i++) pointers[i] = st.pointer(i);
     const result = body(pointers);
     st.finish();
