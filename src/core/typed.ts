@@ -31,11 +31,14 @@ export function typedArrayTag(value: unknown): string | undefined {
   return typeof tag === 'string' ? tag : undefined;
 }
 
+/** The accessors a subclass or an own property could override. */
+const accessors = ['length', 'byteOffset', 'byteLength', 'buffer'] as const;
+
 /** True unless the array is a plain Float32Array/Float64Array of this realm with no overridden accessor. */
 function needsRebuild(value: Float32Array | Float64Array): boolean {
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto !== Float32Array.prototype && proto !== Float64Array.prototype) return true;
-  for (const key of ['length', 'byteOffset', 'byteLength', 'buffer']) if (Object.getOwnPropertyDescriptor(value, key) !== undefined) return true;
+  for (let i = 0; i < accessors.length; i++) if (Object.hasOwn(value, accessors[i])) return true;
   return false;
 }
 

@@ -369,8 +369,11 @@ export abstract class Normalization implements Module {
     const runningMean = this.#runningMean;
     const runningVar = this.#runningVar;
     if (next === null || runningMean === null || runningVar === null || (!finite && this.nonFinite === 'skip-update')) return;
-    runningMean.set(next.runningMean);
-    runningVar.set(next.runningVar);
+    // a loop: set() from a Float64Array into a Float32Array takes a slow converting path, costly for a small call
+    for (let g = 0; g < runningMean.length; g++) {
+      runningMean[g] = next.runningMean[g];
+      runningVar[g] = next.runningVar[g];
+    }
     this.#numBatchesTracked = next.numBatchesTracked;
   }
 

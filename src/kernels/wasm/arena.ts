@@ -8,8 +8,11 @@ import { NormkitError } from '../../errors.js';
 
 const ALIGN = 16;
 const PAGE = 65536;
-/** Offsets below this are never handed out: 0 means "no array" to the kernels. */
-const BASE = 1024;
+/** Offsets below 1024 are never handed out (0 means "no array" to the kernels); then the scratch, then the blocks. */
+const SCRATCH = 1024;
+/** Bytes of scratch: one call's small copies go there (staging.ts), with no block to allocate and free. */
+export const SCRATCH_BYTES = 4096;
+const BASE = SCRATCH + SCRATCH_BYTES;
 /** The wasm32 memory limit the modules declare (65536 pages). */
 export const MAX_BYTES = 65536 * PAGE;
 
@@ -47,6 +50,8 @@ export class Arena {
 
   /** Bytes the arena may span (the wasm32 limit; tests pass less). */
   readonly #limit: number;
+  /** Whether a call holds the scratch. */
+  #scratchHeld = false;
 
   constructor(memory: WebAssembly.Memory, limit = MAX_BYTES) {
     this.memory = memory;
@@ -133,6 +138,17 @@ export class Arena {
     blocks[index] = block;
     this.#used += size;
     return block;
+  }
+
+  /** The scratch's offset for a call's `bytes` of copies, or null when they do not fit or another call holds it; releaseScratch() gives it back. */
+  takeScratch(bytes: number): number | null {
+    if (this.#scratchHeld || bytes > SCRATCH_BYTES) return null;
+    this.#scratchHeld = true;
+    return SCRATCH;
+  }
+
+  releaseScratch(): void {
+    this.#scratchHeld = false;
   }
 
   /** Returns a block; a block already freed is left alone (its bytes may belong to another now). */

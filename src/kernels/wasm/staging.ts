@@ -44,16 +44,18 @@ const none: readonly Wanted[] = [];
 export class Staging {
   #arena: Arena;
   #wanted: readonly Wanted[];
-  /** Per wanted array: its intrinsic byte offset when resident, -1 when it must be copied, -2 when it is null or the host's. */
-  readonly #resident: number[] = [];
-  /** Per wanted array: its intrinsic length, whether it holds float64, and (copied ones) its place in the copies' block. */
-  readonly #lengths: number[] = [];
-  readonly #f64: boolean[] = [];
-  readonly #places: number[] = [];
-  /** Per wanted array: whether pointer() handed it out (outputs copied back only then). */
-  readonly #handed: boolean[] = [];
-  /** One block holds every copy of the call (one allocation, not one per array); its size, 16-byte aligned parts. */
+  #dtype: DType;
+  /**
+   * Per wanted array, where it goes: its byte offset when resident (at least 1024), 0 when it is null or the
+   * host's, or -1 - its place in the copies when it must be copied.
+   */
+  readonly #at: number[] = [];
+  /** Per wanted array: the call (a count of resets) in which pointer() handed it out; outputs are copied back only then. */
+  readonly #handed: number[] = [];
+  #call = 0;
+  /** One block holds every copy of the call (one allocation, not one per array): the arena's scratch when they fit there, else a block; its size, 16-byte aligned parts. */
   #block: Block | null = null;
+  #scratch: number | null = null;
   #copyBytes = 0;
   /** The pointers staged() hands to its body, reused by the next call. */
   readonly pointers: Ptr[] = [];
@@ -62,6 +64,7 @@ export class Staging {
   constructor(arena: Arena, dtype: DType, wanted: readonly Wanted[]) {
     this.#arena = arena;
     this.#wanted = wanted;
+    this.#dtype = dtype;
     this.reset(arena, dtype, wanted);
   }
 
@@ -69,40 +72,31 @@ export class Staging {
   reset(arena: Arena, dtype: DType, wanted: readonly Wanted[]): void {
     this.#arena = arena;
     this.#wanted = wanted;
+    this.#dtype = dtype;
     this.#block = null;
-    const n = wanted.length;
+    this.#scratch = null;
+    this.#call++;
     let copyBytes = 0;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < wanted.length; i++) {
       const w = wanted[i];
-      this.#handed[i] = false;
-      this.#places[i] = 0;
-      if (w.array === null) {
-        this.#resident[i] = -2;
-        this.#lengths[i] = 0;
-        this.#f64[i] = false;
-        continue;
-      }
+      const array = w.array;
+      this.#at[i] = 0;
+      if (array === null) continue;
       const want = w.dtype ?? dtype;
       // a resident array's type and length were recorded when it was made; any other is read through the intrinsic getters
-      const resident = w.role === 'host' ? null : residentOf(w.array);
-      const got = resident === null ? floatDtypeOf(w.array) : resident.f64 ? 'float64' : 'float32';
+      const resident = w.role === 'host' ? null : residentOf(array);
+      const got = resident === null ? floatDtypeOf(array) : resident.f64 ? 'float64' : 'float32';
       if (got === null || got !== want) {
-        throw new NormkitError('dtype', `wasm backend: expected ${w.what} as a ${want === 'float32' ? 'Float32Array' : 'Float64Array'}, got ${got === null ? typeof w.array : `a ${got} array`}`);
+        throw new NormkitError('dtype', `wasm backend: expected ${w.what} as a ${want === 'float32' ? 'Float32Array' : 'Float64Array'}, got ${got === null ? typeof array : `a ${got} array`}`);
       }
-      const length = resident === null ? intrinsicLength(w.array) : resident.length;
+      const length = resident === null ? intrinsicLength(array) : resident.length;
       if (length !== w.length) throw new NormkitError('length', `wasm backend: expected ${w.what} of ${w.length} values, got ${length}`);
-      const f64 = got === 'float64';
-      this.#lengths[i] = length;
-      this.#f64[i] = f64;
-      if (w.role === 'host') {
-        this.#resident[i] = -2;
-      } else if (resident !== null) {
+      if (resident !== null) {
         if (!resident.block.live) throw new NormkitError('disposed', 'a tensor passed to the wasm backend was disposed: its memory may belong to another tensor now');
-        this.#resident[i] = resident.block.offset;
-      } else {
-        this.#resident[i] = -1;
-        this.#places[i] = copyBytes;
-        copyBytes += alignedSize(length * (f64 ? 8 : 4));
+        this.#at[i] = resident.block.offset;
+      } else if (w.role !== 'host') {
+        this.#at[i] = -1 - copyBytes;
+        copyBytes += alignedSize(length * (got === 'float64' ? 8 : 4));
       }
     }
     this.#copyBytes = copyBytes;
@@ -111,31 +105,42 @@ export class Staging {
 
   /** The pointer of wanted[i] (0 for null and the host's arrays): in place when resident, else a copy. */
   pointer(i: number): Ptr {
-    const resident = this.#resident[i];
-    const array = this.#wanted[i].array;
-    if (resident === -2 || array === null) return 0;
-    if (resident >= 0) return resident;
-    this.#block ??= this.#arena.alloc(this.#copyBytes);
-    const offset = this.#block.offset + this.#places[i];
-    if (!this.#handed[i] && this.#wanted[i].role !== 'output') this.#arena.copyIn(offset, array, this.#f64[i]);
-    this.#handed[i] = true;
+    const at = this.#at[i];
+    if (at >= 0) return at;
+    const { array, role, dtype } = this.#wanted[i];
+    const offset = this.#copies() - 1 - at;
+    if (array !== null && role !== 'output' && this.#handed[i] !== this.#call) this.#arena.copyIn(offset, array, (dtype ?? this.#dtype) === 'float64');
+    this.#handed[i] = this.#call;
     return offset;
+  }
+
+  /** Where the copies go: taken on first use. */
+  #copies(): number {
+    if (this.#scratch !== null) return this.#scratch;
+    if (this.#block !== null) return this.#block.offset;
+    this.#scratch = this.#arena.takeScratch(this.#copyBytes);
+    if (this.#scratch !== null) return this.#scratch;
+    this.#block = this.#arena.alloc(this.#copyBytes);
+    return this.#block.offset;
   }
 
   /** Copies the outputs back (after the kernels ran). */
   finish(): void {
-    const block = this.#block;
-    if (block === null) return;
+    if (this.#block === null && this.#scratch === null) return;
+    const base = this.#copies();
     for (let i = 0; i < this.#wanted.length; i++) {
-      const { array, role } = this.#wanted[i];
-      if (role === 'output' && array !== null && this.#handed[i]) this.#arena.copyOut(block.offset + this.#places[i], array, this.#lengths[i], this.#f64[i]);
+      const at = this.#at[i];
+      const { array, role, length, dtype } = this.#wanted[i];
+      if (at < 0 && role === 'output' && array !== null && this.#handed[i] === this.#call) this.#arena.copyOut(base - 1 - at, array, length, (dtype ?? this.#dtype) === 'float64');
     }
   }
 
   /** Returns the copies' block, and lets go of the call's arrays (an idle Staging keeps no tensor alive). */
   free(): void {
     if (this.#block !== null) this.#arena.free(this.#block);
+    if (this.#scratch !== null) this.#arena.releaseScratch();
     this.#block = null;
+    this.#scratch = null;
     this.#wanted = none;
   }
 }
