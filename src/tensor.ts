@@ -113,13 +113,15 @@ export function readShape(shape: unknown, what: string): number[] {
     throw new NormkitError('shape', `${what}: expected a shape as an array of non-negative integers, got ${describeValue(shape)}`);
   }
   const dims: unknown[] = shape;
-  const copy: number[] = [];
-  for (let i = 0; i < dims.length; i++) {
+  // sized at once (a pushed array reserves room for 16), each value read once
+  const rank = dims.length;
+  const copy = new Array<number>(rank);
+  for (let i = 0; i < rank; i++) {
     const d = dims[i];
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
       throw new NormkitError('shape', `${what}: expected a shape of non-negative integers, got ${describeValue(d)} at dimension ${i}`);
     }
-    copy.push(d);
+    copy[i] = d;
   }
   return copy;
 }
