@@ -146,7 +146,8 @@ export abstract class Normalization implements Module {
 
   /** The view the kernels use for an input of this shape: which elements share statistics and affine entries. */
   viewOf(shape: readonly number[]): NormView {
-    return this.planOf(shape).view;
+    // a copy: the kept plan's view is the layer's own
+    return { ...this.planOf(shape).view };
   }
 
   /** plan(shape), kept for the next call with an equal shape. */
