@@ -80,8 +80,9 @@ const registry = new FinalizationRegistry<Owned>((owned) => {
 /**
  * Arrays not yet given to the registry, and their records: registering costs more than a small call's
  * kernels, and most tensors are disposed soon after they are made (dispose() takes them off this list).
- * Those still live are registered at the end of the task (a microtask) or once PENDING_MAX wait; the
- * registry runs between tasks only, so this returns no block later than registering at once would.
+ * Those still live are registered at the end of the task (a microtask) or once PENDING_MAX wait: held
+ * until then, an array dropped at once comes back one collection later at most (the registry's callbacks
+ * run between tasks anyway).
  */
 const pendingData: FloatArray[] = [];
 const pendingOwned: Owned[] = [];

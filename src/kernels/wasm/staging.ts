@@ -2,7 +2,7 @@
  * One call's arrays as wasm sees them. Every array is checked through its intrinsic type and length
  * (never the caller object's own `length`) against the length the view needs. Resident arrays (made by
  * wasmTensor, tensor() or a layer, and not disposed) are used in place; any other array is copied into
- * one block of wasm memory for the call (outputs copied back at the end). The copies' bytes are reserved before any
+ * one place in wasm memory for the call, the arena's scratch when they fit (outputs copied back at the end). The copies' bytes are reserved before any
  * is allocated, so a call that cannot fit fails without growing the memory.
  */
 import { NormkitError } from '../../errors.js';
