@@ -1,9 +1,10 @@
 /**
  * One call's arrays as wasm sees them. Every array is checked through its intrinsic type and length
- * (never the caller object's own `length`) against the length the view needs. Resident arrays (made by
- * wasmTensor, tensor() or a layer, and not disposed) are used in place; any other array is copied into
- * one place in wasm memory for the call, the arena's scratch when they fit (outputs copied back at the end). The copies' bytes are reserved before any
- * is allocated, so a call that cannot fit fails without growing the memory.
+ * (never the caller object's own `length`; a resident array's were recorded when it was made) against the
+ * length the view needs. Resident arrays (made by wasmTensor, tensor() or a layer, and not disposed) are
+ * used in place; any other array is copied into one place in wasm memory for the call, the arena's
+ * scratch when they fit (outputs copied back at the end). The copies' bytes are reserved before any is
+ * allocated, so a call that cannot fit fails without growing the memory.
  */
 import { NormkitError } from '../../errors.js';
 import type { DType, FloatArray } from '../../tensor.js';
