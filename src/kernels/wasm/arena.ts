@@ -199,3 +199,8 @@ export class Arena {
     for (let i = 0; i < length; i++) out[i] = this.#f64[base + i];
   }
 }
+
+/** The bytes alloc() takes for a request of `bytes`: staging lays out a call's copies inside one block the same way. */
+export function blockBytes(bytes: number): number {
+  return sizeOf(bytes);
+}

@@ -10,6 +10,7 @@ import { NormkitError } from '../../errors.js';
 import type { DType, FloatArray } from '../../tensor.js';
 import { floatDtypeOf, intrinsicLength } from '../../core/typed.js';
 import type { Arena, Block } from './arena.js';
+import { blockBytes } from './arena.js';
 import type { Ptr } from './module.js';
 import { residentOf } from './resident.js';
 
@@ -97,7 +98,7 @@ export class Staging {
         this.#at[i] = resident.block.offset;
       } else if (w.role !== 'host') {
         this.#at[i] = -1 - copyBytes;
-        copyBytes += alignedSize(length * (got === 'float64' ? 8 : 4));
+        copyBytes += blockBytes(length * (got === 'float64' ? 8 : 4));
       }
     }
     this.#copyBytes = copyBytes;
@@ -144,11 +145,6 @@ export class Staging {
     this.#scratch = null;
     this.#wanted = none;
   }
-}
-
-/** A byte count rounded up to the arena's 16-byte alignment (at least 16, as the arena allocates). */
-function alignedSize(bytes: number): number {
-  return Math.max(16, Math.ceil(bytes / 16) * 16);
 }
 
 /** One Staging reused call after call (null while a call holds it). */
