@@ -13,7 +13,7 @@ export interface RunningUpdate {
   readonly runningVar: Float64Array;
 }
 
-/** The running statistics after one training batch; computed apart so a caller can commit or drop them. */
+/** The running statistics after one training batch, into `into` (G values each) or new arrays; computed apart so a caller can commit or drop them. */
 export function nextRunningStats(
   runningMean: FloatArray,
   runningVar: FloatArray,
@@ -21,12 +21,13 @@ export function nextRunningStats(
   batchVar: Float64Array,
   view: NormView,
   factor: number,
+  into?: RunningUpdate,
 ): RunningUpdate {
   const { outer: A, groups: G } = view;
   const m = reduceSize(view);
   const unbias = m / (m - 1);
-  const nextMean = new Float64Array(G);
-  const nextVar = new Float64Array(G);
+  const nextMean = into?.runningMean ?? new Float64Array(G);
+  const nextVar = into?.runningVar ?? new Float64Array(G);
   for (let g = 0; g < G; g++) {
     let sumMean = 0;
     let sumVar = 0;
@@ -37,7 +38,7 @@ export function nextRunningStats(
     nextMean[g] = (1 - factor) * runningMean[g] + factor * (sumMean / A);
     nextVar[g] = (1 - factor) * runningVar[g] + factor * ((sumVar / A) * unbias);
   }
-  return { runningMean: nextMean, runningVar: nextVar };
+  return into ?? { runningMean: nextMean, runningVar: nextVar };
 }
 
 /** The update factor: momentum, or 1/numBatchesTracked for the cumulative moving average. */

@@ -7,12 +7,15 @@ import type { FloatArray } from '../tensor.js';
 
 const typedArrayPrototype: object = Object.getPrototypeOf(Int8Array.prototype) as object;
 
+/** The getters' (empty) argument list, one for every call. */
+const noArgs: readonly [] = [];
+
 /** The intrinsic getter `name` of %TypedArray%.prototype, called on any value. */
 function intrinsic(name: PropertyKey): (value: unknown) => unknown {
   const getter: unknown = Reflect.getOwnPropertyDescriptor(typedArrayPrototype, name)?.get;
   if (typeof getter !== 'function') throw new Error(`no intrinsic %TypedArray%.prototype.${String(name)}`);
   return (value): unknown => {
-    const result: unknown = Reflect.apply(getter, value, []);
+    const result: unknown = Reflect.apply(getter, value, noArgs);
     return result;
   };
 }
@@ -28,11 +31,14 @@ export function typedArrayTag(value: unknown): string | undefined {
   return typeof tag === 'string' ? tag : undefined;
 }
 
+/** The accessors a subclass or an own property could override. */
+const accessors = ['length', 'byteOffset', 'byteLength', 'buffer'] as const;
+
 /** True unless the array is a plain Float32Array/Float64Array of this realm with no overridden accessor. */
 function needsRebuild(value: Float32Array | Float64Array): boolean {
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto !== Float32Array.prototype && proto !== Float64Array.prototype) return true;
-  for (const key of ['length', 'byteOffset', 'byteLength', 'buffer']) if (Object.getOwnPropertyDescriptor(value, key) !== undefined) return true;
+  for (let i = 0; i < accessors.length; i++) if (Object.hasOwn(value, accessors[i])) return true;
   return false;
 }
 
@@ -50,21 +56,15 @@ export function plainView(value: unknown): FloatArray | null {
   return tag === 'Float32Array' ? new Float32Array(buffer, offset, length) : new Float64Array(buffer, offset, length);
 }
 
-/** What a typed array really is: dtype, length and bytes through the intrinsic getters. */
-export interface FloatArrayInfo {
-  readonly dtype: 'float32' | 'float64';
-  readonly length: number;
-  readonly byteOffset: number;
-  readonly byteLength: number;
+/** The intrinsic dtype of a Float32Array or Float64Array (any realm); null for anything else. */
+export function floatDtypeOf(value: unknown): 'float32' | 'float64' | null {
+  const tag = typedArrayTag(value);
+  return tag === 'Float32Array' ? 'float32' : tag === 'Float64Array' ? 'float64' : null;
 }
 
-/** The intrinsic dtype, length and bytes of a Float32Array or Float64Array (any realm); null for anything else. */
-export function floatArrayInfo(value: unknown): FloatArrayInfo | null {
-  const tag = typedArrayTag(value);
-  if (tag !== 'Float32Array' && tag !== 'Float64Array') return null;
-  const length = lengthOf(value) as number;
-  const size = tag === 'Float64Array' ? 8 : 4;
-  return { dtype: tag === 'Float64Array' ? 'float64' : 'float32', length, byteOffset: byteOffsetOf(value) as number, byteLength: length * size };
+/** The intrinsic length of a typed array (floatDtypeOf said it is one): no object made, for hot paths. */
+export function intrinsicLength(array: FloatArray): number {
+  return lengthOf(array) as number;
 }
 
 /** Whether two arrays share any byte of memory. */

@@ -13,7 +13,7 @@ import type { DType, FloatArray, OwnedTensor, Tensor } from '../tensor.js';
 import { allocate, describeValue, dtypeOf, emptyTensor, formatShape, ownedTensor, readTensor } from '../tensor.js';
 import { overlaps } from '../core/typed.js';
 import type { Saved } from './saved.js';
-import { noteWrite, release, save } from './saved.js';
+import { noteWrite, release, resave, save } from './saved.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { Parameter } from './parameter.js';
@@ -47,7 +47,7 @@ export interface NormSetup {
 interface Cache {
   readonly x: Tensor;
   /** x and weight as forward saw them: backward refuses if normkit wrote either since */
-  readonly saved: readonly Saved[];
+  readonly saved: Saved[];
   readonly view: NormView;
   readonly mean: Float64Array;
   readonly rstd: Float64Array;
@@ -59,6 +59,28 @@ interface Cache {
 function allFinite(values: ArrayLike<number>): boolean {
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
   return true;
+}
+
+/** Whether every value stays finite once rounded to float32 (as a Float32Array would store it). */
+function allFiniteF32(values: ArrayLike<number>): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(Math.fround(values[i]))) return false;
+  return true;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Per-call arrays a layer keeps for the next call of the same view (a small call would spend more allocating them than computing). */
+interface Scratch {
+  readonly count: number;
+  readonly variance: Float64Array;
+  /** the running statistics a training batch would leave (G values each) */
+  readonly next: { readonly runningMean: Float64Array; readonly runningVar: Float64Array };
+  readonly dweight: FloatArray;
+  readonly dbias: FloatArray;
 }
 
 /** The `{ out }` options of forward and backward, checked (a JavaScript caller can pass anything). */
@@ -88,6 +110,15 @@ export abstract class Normalization implements Module {
   #numBatchesTracked = 0;
   #training = true;
   #cache: Cache | null = null;
+  /** The plan of the last input shape (plan() depends on the shape only), so a loop over one shape plans once. */
+  #planShape: readonly number[] | null = null;
+  #plan: Plan | null = null;
+  /** mean and rstd arrays the cache does not hold: the next forward writes them (state stays whole if it throws). */
+  #spareMean: Float64Array | null = null;
+  #spareRstd: Float64Array | null = null;
+  #scratch: Scratch | null = null;
+  /** What readTensor names in its errors, made once (not a string per call). */
+  readonly #labels: Readonly<Record<'input' | 'grad_output' | 'out', string>>;
 
   protected constructor(setup: NormSetup) {
     const { name, options } = setup;
@@ -98,6 +129,7 @@ export abstract class Normalization implements Module {
     this.#backend = options.backend;
     this.momentum = setup.momentum;
     this.#countsBatches = setup.countsBatches;
+    this.#labels = { input: `${name}: input`, grad_output: `${name}: grad_output`, out: `${name}: out` };
     this.weight = setup.affineShape === null ? null : new Parameter('weight', this.dtype, setup.affineShape, 1);
     this.bias = setup.affineShape === null ? null : new Parameter('bias', this.dtype, setup.affineShape, 0);
     this.#runningMean = setup.runningFeatures === null ? null : allocate(this.dtype, setup.runningFeatures);
@@ -114,7 +146,29 @@ export abstract class Normalization implements Module {
 
   /** The view the kernels use for an input of this shape: which elements share statistics and affine entries. */
   viewOf(shape: readonly number[]): NormView {
-    return this.plan(shape).view;
+    // a copy: the kept plan's view is the layer's own
+    return { ...this.planOf(shape).view };
+  }
+
+  /** plan(shape), kept for the next call with an equal shape. */
+  private planOf(shape: readonly number[]): Plan {
+    const last = this.#planShape;
+    if (last !== null && this.#plan !== null && sameShape(last, shape)) return this.#plan;
+    const plan = this.plan(shape);
+    this.#planShape = [...shape];
+    this.#plan = plan;
+    return plan;
+  }
+
+  /** The scratch arrays for `view`, made anew when its sizes change. */
+  private scratchFor(view: NormView): Scratch {
+    const count = statsCount(view);
+    const k = affineSize(view);
+    const kept = this.#scratch;
+    if (kept !== null && kept.count === count && kept.next.runningMean.length === view.groups && kept.dweight.length === k) return kept;
+    const next = { runningMean: new Float64Array(view.groups), runningVar: new Float64Array(view.groups) };
+    this.#scratch = { count, variance: new Float64Array(count), next, dweight: allocate(this.dtype, k), dbias: allocate(this.dtype, k) };
+    return this.#scratch;
   }
 
   get training(): boolean {
@@ -177,8 +231,8 @@ export abstract class Normalization implements Module {
   }
 
   /** A caller's tensor as the kernels may read it (see readTensor), in the layer's dtype. */
-  private readInput(t: unknown, what: string): Tensor {
-    const checked = readTensor(t, `${this.name}: ${what}`);
+  private readInput(t: unknown, what: 'input' | 'grad_output' | 'out'): Tensor {
+    const checked = readTensor(t, this.#labels[what]);
     const got = dtypeOf(checked.data);
     if (got !== this.dtype) {
       throw new NormkitError('dtype', `${this.name}: expected ${what} of dtype ${this.dtype}, got ${got}`);
@@ -224,7 +278,7 @@ export abstract class Normalization implements Module {
   forward(x: Tensor, options?: { out?: Tensor }): Tensor {
     const input = this.readInput(x, 'input');
     const { out } = readCallOptions(this.name, options, 'forward');
-    const { view, singleValueMessage } = this.plan(input.shape);
+    const { view, singleValueMessage } = this.planOf(input.shape);
     if (input.shape.includes(0)) {
       throw new NormkitError('empty', `${this.name}: input has a zero-size dimension, got input size ${formatShape(input.shape)}`);
     }
@@ -254,8 +308,13 @@ export abstract class Normalization implements Module {
     // under 'throw' y goes to scratch first: nothing the caller owns changes when the statistics fail
     const scratch = given === null || (batchStats && this.nonFinite === 'throw');
     const y = output?.data ?? (scratch ? allocate(this.dtype, input.data.length) : given.data);
-    const mean = new Float64Array(count);
-    const rstd = new Float64Array(count);
+    // the cache holds the last forward's statistics; these are the other pair
+    if (this.#spareMean?.length !== count || this.#spareRstd?.length !== count) {
+      this.#spareMean = new Float64Array(count);
+      this.#spareRstd = new Float64Array(count);
+    }
+    const mean = this.#spareMean;
+    const rstd = this.#spareRstd;
     const w = this.weight?.data ?? null;
     const b = this.bias?.data ?? null;
     let stepBackward: TrainingStepResult['backward'] | null = null;
@@ -269,11 +328,16 @@ export abstract class Normalization implements Module {
       stepBackward = result.backward;
       batch = result;
     } else if (batchStats) {
-      const variance = new Float64Array(count);
+      const scratch = this.scratchFor(view);
+      const variance = scratch.variance;
       this.kernels.forwardTrain(y, input.data, view, w, b, this.eps, mean, variance, rstd);
       const tracking = this.#training && runningMean !== null && runningVar !== null;
       const tracked = this.#numBatchesTracked + (this.#countsBatches ? 1 : 0);
-      const next = tracking ? { ...nextRunningStats(runningMean, runningVar, mean, variance, view, updateFactor(this.momentum, tracked)), numBatchesTracked: tracked } : null;
+      let next: RunningAfter | null = null;
+      if (tracking) {
+        const { runningMean: nextMean, runningVar: nextVar } = nextRunningStats(runningMean, runningVar, mean, variance, view, updateFactor(this.momentum, tracked), scratch.next);
+        next = { runningMean: nextMean, runningVar: nextVar, numBatchesTracked: tracked };
+      }
       batch = { finite: allFinite(mean) && allFinite(variance), next };
     } else if (runningMean !== null && runningVar !== null) {
       // eval with running statistics (batchStats is false only with them): rstd once per channel, copied to every block
@@ -288,7 +352,7 @@ export abstract class Normalization implements Module {
     if (batch !== null) this.applyPolicy(batch, input);
     if (given !== null && y !== given.data) given.data.set(y);
     if (given !== null) noteWrite(given.data);
-    this.setCache({ x: input, saved: [input.data, ...(w === null ? [] : [w])].map(save), view, mean, rstd, batchStats, stepBackward });
+    this.commitCache(input, w, view, mean, rstd, batchStats, stepBackward);
     return y;
   }
 
@@ -306,19 +370,37 @@ export abstract class Normalization implements Module {
     const runningMean = this.#runningMean;
     const runningVar = this.#runningVar;
     if (next === null || runningMean === null || runningVar === null || (!finite && this.nonFinite === 'skip-update')) return;
-    runningMean.set(next.runningMean);
-    runningVar.set(next.runningVar);
+    // a loop: set() from a Float64Array into a Float32Array takes a slow converting path, costly for a small call
+    for (let g = 0; g < runningMean.length; g++) {
+      runningMean[g] = next.runningMean[g];
+      runningVar[g] = next.runningVar[g];
+    }
     this.#numBatchesTracked = next.numBatchesTracked;
   }
 
-  private setCache(cache: Cache | null): void {
-    for (const saved of this.#cache?.saved ?? []) release(saved);
-    this.#cache = cache;
+  /**
+   * The forward just run becomes the cache: x and weight saved at version 0 (the last cache's Saved
+   * objects reused in place of release and save), and the last cache's statistics become the spare pair.
+   */
+  private commitCache(x: Tensor, w: FloatArray | null, view: NormView, mean: Float64Array, rstd: Float64Array, batchStats: boolean, stepBackward: Cache['stepBackward']): void {
+    const old = this.#cache;
+    let saved: Saved[];
+    if (old !== null && old.saved.length === (w === null ? 1 : 2)) {
+      saved = old.saved;
+      resave(saved[0], x.data);
+      if (w !== null) resave(saved[1], w);
+    } else {
+      for (const s of old?.saved ?? []) release(s);
+      saved = w === null ? [save(x.data)] : [save(x.data), save(w)];
+    }
+    this.#spareMean = old?.mean ?? null;
+    this.#spareRstd = old?.rstd ?? null;
+    this.#cache = { x, saved, view, mean, rstd, batchStats, stepBackward };
   }
 
   /** Whether running statistics computed in float64 stay finite in the layer's dtype. */
-  private fitsDtype(...arrays: Float64Array[]): boolean {
-    return arrays.every((values) => allFinite(this.dtype === 'float32' ? Float32Array.from(values) : values));
+  private fitsDtype(mean: Float64Array, variance: Float64Array): boolean {
+    return this.dtype === 'float32' ? allFiniteF32(mean) && allFiniteF32(variance) : allFinite(mean) && allFinite(variance);
   }
 
   /**
@@ -350,9 +432,9 @@ export abstract class Normalization implements Module {
     const given = out === undefined ? null : this.readOutput(out, grad, [['grad_output', grad.data], ['the input saved by forward', cache.x.data]]);
     const output = given === null ? this.newOutput(shape) : null;
     const dx = output?.data ?? given?.data ?? allocate(this.dtype, 0);
-    const n = affineSize(cache.view);
-    const dweight = this.weight === null ? null : allocate(this.dtype, n);
-    const dbias = this.bias === null ? null : allocate(this.dtype, n);
+    const scratch = this.scratchFor(cache.view);
+    const dweight = this.weight === null ? null : scratch.dweight;
+    const dbias = this.bias === null ? null : scratch.dbias;
     const w = this.weight?.data ?? null;
     try {
       if (cache.stepBackward !== null) cache.stepBackward(dx, dweight, dbias, grad.data);

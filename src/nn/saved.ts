@@ -9,7 +9,8 @@ import type { FloatArray } from '../tensor.js';
 
 /** An array saved by a forward call, with the number of normkit writes that have touched it since. */
 export class Saved {
-  readonly data: FloatArray;
+  /** changes only through resave, when the layer's next forward replaces what it saved */
+  data: FloatArray;
   version = 0;
   /** how the watch list holds it: weakly */
   readonly ref: WeakRef<Saved>;
@@ -37,6 +38,22 @@ export function save(data: FloatArray): Saved {
 
 export function release(saved: Saved): void {
   watched.get(saved.data.buffer)?.delete(saved.ref);
+}
+
+/**
+ * release(saved) then save(data), reusing the object and its WeakRef (a WeakRef per call costs more than
+ * a small call's kernels): `saved` must be unreachable but for its new owner once this returns.
+ */
+export function resave(saved: Saved, data: FloatArray): Saved {
+  if (saved.data.buffer !== data.buffer) {
+    release(saved);
+    const refs = watched.get(data.buffer) ?? new Set<WeakRef<Saved>>();
+    refs.add(saved.ref);
+    watched.set(data.buffer, refs);
+  }
+  saved.data = data;
+  saved.version = 0;
+  return saved;
 }
 
 /** Records that normkit wrote `data`: every saved array sharing memory with it moves to its next version. */

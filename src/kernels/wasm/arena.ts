@@ -8,8 +8,11 @@ import { NormkitError } from '../../errors.js';
 
 const ALIGN = 16;
 const PAGE = 65536;
-/** Offsets below this are never handed out: 0 means "no array" to the kernels. */
-const BASE = 1024;
+/** Offsets below 1024 are never handed out (0 means "no array" to the kernels); then the scratch, then the blocks. */
+const SCRATCH = 1024;
+/** Bytes of scratch: one call's small copies go there (staging.ts), with no block to allocate and free. */
+export const SCRATCH_BYTES = 4096;
+const BASE = SCRATCH + SCRATCH_BYTES;
 /** The wasm32 memory limit the modules declare (65536 pages). */
 export const MAX_BYTES = 65536 * PAGE;
 
@@ -56,6 +59,8 @@ export class Arena {
 
   /** Bytes the arena may span (the wasm32 limit; tests pass less). */
   readonly #limit: number;
+  /** Whether a call holds the scratch. */
+  #scratchHeld = false;
 
   constructor(memory: WebAssembly.Memory, limit = MAX_BYTES) {
     this.memory = memory;
@@ -135,9 +140,24 @@ export class Arena {
       this.#buffers.add(this.#buffer);
     }
     const block = new Allocation(start, size);
-    this.#blocks.splice(index, 0, block);
+    // insert at index (a loop: splice makes an array of what it removes on every call)
+    const blocks = this.#blocks;
+    blocks.push(block);
+    for (let i = blocks.length - 1; i > index; i--) blocks[i] = blocks[i - 1];
+    blocks[index] = block;
     this.#used += size;
     return block;
+  }
+
+  /** The scratch's offset for a call's `bytes` of copies, or null when they do not fit or another call holds it; releaseScratch() gives it back. */
+  takeScratch(bytes: number): number | null {
+    if (this.#scratchHeld || bytes > SCRATCH_BYTES) return null;
+    this.#scratchHeld = true;
+    return SCRATCH;
+  }
+
+  releaseScratch(): void {
+    this.#scratchHeld = false;
   }
 
   /** Returns a block; a block already freed is left alone (its bytes may belong to another now). */
@@ -151,8 +171,10 @@ export class Arena {
       if (this.#blocks[mid].offset < block.offset) lo = mid + 1;
       else hi = mid;
     }
-    if (this.#blocks[lo] === block) {
-      this.#blocks.splice(lo, 1);
+    const blocks = this.#blocks;
+    if (blocks[lo] === block) {
+      for (let i = lo; i < blocks.length - 1; i++) blocks[i] = blocks[i + 1];
+      blocks.pop();
       this.#used -= block.bytes;
     }
   }
@@ -185,4 +207,9 @@ export class Arena {
     const base = offset / 8;
     for (let i = 0; i < length; i++) out[i] = this.#f64[base + i];
   }
+}
+
+/** The bytes alloc() takes for a request of `bytes`: staging lays out a call's copies inside one block the same way. */
+export function blockBytes(bytes: number): number {
+  return sizeOf(bytes);
 }

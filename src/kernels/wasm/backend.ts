@@ -11,12 +11,12 @@ import type { DType, FloatArray } from '../../tensor.js';
 import { dtypeOf } from '../../tensor.js';
 import { NormkitError } from '../../errors.js';
 import type { NormKernels } from '../types.js';
-import type { Job } from './module.js';
+import type { Job, Ptr } from './module.js';
 import type { Plan } from './plan.js';
 import { planFor } from './plan.js';
 import { addPartials, lanesHold, rowsBackward, rowsForwardTrain, rowsNormalize } from './rows.js';
-import type { Wanted } from './staging.js';
-import { staged } from './staging.js';
+import type { WantedSlot } from './staging.js';
+import { fill, staged, wantedSlot } from './staging.js';
 import type { State } from './state.js';
 import { ready, runJobs } from './state.js';
 
@@ -31,11 +31,14 @@ export function setParallelMin(elements: number): void {
   parallelMin = elements;
 }
 
+function positive(d: number): boolean {
+  return Number.isSafeInteger(d) && d > 0;
+}
+
 /** The kernels index memory by the view: its sizes must be positive integers with K dividing B, and the elements fit i32 offsets. */
 function checkView(view: NormView): void {
   const { outer, span, groups, inner, affinePerGroup } = view;
-  const sizes = [outer, span, groups, inner, affinePerGroup];
-  if (!sizes.every((d) => Number.isSafeInteger(d) && d > 0) || inner % affinePerGroup !== 0 || outer * span * groups * inner > 2 ** 31) {
+  if (!positive(outer) || !positive(span) || !positive(groups) || !positive(inner) || !positive(affinePerGroup) || inner % affinePerGroup !== 0 || outer * span * groups * inner > 2 ** 31) {
     throw new NormkitError('shape', `wasm backend: a view needs positive integer sizes (at most 2^31 elements) with affinePerGroup dividing inner, got ${JSON.stringify(view)}`);
   }
 }
@@ -50,20 +53,57 @@ function setup(view: NormView, x: FloatArray): { s: State; p: Plan; dtype: DType
   return { s, p: planFor(s, view, dtype, parts), dtype, n };
 }
 
-/** The float64 statistics arrays of a call, checked (A*G values each) and used by the host only. */
-function statistics(count: number, arrays: { mean: Float64Array; rstd: Float64Array; variance?: Float64Array }): Wanted[] {
-  const stat = (array: Float64Array, what: string): Wanted => ({ array, length: count, what, role: 'host', dtype: 'float64' });
-  return arrays.variance === undefined ? [stat(arrays.mean, 'mean'), stat(arrays.rstd, 'rstd')] : [stat(arrays.mean, 'mean'), stat(arrays.variance, 'variance'), stat(arrays.rstd, 'rstd')];
+/**
+ * Each entry's list of arrays to stage, refilled by every call (a call runs no caller code before it
+ * returns, so no two calls share a list; a small call would spend more making the list than computing).
+ * The float64 statistics (A*G values each) are checked and used by the host only.
+ */
+const stat = (what: string): WantedSlot => wantedSlot(what, 'host', 'float64');
+const trainList = [wantedSlot('x'), wantedSlot('y', 'output'), wantedSlot('weight'), wantedSlot('bias'), stat('mean'), stat('variance'), stat('rstd')];
+const withStatsList = [wantedSlot('x'), wantedSlot('y', 'output'), wantedSlot('weight'), wantedSlot('bias'), stat('mean'), stat('rstd')];
+// dweight and dbias are written from the float64 sums
+const backwardList = [wantedSlot('x'), wantedSlot('dy'), wantedSlot('dx', 'output'), wantedSlot('weight'), wantedSlot('dweight', 'host'), wantedSlot('dbias', 'host'), stat('mean'), stat('rstd')];
+
+/** What both forwards stage first: x in, y out, and the affine parameters of `k` entries. */
+function forwardArrays(list: WantedSlot[], y: FloatArray, x: FloatArray, n: number, weight: FloatArray | null, bias: FloatArray | null, k: number): WantedSlot[] {
+  fill(list[0], x, n);
+  fill(list[1], y, n);
+  fill(list[2], weight, k);
+  fill(list[3], bias, k);
+  return list;
 }
 
-/** What both forwards stage: x in, y out, and the affine parameters of `k` entries. */
-function forwardArrays(y: FloatArray, x: FloatArray, n: number, weight: FloatArray | null, bias: FloatArray | null, k: number): Wanted[] {
-  return [
-    { array: x, length: n, what: 'x' },
-    { array: y, length: n, what: 'y', role: 'output' },
-    { array: weight, length: k, what: 'weight' },
-    { array: bias, length: k, what: 'bias' },
-  ];
+/** Group-mode forward over the plan's ranges (batchStats: computes the statistics into the plan's, else reads them there); one range is called directly, without a job list. */
+function groupForward(s: State, p: Plan, py: Ptr, px: Ptr, pw: Ptr, pb: Ptr, eps: number, batchStats: boolean): void {
+  const { span: S, groups: G, inner: B, affinePerGroup: K } = p.view;
+  const fn = p.f32 ? 'group_forward_f32' : 'group_forward_f64';
+  const variance = batchStats ? p.variance : 0;
+  const batch = batchStats ? 1 : 0;
+  const fast = p.fast ? 1 : 0;
+  if (p.ranges.length === 1) s.kernels[fn](py, px, S, G, B, K, pw, pb, eps, p.mean, variance, p.rstd, batch, p.ranges[0][0], p.ranges[0][1], fast);
+  else runJobs(s, p.ranges.map(([q0, q1]): Job => ({ fn, args: [py, px, S, G, B, K, pw, pb, eps, p.mean, variance, p.rstd, batch, q0, q1, fast] })));
+}
+
+/** Group mode with given statistics (eval) over rows of G*B values, in memory order. */
+function groupNormalizeRows(s: State, p: Plan, rows: readonly (readonly [number, number])[], py: Ptr, px: Ptr, pw: Ptr, pb: Ptr): void {
+  const { span: S, groups: G, inner: B, affinePerGroup: K } = p.view;
+  const fn = p.f32 ? 'group_normalize_rows_f32' : 'group_normalize_rows_f64';
+  const fast = p.fast ? 1 : 0;
+  if (rows.length === 1) s.kernels[fn](py, px, S, G, B, K, pw, pb, p.mean, p.rstd, rows[0][0], rows[0][1], fast);
+  else runJobs(s, rows.map(([r0, r1]): Job => ({ fn, args: [py, px, S, G, B, K, pw, pb, p.mean, p.rstd, r0, r1, fast] })));
+}
+
+/** Group-mode backward over the plan's ranges: each thread's dweight and dbias sums, then added into the first's. */
+function groupBackward(s: State, p: Plan, pdx: Ptr, pdy: Ptr, px: Ptr, pw: Ptr, batchStats: boolean): void {
+  const { span: S, groups: G, inner: B, affinePerGroup: K } = p.view;
+  s.arena.zeroF64(p.partials1, (p.stride / 8) * p.ranges.length);
+  s.arena.zeroF64(p.partials2, (p.stride / 8) * p.ranges.length);
+  const fn = p.f32 ? 'group_backward_f32' : 'group_backward_f64';
+  const batch = batchStats ? 1 : 0;
+  const fast = p.fast ? 1 : 0;
+  if (p.ranges.length === 1) s.kernels[fn](pdx, pdy, px, S, G, B, K, pw, p.mean, p.rstd, batch, p.partials1, p.partials2, p.ranges[0][0], p.ranges[0][1], fast);
+  else runJobs(s, p.ranges.map(([q0, q1], t): Job => ({ fn, args: [pdx, pdy, px, S, G, B, K, pw, p.mean, p.rstd, batch, p.partials1 + t * p.stride, p.partials2 + t * p.stride, q0, q1, fast] })));
+  addPartials(s, p);
 }
 
 export const wasmKernels: NormKernels = {
@@ -72,12 +112,13 @@ export const wasmKernels: NormKernels = {
   forwardTrain(y, x, view, weight, bias, eps, mean, variance, rstd) {
     const { s, p, dtype, n } = setup(view, x);
     const count = statsCount(view);
-    const wanted = [...forwardArrays(y, x, n, weight, bias, affineSize(view)), ...statistics(count, { mean, variance, rstd })];
+    const wanted = forwardArrays(trainList, y, x, n, weight, bias, affineSize(view));
+    fill(wanted[4], mean, count);
+    fill(wanted[5], variance, count);
+    fill(wanted[6], rstd, count);
     staged(s.arena, dtype, wanted, ([px, py, pw, pb]) => {
       if (p.groupMode) {
-        const { span: S, groups: G, inner: B, affinePerGroup: K } = view;
-        const fn = p.f32 ? 'group_forward_f32' : 'group_forward_f64';
-        runJobs(s, p.ranges.map(([q0, q1]): Job => ({ fn, args: [py, px, S, G, B, K, pw, pb, eps, p.mean, p.variance, p.rstd, 1, q0, q1, p.fast ? 1 : 0] })));
+        groupForward(s, p, py, px, pw, pb, eps, true);
       } else {
         rowsForwardTrain(s, p, py, px, pw, pb, eps, variance, rstd);
       }
@@ -90,19 +131,15 @@ export const wasmKernels: NormKernels = {
   forwardWithStats(y, x, view, weight, bias, mean, rstd) {
     const { s, p, dtype, n } = setup(view, x);
     const count = statsCount(view);
-    const wanted = [...forwardArrays(y, x, n, weight, bias, affineSize(view)), ...statistics(count, { mean, rstd })];
+    const wanted = forwardArrays(withStatsList, y, x, n, weight, bias, affineSize(view));
+    fill(wanted[4], mean, count);
+    fill(wanted[5], rstd, count);
     staged(s.arena, dtype, wanted, ([px, py, pw, pb]) => {
       s.arena.writeF64(p.mean, mean, count);
       s.arena.writeF64(p.rstd, rstd, count);
       if (p.groupMode) {
-        const { span: S, groups: G, inner: B, affinePerGroup: K } = view;
-        if (p.rowRanges !== null) {
-          const fn = p.f32 ? 'group_normalize_rows_f32' : 'group_normalize_rows_f64';
-          runJobs(s, p.rowRanges.map(([r0, r1]): Job => ({ fn, args: [py, px, S, G, B, K, pw, pb, p.mean, p.rstd, r0, r1, p.fast ? 1 : 0] })));
-        } else {
-          const fn = p.f32 ? 'group_forward_f32' : 'group_forward_f64';
-          runJobs(s, p.ranges.map(([q0, q1]): Job => ({ fn, args: [py, px, S, G, B, K, pw, pb, 0, p.mean, 0, p.rstd, 0, q0, q1, p.fast ? 1 : 0] })));
-        }
+        if (p.rowRanges !== null) groupNormalizeRows(s, p, p.rowRanges, py, px, pw, pb);
+        else groupForward(s, p, py, px, pw, pb, 0, false);
       } else {
         rowsNormalize(s, p, p.fast && lanesHold(null, rstd, count), py, px, pw, pb);
       }
@@ -113,27 +150,20 @@ export const wasmKernels: NormKernels = {
     const { s, p, dtype, n } = setup(view, x);
     const k = affineSize(view);
     const count = statsCount(view);
-    const wanted: Wanted[] = [
-      { array: x, length: n, what: 'x' },
-      { array: dy, length: n, what: 'dy' },
-      { array: dx, length: n, what: 'dx', role: 'output' },
-      { array: weight, length: k, what: 'weight' },
-      // written from the float64 sums
-      { array: dweight, length: k, what: 'dweight', role: 'host' },
-      { array: dbias, length: k, what: 'dbias', role: 'host' },
-      ...statistics(count, { mean, rstd }),
-    ];
+    const wanted = backwardList;
+    fill(wanted[0], x, n);
+    fill(wanted[1], dy, n);
+    fill(wanted[2], dx, n);
+    fill(wanted[3], weight, k);
+    fill(wanted[4], dweight, k);
+    fill(wanted[5], dbias, k);
+    fill(wanted[6], mean, count);
+    fill(wanted[7], rstd, count);
     staged(s.arena, dtype, wanted, ([px, pdy, pdx, pw]) => {
       s.arena.writeF64(p.mean, mean, count);
       s.arena.writeF64(p.rstd, rstd, count);
       if (p.groupMode) {
-        const { span: S, groups: G, inner: B, affinePerGroup: K } = view;
-        s.arena.zeroF64(p.partials1, (p.stride / 8) * p.ranges.length);
-        s.arena.zeroF64(p.partials2, (p.stride / 8) * p.ranges.length);
-        const fn = p.f32 ? 'group_backward_f32' : 'group_backward_f64';
-        const batch = batchStats ? 1 : 0;
-        runJobs(s, p.ranges.map(([q0, q1], t): Job => ({ fn, args: [pdx, pdy, px, S, G, B, K, pw, p.mean, p.rstd, batch, p.partials1 + t * p.stride, p.partials2 + t * p.stride, q0, q1, p.fast ? 1 : 0] })));
-        addPartials(s, p);
+        groupBackward(s, p, pdx, pdy, px, pw, batchStats);
         if (dweight !== null) s.arena.readF64(p.partials1, dweight, k);
         if (dbias !== null) s.arena.readF64(p.partials2, dbias, k);
       } else {

@@ -1,16 +1,18 @@
 /**
  * One call's arrays as wasm sees them. Every array is checked through its intrinsic type and length
- * (never the caller object's own `length`) against the length the view needs. Resident arrays (made by
- * wasmTensor, tensor() or a layer, and not disposed) are used in place; any other array is copied into
- * a block of wasm memory (outputs copied back at the end). The copies' bytes are reserved before any
- * is allocated, so a call that cannot fit fails without growing the memory.
+ * (never the caller object's own `length`; a resident array's were recorded when it was made) against the
+ * length the view needs. Resident arrays (made by wasmTensor, tensor() or a layer, and not disposed) are
+ * used in place; any other array is copied into one place in wasm memory for the call, the arena's
+ * scratch when they fit (outputs copied back at the end). The copies' bytes are reserved before any is
+ * allocated, so a call that cannot fit fails without growing the memory.
  */
 import { NormkitError } from '../../errors.js';
 import type { DType, FloatArray } from '../../tensor.js';
-import { floatArrayInfo } from '../../core/typed.js';
+import { floatDtypeOf, intrinsicLength } from '../../core/typed.js';
 import type { Arena, Block } from './arena.js';
+import { blockBytes } from './arena.js';
 import type { Ptr } from './module.js';
-import { residentBlock } from './resident.js';
+import { residentOf } from './resident.js';
 
 /**
  * An array with the length the call needs: read by the kernels (default), written by them ('output'),
@@ -20,88 +22,148 @@ export interface Wanted {
   readonly array: FloatArray | null;
   readonly length: number;
   readonly what: string;
-  readonly role?: 'output' | 'host';
-  readonly dtype?: DType;
+  readonly role?: 'output' | 'host' | undefined;
+  readonly dtype?: DType | undefined;
 }
 
+/** A Wanted entry refilled call after call (fill): its array and length change, its name and role do not. */
+export interface WantedSlot extends Wanted {
+  array: FloatArray | null;
+  length: number;
+}
+
+export function wantedSlot(what: string, role?: 'output' | 'host', dtype?: DType): WantedSlot {
+  return { array: null, length: 0, what, role, dtype };
+}
+
+export function fill(slot: WantedSlot, array: FloatArray | null, length: number): void {
+  slot.array = array;
+  slot.length = length;
+}
+
+const none: readonly Wanted[] = [];
+
 export class Staging {
-  readonly #arena: Arena;
-  readonly #wanted: readonly Wanted[];
-  /** Per wanted array: its intrinsic byte offset when resident, -1 when it must be copied, -2 when it is null or the host's. */
-  readonly #resident: number[];
-  /** Per wanted array: its intrinsic length and whether it holds float64 (by its intrinsic type). */
-  readonly #lengths: number[];
-  readonly #f64: boolean[];
-  readonly #blocks: Block[] = [];
-  readonly #outputs: [FloatArray, Ptr, number, boolean][] = [];
+  #arena: Arena;
+  #wanted: readonly Wanted[];
+  #dtype: DType;
+  /**
+   * Per wanted array, where it goes: its byte offset when resident (at least 1024), 0 when it is null or the
+   * host's, or -1 - its place in the copies when it must be copied.
+   */
+  readonly #at: number[] = [];
+  /** Per wanted array: the call (a count of resets) in which pointer() handed it out; outputs are copied back only then. */
+  readonly #handed: number[] = [];
+  #call = 0;
+  /** One block holds every copy of the call (one allocation, not one per array): the arena's scratch when they fit there, else a block; its size, 16-byte aligned parts. */
+  #block: Block | null = null;
+  #scratch: number | null = null;
+  #copyBytes = 0;
+  /** The pointers staged() hands to its body, reused by the next call. */
+  readonly pointers: Ptr[] = [];
 
   /** Checks every array (dtype, intrinsic length, not disposed) and reserves the copies, before anything is staged. */
   constructor(arena: Arena, dtype: DType, wanted: readonly Wanted[]) {
     this.#arena = arena;
     this.#wanted = wanted;
-    this.#resident = [];
-    this.#lengths = [];
-    this.#f64 = [];
-    const copies: number[] = [];
-    for (const w of wanted) {
-      if (w.array === null) {
-        this.#resident.push(-2);
-        this.#lengths.push(0);
-        this.#f64.push(false);
-        continue;
-      }
-      const info = floatArrayInfo(w.array);
+    this.#dtype = dtype;
+    this.reset(arena, dtype, wanted);
+  }
+
+  /** Starts over for another call (what the constructor does, reusing this object's arrays). */
+  reset(arena: Arena, dtype: DType, wanted: readonly Wanted[]): void {
+    this.#arena = arena;
+    this.#wanted = wanted;
+    this.#dtype = dtype;
+    this.#block = null;
+    this.#scratch = null;
+    this.#call++;
+    let copyBytes = 0;
+    for (let i = 0; i < wanted.length; i++) {
+      const w = wanted[i];
+      const array = w.array;
+      this.#at[i] = 0;
+      if (array === null) continue;
       const want = w.dtype ?? dtype;
-      if (info === null || info.dtype !== want) {
-        throw new NormkitError('dtype', `wasm backend: expected ${w.what} as a ${want === 'float32' ? 'Float32Array' : 'Float64Array'}, got ${info === null ? typeof w.array : `a ${info.dtype} array`}`);
+      // a resident array's type and length were recorded when it was made; any other is read through the intrinsic getters
+      const resident = w.role === 'host' ? null : residentOf(array);
+      const got = resident === null ? floatDtypeOf(array) : resident.f64 ? 'float64' : 'float32';
+      if (got === null || got !== want) {
+        throw new NormkitError('dtype', `wasm backend: expected ${w.what} as a ${want === 'float32' ? 'Float32Array' : 'Float64Array'}, got ${got === null ? typeof array : `a ${got} array`}`);
       }
-      if (info.length !== w.length) throw new NormkitError('length', `wasm backend: expected ${w.what} of ${w.length} values, got ${info.length}`);
-      this.#lengths.push(info.length);
-      this.#f64.push(info.dtype === 'float64');
-      if (w.role === 'host') {
-        this.#resident.push(-2);
-      } else if (residentBlock(w.array, info) !== null) {
-        this.#resident.push(info.byteOffset);
-      } else {
-        this.#resident.push(-1);
-        copies.push(info.byteLength);
+      const length = resident === null ? intrinsicLength(array) : resident.length;
+      if (length !== w.length) throw new NormkitError('length', `wasm backend: expected ${w.what} of ${w.length} values, got ${length}`);
+      if (resident !== null) {
+        if (!resident.block.live) throw new NormkitError('disposed', 'a tensor passed to the wasm backend was disposed: its memory may belong to another tensor now');
+        this.#at[i] = resident.block.offset;
+      } else if (w.role !== 'host') {
+        this.#at[i] = -1 - copyBytes;
+        copyBytes += blockBytes(length * (got === 'float64' ? 8 : 4));
       }
     }
-    arena.reserve(copies);
+    this.#copyBytes = copyBytes;
+    if (copyBytes > 0) arena.reserve([copyBytes]);
   }
 
   /** The pointer of wanted[i] (0 for null and the host's arrays): in place when resident, else a copy. */
   pointer(i: number): Ptr {
-    const resident = this.#resident[i];
-    const { array, role } = this.#wanted[i];
-    if (resident === -2 || array === null) return 0;
-    if (resident >= 0) return resident;
-    const [length, f64] = [this.#lengths[i], this.#f64[i]];
-    const block = this.#arena.alloc(length * (f64 ? 8 : 4));
-    this.#blocks.push(block);
-    if (role === 'output') this.#outputs.push([array, block.offset, length, f64]);
-    else this.#arena.copyIn(block.offset, array, f64);
-    return block.offset;
+    const at = this.#at[i];
+    if (at >= 0) return at;
+    const { array, role, dtype } = this.#wanted[i];
+    const offset = this.#copies() - 1 - at;
+    if (array !== null && role !== 'output' && this.#handed[i] !== this.#call) this.#arena.copyIn(offset, array, (dtype ?? this.#dtype) === 'float64');
+    this.#handed[i] = this.#call;
+    return offset;
+  }
+
+  /** Where the copies go: taken on first use. */
+  #copies(): number {
+    if (this.#scratch !== null) return this.#scratch;
+    if (this.#block !== null) return this.#block.offset;
+    this.#scratch = this.#arena.takeScratch(this.#copyBytes);
+    if (this.#scratch !== null) return this.#scratch;
+    this.#block = this.#arena.alloc(this.#copyBytes);
+    return this.#block.offset;
   }
 
   /** Copies the outputs back (after the kernels ran). */
   finish(): void {
-    for (const [array, offset, length, f64] of this.#outputs) this.#arena.copyOut(offset, array, length, f64);
+    if (this.#block === null && this.#scratch === null) return;
+    const base = this.#copies();
+    for (let i = 0; i < this.#wanted.length; i++) {
+      const at = this.#at[i];
+      const { array, role, length, dtype } = this.#wanted[i];
+      if (at < 0 && role === 'output' && array !== null && this.#handed[i] === this.#call) this.#arena.copyOut(base - 1 - at, array, length, (dtype ?? this.#dtype) === 'float64');
+    }
   }
 
+  /** Returns the copies' block, and lets go of the call's arrays (an idle Staging keeps no tensor alive). */
   free(): void {
-    for (const block of this.#blocks) this.#arena.free(block);
+    if (this.#block !== null) this.#arena.free(this.#block);
+    if (this.#scratch !== null) this.#arena.releaseScratch();
+    this.#block = null;
+    this.#scratch = null;
+    this.#wanted = none;
   }
 }
 
-/** Runs `body` with the call's arrays staged; outputs copied back only when it returns. */
-export function staged<T>(arena: Arena, dtype: DType, wanted: readonly Wanted[], body: (pointers: Ptr[]) => T): T {
-  const st = new Staging(arena, dtype, wanted);
+/** One Staging reused call after call (null while a call holds it). */
+let idle: Staging | null = null;
+
+/** Runs `body` with the call's arrays staged; outputs copied back only when it returns; the slots emptied (they keep no tensor alive). */
+export function staged<T>(arena: Arena, dtype: DType, wanted: readonly WantedSlot[], body: (pointers: Ptr[]) => T): T {
+  const st = idle ?? new Staging(arena, dtype, none);
+  idle = null;
   try {
-    const result = body(wanted.map((_, i) => st.pointer(i)));
+    st.reset(arena, dtype, wanted);
+    const pointers = st.pointers;
+    for (let i = 0; i < wanted.length; i++) pointers[i] = st.pointer(i);
+    const result = body(pointers);
     st.finish();
     return result;
   } finally {
     st.free();
+    idle = st;
+    for (const slot of wanted) slot.array = null;
   }
 }
