@@ -35,6 +35,9 @@ const shapes: LaneShape[] = [
   { label: 'InstanceNorm2d channels-last (row mode)', reduction: { kind: 'instance' }, shape: [7, 5, 39, 3], layout: 'channels-last' },
 ];
 
+// over 4 MB a thread, row mode takes one row a step (FOUR_ROWS_MAX_BYTES in assembly/rows.ts); the others four
+const largeRows: LaneShape = { label: 'BatchNorm2d channels-last, 5 MB (row mode, one row a step)', reduction: { kind: 'batch' }, shape: [5, 64, 64, 64], layout: 'channels-last' };
+
 // small float32-lane shapes (64 values or more per group, 1024 elements or more for the pool) whose
 // statistics counts (3, 5, 7) and row counts (5*5*9, 3*65) two threads split unevenly
 const smallShapes: LaneShape[] = [
@@ -96,7 +99,7 @@ function sweep(list: readonly LaneShape[], statsTol: number): void {
 }
 
 describe('wasm float32 lanes against the exact oracle, one thread', () => {
-  sweep(shapes, LONG_RUN_STATS_TOL);
+  sweep([...shapes, largeRows], LONG_RUN_STATS_TOL);
 });
 
 describe('wasm float32 lanes: a shift taken from the first values, far from the mean', () => {
