@@ -6,6 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { benchShape } from '../src/bench/harness.ts';
+import { normkitSystems } from '../src/bench/normkit.ts';
+import type { CopyProbe } from '../src/bench/probe.ts';
+import { bytesPerElement, shapeSpecs } from '../src/bench/types.ts';
 import { useWebGpu } from './webgpu-setup.ts';
 
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
@@ -45,6 +49,31 @@ describe('normkit bench', () => {
       assert.ok(rows.some((r) => r.system === 'normkit-wasm' && r.op === op), `normkit-wasm lacks ${op}`);
     }
     assert.match(readFileSync(svg, 'utf8'), /^<svg[^>]*>.*normkit-wasm/s);
+  });
+
+  it('puts the DRAM bound at the median of the copy bandwidths sampled once per round beside the systems', async () => {
+    // three rounds at 10, 30 and 20 GB/s (the faster of the two copies each round): the bound is at 20
+    const speeds = [10, 30, 20];
+    let sampled = 0;
+    const copyProbe: CopyProbe = {
+      sample: () => {
+        const wasmCopy = speeds[sampled++];
+        return { typedCopy: wasmCopy / 2, wasmCopy };
+      },
+      dispose: () => undefined,
+    };
+    const spec = shapeSpecs.find((s) => s.name === 'C');
+    assert.ok(spec !== undefined);
+    const systems = normkitSystems(null, false).filter((s) => s.name === 'normkit-js');
+    const opening = { typedCopy: 1, wasmCopy: 1, best: 1 };
+    const { rows } = await benchShape(spec, systems, opening, { reps: 3, budgetMs: 4000, tolerance: 1e-3, log: () => undefined, copyProbe });
+    assert.equal(sampled, 3);
+    const n = spec.shape.reduce((p, d) => p * d, 1);
+    for (const op of ['forward', 'inference'] as const) {
+      const bound = rows.find((r) => r.system === 'dram-bound' && r.op === op);
+      assert.ok(bound !== undefined, op);
+      assert.ok(Math.abs(bound.median_ms - (n * bytesPerElement[op]) / 20e6) < 1e-12, `${op}: ${bound.median_ms}`);
+    }
   });
 
   it('refuses bad numbers and unwritable outputs in one line, before any work', () => {

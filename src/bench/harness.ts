@@ -6,7 +6,7 @@ import { Random } from '../random.js';
 import type { Expected } from './expected.js';
 import { normalizedError } from '../conformance/compare.js';
 import { expected } from './expected.js';
-import type { Bandwidth } from './probe.js';
+import type { Bandwidth, CopyProbe } from './probe.js';
 import { callsPerSample, median, timeCalls } from './timing.js';
 import type { BenchData, Op, Prepared, Row, ShapeSpec, System } from './types.js';
 import { bytesPerElement, ops } from './types.js';
@@ -18,6 +18,8 @@ export interface BenchOptions {
   /** Largest normalized error a float32 system may show against the float64 expectation. */
   readonly tolerance: number;
   readonly log: (line: string) => void;
+  /** Sampled once per round beside the systems: the DRAM bound of the shape is at the median of its rounds (else at `bandwidth.best`). */
+  readonly copyProbe?: CopyProbe;
 }
 
 export interface CheckResult {
@@ -98,6 +100,7 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       entries.push({ system, prepared: p, op, time, times: calls === 1 ? [once / (p.repeat ?? 1)] : [], spent: calls === 1 ? once : 0, calls });
     }
   }
+  const copies: number[] = [];
   for (let round = 0; round < options.reps; round++) {
     for (const entry of entries) {
       const enough = entry.times.length >= 3 || (entry.times.length >= 1 && entry.times[0] * entry.calls > options.budgetMs);
@@ -108,7 +111,14 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       entry.times.push(ms / (entry.prepared.repeat ?? 1));
       entry.spent += ms * entry.calls;
     }
+    if (options.copyProbe !== undefined) {
+      const { typedCopy, wasmCopy } = options.copyProbe.sample();
+      copies.push(Math.max(typedCopy, wasmCopy));
+    }
   }
+  // the bound at the copy bandwidth of the same rounds, so drift of the machine's bandwidth hits it as the systems
+  const copyBandwidth = copies.length === 0 ? bandwidth.best : median(copies);
+  if (copies.length > 0) options.log(`  copy probe during the rounds: median ${copyBandwidth.toFixed(1)} GB/s (${Math.min(...copies).toFixed(1)}-${Math.max(...copies).toFixed(1)})`);
   // kernels alone, by the GPU's clock, beside the wall-clock rows of the systems that can say
   const gpuRows: Row[] = [];
   for (const e of entries) {
@@ -127,11 +137,11 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
     min_ms: Math.min(...e.times),
   }));
   rows.push(...gpuRows);
-  // the roofline of this run: minimal bytes at the best copy bandwidth
+  // the roofline: minimal bytes at the copy bandwidth
   const n = data.x.length;
   for (const op of ops) {
     if (!rows.some((r) => r.op === op)) continue;
-    const ms = (n * bytesPerElement[op]) / (bandwidth.best * 1e6);
+    const ms = (n * bytesPerElement[op]) / (copyBandwidth * 1e6);
     rows.push({ system: 'dram-bound', threads: 0, shape: spec.name, layout: spec.layout, op, median_ms: ms, min_ms: ms });
     if (bandwidth.gpu !== undefined) {
       const gpuMs = (n * bytesPerElement[op]) / (bandwidth.gpu * 1e6);

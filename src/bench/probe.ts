@@ -14,33 +14,46 @@ export interface Bandwidth {
 
 const BYTES = 128 * 1024 * 1024;
 
-function measure(copy: () => void, reps: number): number {
-  copy();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const start = performance.now();
-    copy();
-    times.push(performance.now() - start);
-  }
-  // read + write of BYTES each, in GB/s
-  return (2 * BYTES) / (median(times) * 1e6);
+/** Copies 128 MB (a typed-array set, and a wasm SIMD copy on every thread) on demand; GB/s of the faster, read + write. */
+export interface CopyProbe {
+  /** One sample of each copy: their GB/s. */
+  sample(): { readonly typedCopy: number; readonly wasmCopy: number };
+  dispose(): void;
 }
 
-export function probeBandwidth(reps = 7): Bandwidth {
+export function copyProbe(): CopyProbe {
   const n = BYTES / 4;
   const src = new Float32Array(n).fill(1);
   const dst = new Float32Array(n);
-  const typedCopy = measure(() => {
-    dst.set(src);
-  }, reps);
   const a = wasmTensor('float32', [n]);
   const b = wasmTensor('float32', [n]);
   a.data.fill(1);
   const parts = wasmPool()?.threads ?? 1;
-  const wasmCopy = measure(() => {
-    runWasmJobs(splitRange(BYTES / 64, parts).map(([lo, hi]) => ({ fn: 'copy', args: [b.data.byteOffset + lo * 64, a.data.byteOffset + lo * 64, (hi - lo) * 64] })));
-  }, reps);
-  freeWasmTensor(a);
-  freeWasmTensor(b);
-  return { typedCopy, wasmCopy, best: Math.max(typedCopy, wasmCopy) };
+  const jobs = splitRange(BYTES / 64, parts).map(([lo, hi]) => ({ fn: 'copy' as const, args: [b.data.byteOffset + lo * 64, a.data.byteOffset + lo * 64, (hi - lo) * 64] as const }));
+  const gbps = (copy: () => void): number => {
+    const start = performance.now();
+    copy();
+    return (2 * BYTES) / ((performance.now() - start) * 1e6);
+  };
+  return {
+    sample: () => ({ typedCopy: gbps(() => { dst.set(src); }), wasmCopy: gbps(() => { runWasmJobs(jobs); }) }),
+    dispose: () => {
+      freeWasmTensor(a);
+      freeWasmTensor(b);
+    },
+  };
+}
+
+/** The run's opening probe: the median of `reps` samples of each copy. */
+export function probeBandwidth(reps = 7): Bandwidth {
+  const probe = copyProbe();
+  try {
+    probe.sample();
+    const samples = Array.from({ length: reps }, () => probe.sample());
+    const typedCopy = median(samples.map((s) => s.typedCopy));
+    const wasmCopy = median(samples.map((s) => s.wasmCopy));
+    return { typedCopy, wasmCopy, best: Math.max(typedCopy, wasmCopy) };
+  } finally {
+    probe.dispose();
+  }
 }
