@@ -344,10 +344,11 @@ function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, db
 
 // ---- group mode: statistics groups q in [q0, q1) ----
 
-@inline function runOffset(q: i32, s: i32, S: i32, G: i32, B: i32): usize {
+/** Where group q's first run starts (in values); run s starts s*G*B values later. */
+@inline function runStart(q: i32, S: i32, G: i32, B: i32): usize {
   const a = q / G;
   const g = q % G;
-  return ((<usize>a * <usize>S + <usize>s) * <usize>G + <usize>g) * <usize>B;
+  return ((<usize>a * <usize>S * <usize>G) + <usize>g) * <usize>B;
 }
 
 // float32 lanes hold squares and rstd only inside float32's normal range: a group whose variance falls
@@ -362,7 +363,9 @@ const MEAN_LO_MIN: f64 = 1;
 function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, weight: usize, bias: usize, eps: f64, mean: usize, variance: usize, rstd: usize, batchStats: bool, q0: i32, q1: i32, fast: bool): void {
   const step = <usize>sizeof<T>();
   const M = <f64>S * <f64>B;
+  const stride = <usize>G * <usize>B;
   for (let q = q0; q < q1; q++) {
+    const first = runStart(q, S, G, B);
     // fast: float32 lanes (large groups of float32 data); otherwise every value is widened to float64
     let lanes = sizeof<T>() == 4 && fast;
     let mu: f64 = 0;
@@ -374,12 +377,12 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
         // float32: moments around a shift m, corrected: var = E[(x-m)^2] - (E[x-m])^2. m = the first run's
         // float32 mean; where it proves far from the group's mean ((E[x-m])^2 > var: the float32 sums
         // lost digits) a second pass takes m = that mean (as row mode)
-        let shift = <f32>(sumRunF32(x + runOffset(q, 0, S, G, B) * step, B) / <f64>B);
+        let shift = <f32>(sumRunF32(x + first * step, B) / <f64>B);
         for (let pass = 0; pass < 2; pass++) {
           let s1: f64 = 0;
           let s2: f64 = 0;
           for (let s = 0; s < S; s++) {
-            s1 += shiftedMomentsRunF32(x + runOffset(q, s, S, G, B) * step, B, shift);
+            s1 += shiftedMomentsRunF32(x + (first + <usize>s * stride) * step, B, shift);
             s2 += second;
           }
           const d = s1 / M;
@@ -394,12 +397,12 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
         // mu = hi + lo: hi = mean(x) rounded, lo = mean(x - hi) (x - hi exact near the mean);
         // var = mean((x - hi)^2) - lo^2 (corrected two-pass)
         let sum: f64 = 0;
-        for (let s = 0; s < S; s++) sum += sumRun<T>(x + runOffset(q, s, S, G, B) * step, B);
+        for (let s = 0; s < S; s++) sum += sumRun<T>(x + (first + <usize>s * stride) * step, B);
         mu = sum / M;
         let s1: f64 = 0;
         let s2: f64 = 0;
         for (let s = 0; s < S; s++) {
-          s2 += centredMomentsRun<T>(x + runOffset(q, s, S, G, B) * step, B, mu);
+          s2 += centredMomentsRun<T>(x + (first + <usize>s * stride) * step, B, mu);
           s1 += second;
         }
         lo = s1 / M;
@@ -414,14 +417,14 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
       r = load<f64>(rstd + (<usize>q << 3));
     }
     if (!(r >= LANES_RSTD_MIN)) lanes = false;
-    for (let s = 0; s < S; s++) normalizeRun<T>(y, x, runOffset(q, s, S, G, B), q % G, B, K, weight, bias, mu, lo, r, lanes);
+    const g = q % G;
+    for (let s = 0; s < S; s++) normalizeRun<T>(y, x, first + <usize>s * stride, g, B, K, B / K, weight, bias, mu, lo, r, lanes);
   }
 }
 
-/** y over one run of B values (group g) from its statistics: mean mu + lo, rstd r; `lanes`: float32 lanes. */
-@inline function normalizeRun<T>(y: usize, x: usize, base: usize, g: i32, B: i32, K: i32, weight: usize, bias: usize, mu: f64, lo: f64, r: f64, lanes: bool): void {
+/** y over one run of B values (group g, R = B/K values per affine entry) from its statistics: mean mu + lo, rstd r; `lanes`: float32 lanes. */
+@inline function normalizeRun<T>(y: usize, x: usize, base: usize, g: i32, B: i32, K: i32, R: i32, weight: usize, bias: usize, mu: f64, lo: f64, r: f64, lanes: bool): void {
   const step = <usize>sizeof<T>();
-  const R = B / K;
   if (R == 1 && K > 1) {
     // one affine entry per value (LayerNorm): vector loads of weight and bias
     const j = <usize>(g * K) * step;
@@ -447,13 +450,14 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
  * one sequential stream per thread, where group order would walk S strided runs per group.
  */
 function groupNormalizeRows<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, weight: usize, bias: usize, mean: usize, rstd: usize, r0: i32, r1: i32, fast: bool): void {
+  const R = B / K;
   for (let row = r0; row < r1; row++) {
     const a = row / S;
     for (let g = 0; g < G; g++) {
       const q = a * G + g;
       const mu = load<f64>(mean + (<usize>q << 3));
       const r = load<f64>(rstd + (<usize>q << 3));
-      normalizeRun<T>(y, x, (<usize>row * <usize>G + <usize>g) * <usize>B, g, B, K, weight, bias, mu, 0, r, sizeof<T>() == 4 && fast && r >= LANES_RSTD_MIN);
+      normalizeRun<T>(y, x, (<usize>row * <usize>G + <usize>g) * <usize>B, g, B, K, R, weight, bias, mu, 0, r, sizeof<T>() == 4 && fast && r >= LANES_RSTD_MIN);
     }
   }
 }
@@ -463,14 +467,16 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
   const step = <usize>sizeof<T>();
   const M = <f64>S * <f64>B;
   const R = B / K;
+  const stride = <usize>G * <usize>B;
   for (let q = q0; q < q1; q++) {
+    const first = runStart(q, S, G, B);
     const mu = load<f64>(mean + (<usize>q << 3));
     const r = load<f64>(rstd + (<usize>q << 3));
     const lanes = sizeof<T>() == 4 && fast && r >= LANES_RSTD_MIN;
     // batch statistics: the cached mean is the batch mean rounded; lo = mean(x - mean) restores its lost digits
     let lo: f64 = 0;
     if (!lanes && batchStats && Math.abs(mu) * r > MEAN_LO_MIN) {
-      for (let s = 0; s < S; s++) lo += centredSumRun<T>(x + runOffset(q, s, S, G, B) * step, B, mu);
+      for (let s = 0; s < S; s++) lo += centredSumRun<T>(x + (first + <usize>s * stride) * step, B, mu);
       lo /= M;
     }
     const g = q % G;
@@ -481,14 +487,14 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
       let sumDxhatV: f64 = 0;
       let sumDxhatXhatV: f64 = 0;
       for (let s = 0; s < S; s++) {
-        const o = runOffset(q, s, S, G, B) * step;
+        const o = (first + <usize>s * stride) * step;
         sumDxhatV += backwardSumsVecRun<T>(x + o, dy + o, pw, dweight + (j << 3), dbias + (j << 3), B, mu, lo, r);
         sumDxhatXhatV += second;
       }
       const c1v = batchStats ? sumDxhatV / M : 0;
       const c2v = batchStats ? sumDxhatXhatV / M : 0;
       for (let s = 0; s < S; s++) {
-        const o = runOffset(q, s, S, G, B) * step;
+        const o = (first + <usize>s * stride) * step;
         // dx = rstd*(w*dy - c1v - xhat*c2v): rstd*c1v = -dxTerm3, rstd*xhat*c2v = -dxTerm2 (the reference's terms)
         if (lanes) dxRunF32(dx + o, dy + o, x + o, pw, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>r, <f32>(r * c1v), <f32>(r * c2v));
         else dxRun<T>(dx + o, dy + o, x + o, pw, B, mu, lo, r, r, r * c1v, r * c2v);
@@ -499,7 +505,7 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
     let sumDxhat: f64 = 0;
     let sumDxhatXhat: f64 = 0;
     for (let s = 0; s < S; s++) {
-      const base = runOffset(q, s, S, G, B);
+      const base = first + <usize>s * stride;
       for (let k = 0; k < K; k++) {
         const j = <usize>(g * K + k);
         const o = (base + <usize>(k * R)) * step;
@@ -517,7 +523,7 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
     const c1 = batchStats ? (r * sumDxhat) / M : 0;
     const c2 = batchStats ? (r * sumDxhatXhat) / M : 0;
     for (let s = 0; s < S; s++) {
-      const base = runOffset(q, s, S, G, B);
+      const base = first + <usize>s * stride;
       for (let k = 0; k < K; k++) {
         const j = <usize>(g * K + k);
         const w = weight == 0 ? 1 : load1<T>(weight + j * step);
