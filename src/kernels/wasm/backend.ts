@@ -120,7 +120,7 @@ export const wasmKernels: NormKernels = {
       if (p.groupMode) {
         groupForward(s, p, py, px, pw, pb, eps, true);
       } else {
-        rowsForwardTrain(s, p, py, px, pw, pb, eps, variance, rstd);
+        rowsForwardTrain(s, p, py, px, pw, pb, eps);
       }
     });
     s.arena.readF64(p.mean, mean, count);
@@ -141,7 +141,7 @@ export const wasmKernels: NormKernels = {
         if (p.rowRanges !== null) groupNormalizeRows(s, p, p.rowRanges, py, px, pw, pb);
         else groupForward(s, p, py, px, pw, pb, 0, false);
       } else {
-        rowsNormalize(s, p, p.fast && lanesHold(null, rstd, count), py, px, pw, pb);
+        rowsNormalize(s, p, p.fast && lanesHold(rstd, count), py, px, pw, pb);
       }
     });
   },
@@ -167,7 +167,7 @@ export const wasmKernels: NormKernels = {
         if (dweight !== null) s.arena.readF64(p.partials1, dweight, k);
         if (dbias !== null) s.arena.readF64(p.partials2, dbias, k);
       } else {
-        rowsBackward(s, p, p.fast && lanesHold(null, rstd, count), pdx, pdy, px, pw, batchStats);
+        rowsBackward(s, p, p.fast && lanesHold(rstd, count), pdx, pdy, px, pw, batchStats);
         if (dweight !== null) s.arena.readF64(p.dweight, dweight, k);
         if (dbias !== null) s.arena.readF64(p.dbias, dbias, k);
       }

@@ -37,7 +37,7 @@ export interface Kernels {
   readonly rows_shift_f32x4: Fn<[x: Ptr, S: number, A: number, G: number, B: number, shift: Ptr]>;
   /** lane: the thread's float32 column sums (2*cols values) */
   readonly rows_moments_f32x4: Fn<[x: Ptr, S: number, A: number, cols: number, r0: number, r1: number, shift: Ptr, acc1: Ptr, acc2: Ptr, lane: Ptr]>;
-  /** returns 1 where a shift proved far from its mean (and moves it there): run the moments again */
+  /** returns bit 1 where a shift proved far from its mean (and moves it there): run the moments again; bit 2 where float32 lanes do not hold */
   readonly rows_moment_stats_f32x4: (acc1: Ptr, acc2: Ptr, shift: Ptr, A: number, G: number, B: number, M: number, eps: number, mean: Ptr, variance: Ptr, rstd: Ptr, check: number) => number;
   readonly rows_columns_f32x4: Fn<[A: number, G: number, B: number, K: number, mean: Ptr, rstd: Ptr, weight: Ptr, bias: Ptr, hi: Ptr, scale: Ptr, shift: Ptr]>;
   readonly rows_normalize_f32x4: Fn<[y: Ptr, x: Ptr, S: number, cols: number, r0: number, r1: number, hi: Ptr, scale: Ptr, shift: Ptr]>;

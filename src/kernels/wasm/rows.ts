@@ -8,14 +8,11 @@ import type { State } from './state.js';
 import { runJobs } from './state.js';
 
 /**
- * Row-mode float32 lanes hold squares and rstd only inside float32's range (as LANES_VAR_MIN and
- * LANES_RSTD_MIN in assembly/norm.ts for group mode): outside it the call runs widened to float64.
+ * Float32 lanes hold rstd only inside float32's range (LANES_RSTD_MIN in assembly/lanes.ts): outside it a
+ * call with given statistics runs widened to float64 (with batch statistics the kernels decide).
  */
-export function lanesHold(variance: ArrayLike<number> | null, rstd: ArrayLike<number>, count: number): boolean {
-  for (let q = 0; q < count; q++) {
-    if (variance !== null && !(variance[q] >= 1e-24 && variance[q] < Number.POSITIVE_INFINITY)) return false;
-    if (!(rstd[q] >= 1e-30)) return false;
-  }
+export function lanesHold(rstd: ArrayLike<number>, count: number): boolean {
+  for (let q = 0; q < count; q++) if (!(rstd[q] >= 1e-30)) return false;
   return true;
 }
 
@@ -44,12 +41,11 @@ export function rowsNormalize(s: State, p: Plan, fast: boolean, py: Ptr, px: Ptr
   runJobs(s, p.ranges.map(([r0, r1]): Job => ({ fn, args: [py, px, S, cols, r0, r1, c0, c1, c2] })));
 }
 
-/** Batch statistics into p.mean, p.variance, p.rstd (and variance, rstd), then y. */
-export function rowsForwardTrain(s: State, p: Plan, py: Ptr, px: Ptr, pw: Ptr, pb: Ptr, eps: number, variance: Float64Array, rstd: Float64Array): void {
+/** Batch statistics into p.mean, p.variance, p.rstd, then y. */
+export function rowsForwardTrain(s: State, p: Plan, py: Ptr, px: Ptr, pw: Ptr, pb: Ptr, eps: number): void {
   const { outer: A, span: S, groups: G, inner: B } = p.view;
   const cols = G * B;
   const M = S * B;
-  const count = A * G;
   const k = s.kernels;
   const [a1, a2, stride] = [p.partials1, p.partials2, p.stride];
   let fast = p.fast;
@@ -61,12 +57,11 @@ export function rowsForwardTrain(s: State, p: Plan, py: Ptr, px: Ptr, pw: Ptr, p
     for (let pass = 0; pass < 2; pass++) {
       runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn: 'rows_moments_f32x4', args: [px, S, A, cols, r0, r1, shift, a1 + t * stride, a2 + t * stride, p.lanes + t * p.laneStride] })));
       addPartials(s, p);
-      if (k.rows_moment_stats_f32x4(a1, a2, shift, A, G, B, M, eps, p.mean, p.variance, p.rstd, pass === 0 ? 1 : 0) === 0) break;
+      const flags = k.rows_moment_stats_f32x4(a1, a2, shift, A, G, B, M, eps, p.mean, p.variance, p.rstd, pass === 0 ? 1 : 0);
+      // bit 2: float32 squares overflowed or underflowed: the widened path below
+      fast = (flags & 2) === 0;
+      if ((flags & 1) === 0) break;
     }
-    s.arena.readF64(p.variance, variance, count);
-    s.arena.readF64(p.rstd, rstd, count);
-    // float32 squares overflowed or underflowed: the widened path below
-    fast = lanesHold(variance, rstd, count);
   }
   if (!fast) {
     // hi = mean(x) from column sums; then d = x - hi (exact near the mean): lo = mean(d), var = mean(d^2) - lo^2 (corrected two-pass)

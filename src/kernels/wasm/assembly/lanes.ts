@@ -23,3 +23,9 @@
 @inline export function hsum(v: v128): f64 {
   return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
 }
+
+// float32 lanes hold squares and rstd only inside float32's normal range: a group whose variance falls
+// below LANES_VAR_MIN, whose float32 sums overflow (|x - mean| beyond ~1e19), or whose rstd falls below
+// LANES_RSTD_MIN (|x| near 1e38) is computed widened to float64 instead (rows.ts lanesHold on the host: the same)
+export const LANES_VAR_MIN: f64 = 1e-24;
+export const LANES_RSTD_MIN: f64 = 1e-30;

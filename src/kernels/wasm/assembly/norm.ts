@@ -9,7 +9,7 @@
 // Group mode (here) walks one statistics group at a time (runs of B contiguous values, B large);
 // row mode (rows.ts) walks rows of cols = G*B contiguous values (channels-last, B small) with SIMD across columns.
 
-import { hsum, load1, load2, store1, store2 } from './lanes';
+import { hsum, LANES_RSTD_MIN, LANES_VAR_MIN, load1, load2, store1, store2 } from './lanes';
 
 export * from './rows';
 
@@ -351,11 +351,6 @@ function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, db
   return ((<usize>a * <usize>S * <usize>G) + <usize>g) * <usize>B;
 }
 
-// float32 lanes hold squares and rstd only inside float32's normal range: a group whose variance falls
-// below LANES_VAR_MIN, whose float32 sums overflow (|x - mean| beyond ~1e19), or whose rstd falls below
-// LANES_RSTD_MIN (|x| near 1e38) is computed widened to float64 instead
-const LANES_VAR_MIN: f64 = 1e-24;
-const LANES_RSTD_MIN: f64 = 1e-30;
 // where |mean|*rstd exceeds this, the cached mean's rounding would move xhat by more than its own
 // rounding: the backward restores the mean's lost digits, lo = mean(x - mean), with one more pass
 const MEAN_LO_MIN: f64 = 1;

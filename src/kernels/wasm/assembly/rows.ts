@@ -8,7 +8,7 @@
 // parts (x - hi is exact near the mean). Otherwise (`_f32`, `_f64`: float64 data, or float32 groups
 // too small for float32 sums) every value is widened to float64 and the mean kept as hi + lo in float64.
 
-import { load1, load2, store1, store2 } from './lanes';
+import { LANES_RSTD_MIN, LANES_VAR_MIN, load1, load2, store1, store2 } from './lanes';
 
 const ROW_BLOCK = 16;
 
@@ -157,8 +157,9 @@ export function rows_moments_f32x4(x: usize, S: i32, A: i32, cols: i32, r0: i32,
 
 /**
  * Statistics from the added moments around `shift`: mean = shift + s1/M, variance = s2/M - (s1/M)^2,
- * rstd per (a, g). With `check`, where the shift proved far from the mean (float32 sums would have
- * lost digits: (s1/M)^2 > variance) it moves that group's shift to its mean and returns 1: run the moments again.
+ * rstd per (a, g). Returns bit 1 with `check` where the shift proved far from the mean (float32 sums would
+ * have lost digits: (s1/M)^2 > variance), having moved that group's shift to its mean: run the moments
+ * again; bit 2 where float32 lanes do not hold a group's squares or rstd: run widened to float64.
  */
 export function rows_moment_stats_f32x4(acc1: usize, acc2: usize, shift: usize, A: i32, G: i32, B: i32, M: f64, eps: f64, mean: usize, variance: usize, rstd: usize, check: bool): i32 {
   let far = 0;
@@ -176,12 +177,14 @@ export function rows_moment_stats_f32x4(acc1: usize, acc2: usize, shift: usize, 
     const v = Math.max(0, s2 * invM - d * d);
     const m = <f64>load<f32>(shift + (c0 << 2)) + d;
     if (check && d * d > v) {
-      far = 1;
+      far |= 1;
       for (let b = 0; b < B; b++) store<f32>(shift + ((c0 + <usize>b) << 2), <f32>m);
     }
+    const r = 1 / Math.sqrt(v + eps);
+    if (!(v >= LANES_VAR_MIN && v < Infinity) || !(r >= LANES_RSTD_MIN)) far |= 2;
     store<f64>(mean + (<usize>q << 3), m);
     store<f64>(variance + (<usize>q << 3), v);
-    store<f64>(rstd + (<usize>q << 3), 1 / Math.sqrt(v + eps));
+    store<f64>(rstd + (<usize>q << 3), r);
   }
   return far;
 }
