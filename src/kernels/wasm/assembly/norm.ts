@@ -413,7 +413,8 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
     }
     if (!(r >= LANES_RSTD_MIN)) lanes = false;
     const g = q % G;
-    for (let s = 0; s < S; s++) normalizeRun<T>(y, x, first + <usize>s * stride, g, B, K, B / K, weight, bias, mu, lo, r, lanes);
+    // last run first: the moments pass read it last, so it is the likeliest still in cache
+    for (let s = S - 1; s >= 0; s--) normalizeRun<T>(y, x, first + <usize>s * stride, g, B, K, B / K, weight, bias, mu, lo, r, lanes);
   }
 }
 
@@ -517,7 +518,9 @@ function groupBackward<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32
     // c1 = -dxTerm3 = rstd*sum(dxhat)/M and xhat*c2 = -dxTerm2 (terms 3 and 2 with their signs flipped; 0 for constant statistics)
     const c1 = batchStats ? (r * sumDxhat) / M : 0;
     const c2 = batchStats ? (r * sumDxhatXhat) / M : 0;
-    for (let s = 0; s < S; s++) {
+    // last run first: the sums pass read it last, and dx's writes evict the runs read first (x, dy and dx
+    // of a channel outgrow L2 on shape A)
+    for (let s = S - 1; s >= 0; s--) {
       const base = first + <usize>s * stride;
       for (let k = 0; k < K; k++) {
         const j = <usize>(g * K + k);
