@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Reduction } from '../src/core/layout.ts';
 import { affineSize, normView, statsCount } from '../src/core/layout.ts';
 import { backends } from '../src/kernels/index.ts';
-import { setParallelMin } from '../src/kernels/wasm/backend.ts';
+import { DEFAULT_PARALLEL_MIN, setParallelMin } from '../src/kernels/wasm/backend.ts';
 import { startWasmThreads, stopWasmThreads } from '../src/node/wasm-threads.ts';
 import { BatchNorm2d } from '../src/nn/batchnorm.ts';
 import { GroupNorm } from '../src/nn/groupnorm.ts';
@@ -130,7 +130,7 @@ describe('wasm float32 lanes against the exact oracle, two threads (uneven split
     setParallelMin(1 << 10);
   });
   after(async () => {
-    setParallelMin(1 << 19);
+    setParallelMin(DEFAULT_PARALLEL_MIN);
     await stopWasmThreads();
   });
   sweep(smallShapes, STATS_TOL);

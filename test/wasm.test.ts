@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Reduction } from '../src/core/layout.ts';
 import { affineSize, normView, statsCount } from '../src/core/layout.ts';
 import { backends } from '../src/kernels/index.ts';
-import { freeWasmTensor, setParallelMin, wasmMemory, wasmPool, wasmTensor, wasmThreads } from '../src/kernels/wasm/backend.ts';
+import { DEFAULT_PARALLEL_MIN, freeWasmTensor, setParallelMin, wasmMemory, wasmPool, wasmTensor, wasmThreads } from '../src/kernels/wasm/backend.ts';
 import { startWasmThreads, stopWasmThreads } from '../src/node/wasm-threads.ts';
 import { BatchNorm2d } from '../src/nn/batchnorm.ts';
 import type { DType, FloatArray } from '../src/tensor.ts';
@@ -147,7 +147,7 @@ describe('wasm backend on the worker pool', () => {
     setParallelMin(1 << 14);
   });
   after(async () => {
-    setParallelMin(1 << 19);
+    setParallelMin(DEFAULT_PARALLEL_MIN);
     await stopWasmThreads();
   });
 

@@ -23,8 +23,13 @@ import { ready, runJobs } from './state.js';
 export { wasmAvailable, wasmReady, wasmShared, setWasmPool, wasmThreads, wasmPool, runWasmJobs } from './state.js';
 export { wasmTensor, freeWasmTensor, residentTensor, setResidentBudget, wasmMemory } from './resident.js';
 
-/** Below this many elements one thread is faster than waking the others (measured: shape B, 262K, ran slower on 2). */
-let parallelMin = 1 << 19;
+/**
+ * Below this many elements one thread is faster than handing a share to the others (measured with the
+ * pool's spin before sleep: shape B, 262K elements, forward+backward 214 -> 137 us on 2 threads; shape C, 8K,
+ * inference slower on 2).
+ */
+export const DEFAULT_PARALLEL_MIN = 1 << 16;
+let parallelMin = DEFAULT_PARALLEL_MIN;
 
 /** Sets the size from which calls use the worker pool (tests lower it to run the threaded paths on moderate shapes). */
 export function setParallelMin(elements: number): void {

@@ -12,6 +12,8 @@ import type { Job, WorkerPool } from './pool.js';
 
 /** Float64 slots per worker: function index, argument count, up to 22 arguments. */
 export const SLOT = 24;
+/** How long a worker, and a calling thread waiting for the workers, spin before sleeping on the futex (ms). */
+export const SPIN_MS = 0.05;
 /** control: [0] generation, [1] workers still running, [2] stop flag, [3] a worker's call threw */
 const GENERATION = 0;
 const PENDING = 1;
@@ -27,12 +29,13 @@ export interface WorkerInit {
   readonly id: number;
   readonly names: readonly string[];
   readonly SLOT: number;
+  readonly SPIN_MS: number;
 }
 
 /** The worker's loop as source text (workers run it from a string: the same in src/, dist/ and bundles). */
 const workerLoop = `
 function start(data, send) {
-  const { module, memory, control: controlBuffer, slots: slotBuffer, id, names, SLOT } = data;
+  const { module, memory, control: controlBuffer, slots: slotBuffer, id, names, SLOT, SPIN_MS } = data;
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const fns = names.map((name) => instance.exports[name]);
   const control = new Int32Array(controlBuffer);
@@ -40,6 +43,9 @@ function start(data, send) {
   let seen = Atomics.load(control, 0);
   send('ready');
   for (;;) {
+    // spin a little before sleeping: in a loop the next job comes within microseconds, and a futex wake costs tens
+    const until = performance.now() + SPIN_MS;
+    while (Atomics.load(control, 0) === seen && performance.now() < until);
     Atomics.wait(control, 0, seen);
     seen = Atomics.load(control, 0);
     if (Atomics.load(control, 2) === 1) break;
@@ -76,7 +82,7 @@ export function poolBuffers(threads: number): PoolShared {
 }
 
 export function workerInit(shared: PoolShared, module: WebAssembly.Module, memory: WebAssembly.Memory, id: number): WorkerInit {
-  return { module, memory, control: shared.control.buffer as SharedArrayBuffer, slots: shared.slots.buffer as SharedArrayBuffer, id, names: kernelNames, SLOT };
+  return { module, memory, control: shared.control.buffer as SharedArrayBuffer, slots: shared.slots.buffer as SharedArrayBuffer, id, names: kernelNames, SLOT, SPIN_MS };
 }
 
 export class SharedPool implements WorkerPool {
@@ -116,8 +122,10 @@ export class SharedPool implements WorkerPool {
     Atomics.add(control, GENERATION, 1);
     Atomics.notify(control, GENERATION);
     callJob(local, own);
+    // the workers usually finish within microseconds of this thread: spin, then sleep where this thread may
+    const until = performance.now() + SPIN_MS;
     for (let left = Atomics.load(control, PENDING); left !== 0; left = Atomics.load(control, PENDING)) {
-      if (this.#canBlock) Atomics.wait(control, PENDING, left);
+      if (this.#canBlock && performance.now() > until) Atomics.wait(control, PENDING, left);
     }
     if (Atomics.load(control, FAILED) === 1) throw new NormkitError('backend', 'a wasm worker failed while running a kernel');
   }
