@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { benchShape } from '../src/bench/harness.ts';
 import { normkitSystems } from '../src/bench/normkit.ts';
-import type { CopyProbe } from '../src/bench/probe.ts';
+import type { Bandwidth } from '../src/bench/probe.ts';
 import { bytesPerElement, shapeSpecs } from '../src/bench/types.ts';
 import { useWebGpu } from './webgpu-setup.ts';
 
@@ -51,23 +51,20 @@ describe('normkit bench', () => {
     assert.match(readFileSync(svg, 'utf8'), /^<svg[^>]*>.*normkit-wasm/s);
   });
 
-  it('puts the DRAM bound at the median of the copy bandwidths sampled once per round beside the systems', async () => {
-    // three rounds at 10, 30 and 20 GB/s (the faster of the two copies each round): the bound is at 20
-    const speeds = [10, 30, 20];
-    let sampled = 0;
-    const copyProbe: CopyProbe = {
-      sample: () => {
-        const wasmCopy = speeds[sampled++];
-        return { typedCopy: wasmCopy / 2, wasmCopy };
-      },
-      dispose: () => undefined,
+  it('puts the DRAM bound at the mean of the copy bandwidths probed before and after the shape', async () => {
+    // probed at 10 and then 30 GB/s: the bound is at 20; the opening probe (1 GB/s) is not used
+    const speeds = [10, 30];
+    let probed = 0;
+    const probe = (): Bandwidth => {
+      const best = speeds[probed++];
+      return { typedCopy: best / 2, wasmCopy: best, best };
     };
     const spec = shapeSpecs.find((s) => s.name === 'C');
     assert.ok(spec !== undefined);
     const systems = normkitSystems(null, false).filter((s) => s.name === 'normkit-js');
     const opening = { typedCopy: 1, wasmCopy: 1, best: 1 };
-    const { rows } = await benchShape(spec, systems, opening, { reps: 3, budgetMs: 4000, tolerance: 1e-3, log: () => undefined, copyProbe });
-    assert.equal(sampled, 3);
+    const { rows } = await benchShape(spec, systems, opening, { reps: 3, budgetMs: 4000, tolerance: 1e-3, log: () => undefined, probe });
+    assert.equal(probed, 2);
     const n = spec.shape.reduce((p, d) => p * d, 1);
     for (const op of ['forward', 'inference'] as const) {
       const bound = rows.find((r) => r.system === 'dram-bound' && r.op === op);

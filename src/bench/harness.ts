@@ -6,7 +6,7 @@ import { Random } from '../random.js';
 import type { Expected } from './expected.js';
 import { normalizedError } from '../conformance/compare.js';
 import { expected } from './expected.js';
-import type { Bandwidth, CopyProbe } from './probe.js';
+import type { Bandwidth } from './probe.js';
 import { callsPerSample, median, timeCalls } from './timing.js';
 import type { BenchData, Op, Prepared, Row, ShapeSpec, System } from './types.js';
 import { bytesPerElement, ops } from './types.js';
@@ -18,8 +18,12 @@ export interface BenchOptions {
   /** Largest normalized error a float32 system may show against the float64 expectation. */
   readonly tolerance: number;
   readonly log: (line: string) => void;
-  /** Sampled once per round beside the systems: the DRAM bound of the shape is at the median of its rounds (else at `bandwidth.best`). */
-  readonly copyProbe?: CopyProbe;
+  /**
+   * Probes the copy bandwidth; called before the shape's systems are prepared and after its rounds, and the
+   * shape's DRAM bound is at the mean of the two (else at `bandwidth.best`). Not inside the rounds: a 256 MB
+   * copy there flushed the caches and slowed the samples after it (shape B's layer rows 1.4-2x).
+   */
+  readonly probe?: () => Bandwidth;
 }
 
 export interface CheckResult {
@@ -69,6 +73,7 @@ async function check(entry: Pick<Entry, 'system' | 'prepared' | 'op'>, truth: Ex
 }
 
 export async function benchShape(spec: ShapeSpec, systems: readonly System[], bandwidth: Bandwidth, options: BenchOptions): Promise<{ rows: Row[]; checks: CheckResult[] }> {
+  const before = options.probe?.();
   const data = makeData(spec);
   const truth = expected(data);
   const entries: Entry[] = [];
@@ -100,7 +105,6 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       entries.push({ system, prepared: p, op, time, times: calls === 1 ? [once / (p.repeat ?? 1)] : [], spent: calls === 1 ? once : 0, calls });
     }
   }
-  const copies: number[] = [];
   for (let round = 0; round < options.reps; round++) {
     for (const entry of entries) {
       const enough = entry.times.length >= 3 || (entry.times.length >= 1 && entry.times[0] * entry.calls > options.budgetMs);
@@ -111,14 +115,11 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       entry.times.push(ms / (entry.prepared.repeat ?? 1));
       entry.spent += ms * entry.calls;
     }
-    if (options.copyProbe !== undefined) {
-      const { typedCopy, wasmCopy } = options.copyProbe.sample();
-      copies.push(Math.max(typedCopy, wasmCopy));
-    }
   }
-  // the bound at the copy bandwidth of the same rounds, so drift of the machine's bandwidth hits it as the systems
-  const copyBandwidth = copies.length === 0 ? bandwidth.best : median(copies);
-  if (copies.length > 0) options.log(`  copy probe during the rounds: median ${copyBandwidth.toFixed(1)} GB/s (${Math.min(...copies).toFixed(1)}-${Math.max(...copies).toFixed(1)})`);
+  // the bound at the copy bandwidth around this shape's rounds, so drift of the machine's bandwidth over the run hits it as the systems
+  const after = before === undefined ? undefined : options.probe?.();
+  const copyBandwidth = before === undefined || after === undefined ? bandwidth.best : (before.best + after.best) / 2;
+  if (before !== undefined && after !== undefined) options.log(`  copy probe before and after the rounds: ${before.best.toFixed(1)}, ${after.best.toFixed(1)} GB/s`);
   // kernels alone, by the GPU's clock, beside the wall-clock rows of the systems that can say
   const gpuRows: Row[] = [];
   for (const e of entries) {

@@ -14,14 +14,14 @@ export interface Bandwidth {
 
 const BYTES = 128 * 1024 * 1024;
 
-/** Copies 128 MB (a typed-array set, and a wasm SIMD copy on every thread) on demand; GB/s of the faster, read + write. */
-export interface CopyProbe {
+/** Copies 128 MB (a typed-array set, and a wasm SIMD copy on every thread) on demand; GB/s of each, read + write. */
+interface CopyProbe {
   /** One sample of each copy: their GB/s. */
   sample(): { readonly typedCopy: number; readonly wasmCopy: number };
   dispose(): void;
 }
 
-export function copyProbe(): CopyProbe {
+function copyProbe(): CopyProbe {
   const n = BYTES / 4;
   const src = new Float32Array(n).fill(1);
   const dst = new Float32Array(n);
@@ -44,7 +44,7 @@ export function copyProbe(): CopyProbe {
   };
 }
 
-/** The run's opening probe: the median of `reps` samples of each copy. */
+/** The copy bandwidth now: the median of `reps` samples of each copy (the buffers freed after). */
 export function probeBandwidth(reps = 7): Bandwidth {
   const probe = copyProbe();
   try {

@@ -9,7 +9,7 @@ import { normkitSystems } from '../bench/normkit.js';
 import { probeGpuBandwidth, webgpuResidentSystems } from '../bench/webgpu.js';
 import { peerStatus } from '../bench/peers/available.js';
 import { benchInBrowser } from './bench-browser.js';
-import { copyProbe, probeBandwidth } from '../bench/probe.js';
+import { probeBandwidth } from '../bench/probe.js';
 import { benchChart, formatMarkdown, formatReport } from '../bench/report.js';
 import type { Row, System } from '../bench/types.js';
 import { bytesPerElement, shapeSpecs } from '../bench/types.js';
@@ -104,16 +104,11 @@ export async function benchCommand(args: string[]): Promise<number> {
     if (bandwidth.gpu !== undefined) log(`GPU bandwidth probe: compute copy (vec4, WebGPU) ${bandwidth.gpu.toFixed(1)} GB/s (read + write)`);
     const rows: Row[] = [];
     const checks: CheckResult[] = [];
-    const probe = copyProbe();
-    try {
-      for (const spec of specs) {
-        log(`shape ${spec.name} [${spec.shape.join('x')}] ${spec.layout} ...`);
-        const result = await benchShape(spec, systems, bandwidth, { reps, budgetMs: 4000, tolerance: 1e-3, log, copyProbe: probe });
-        rows.push(...result.rows);
-        checks.push(...result.checks);
-      }
-    } finally {
-      probe.dispose();
+    for (const spec of specs) {
+      log(`shape ${spec.name} [${spec.shape.join('x')}] ${spec.layout} ...`);
+      const result = await benchShape(spec, systems, bandwidth, { reps, budgetMs: 4000, tolerance: 1e-3, log, probe: () => probeBandwidth(3) });
+      rows.push(...result.rows);
+      checks.push(...result.checks);
     }
     if (values.svg !== undefined) writeFileSync(values.svg, await toSvg(benchChart(rows)));
     if (values.markdown !== undefined) writeFileSync(values.markdown, formatMarkdown(rows));

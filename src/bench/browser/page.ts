@@ -12,7 +12,7 @@ import { layerSystems } from '../layer.js';
 import { normkitSystems } from '../normkit.js';
 import type { Tf, TfLoader } from '../peers/tfjs.js';
 import { tfjsSystem } from '../peers/tfjs.js';
-import { copyProbe, probeBandwidth } from '../probe.js';
+import { probeBandwidth } from '../probe.js';
 import type { Row, System } from '../types.js';
 import { shapeSpecs } from '../types.js';
 import { probeGpuBandwidth, webgpuResidentSystems } from '../webgpu.js';
@@ -83,15 +83,10 @@ async function runBench(request: PageRequest): Promise<PageResult> {
     log.push(`page: crossOriginIsolated ${String(crossOriginIsolated)}, ${navigator.hardwareConcurrency} logical cores, normkit wasm on ${threads} threads${request.peers ? `, tfjs-wasm on ${tfjsWasmThreads} (asked ${request.tfjsWasmThreads})` : ''}; copy probe ${bandwidth.best.toFixed(1)} GB/s`);
     const rows: Row[] = [];
     const checks: CheckResult[] = [];
-    const probe = copyProbe();
-    try {
-      for (const spec of shapeSpecs.filter((s) => request.shapes.includes(s.name))) {
-        const result = await benchShape(spec, systems, bandwidth, { reps: request.reps, budgetMs: request.budgetMs, tolerance: 1e-3, log: (line) => log.push(line), copyProbe: probe });
-        rows.push(...result.rows);
-        checks.push(...result.checks);
-      }
-    } finally {
-      probe.dispose();
+    for (const spec of shapeSpecs.filter((s) => request.shapes.includes(s.name))) {
+      const result = await benchShape(spec, systems, bandwidth, { reps: request.reps, budgetMs: request.budgetMs, tolerance: 1e-3, log: (line) => log.push(line), probe: () => probeBandwidth(3) });
+      rows.push(...result.rows);
+      checks.push(...result.checks);
     }
     engine?.destroy();
     return { rows, checks, log };
