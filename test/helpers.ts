@@ -1,10 +1,13 @@
 // Shared test helpers: fixture loading, random tensors, state snapshots, bad-input checks.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { FixtureFile } from '../src/io/fixtures.ts';
 import { parseFixtures } from '../src/io/fixtures.ts';
 import { NormkitError } from '../src/errors.ts';
+import { DEFAULT_PARALLEL_MIN, setParallelMin } from '../src/kernels/wasm/backend.ts';
+import { startWasmThreads, stopWasmThreads } from '../src/node/wasm-threads.ts';
 import { BatchNorm2d } from '../src/nn/batchnorm.ts';
 import type { Normalization } from '../src/nn/normalization.ts';
 import { Random } from '../src/random.ts';
@@ -81,3 +84,18 @@ export function expectUnchanged(layer: Normalization, dy: Tensor | null, action:
 
 export const f32 = (shape: number[], fill = 1): Tensor => ({ data: new Float32Array(shape.reduce((p, d) => p * d, 1)).fill(fill), shape });
 
+
+/**
+ * Registers before/after hooks of the enclosing describe: a pool of two wasm threads that takes inputs from
+ * `parallelMin` elements (the default keeps moderate shapes on one thread), then the default again.
+ */
+export function onTwoThreads(parallelMin: number): void {
+  before(async () => {
+    assert.equal(await startWasmThreads(2), 2);
+    setParallelMin(parallelMin);
+  });
+  after(async () => {
+    setParallelMin(DEFAULT_PARALLEL_MIN);
+    await stopWasmThreads();
+  });
+}

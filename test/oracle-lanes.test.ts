@@ -5,17 +5,15 @@
 // whose float32 squares overflow or underflow (|x| ~ 1e20, 1e36; std 1e-20), which must fall back to float64;
 // and a first sample far from the mean, where the moments taken around it must be taken again.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Reduction } from '../src/core/layout.ts';
 import { affineSize, normView, statsCount } from '../src/core/layout.ts';
 import { backends } from '../src/kernels/index.ts';
-import { DEFAULT_PARALLEL_MIN, setParallelMin } from '../src/kernels/wasm/backend.ts';
-import { startWasmThreads, stopWasmThreads } from '../src/node/wasm-threads.ts';
 import { BatchNorm2d } from '../src/nn/batchnorm.ts';
 import { GroupNorm } from '../src/nn/groupnorm.ts';
 import { NormkitError } from '../src/errors.ts';
 import { referenceNorm } from '../src/reference/normalize.ts';
-import { Random } from './helpers.ts';
+import { onTwoThreads, Random } from './helpers.ts';
 import { normalizedError } from './property-cases.ts';
 
 interface LaneShape {
@@ -125,14 +123,7 @@ describe('wasm float32 lanes: a shift taken from the first values, far from the 
 });
 
 describe('wasm float32 lanes against the exact oracle, two threads (uneven splits)', () => {
-  before(async () => {
-    assert.equal(await startWasmThreads(2), 2);
-    setParallelMin(1 << 10);
-  });
-  after(async () => {
-    setParallelMin(DEFAULT_PARALLEL_MIN);
-    await stopWasmThreads();
-  });
+  onTwoThreads(1 << 10);
   sweep(smallShapes, STATS_TOL);
 });
 

@@ -3,16 +3,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Reduction } from '../src/core/layout.ts';
 import { affineSize, normView, statsCount } from '../src/core/layout.ts';
 import { backends } from '../src/kernels/index.ts';
-import { DEFAULT_PARALLEL_MIN, freeWasmTensor, setParallelMin, wasmMemory, wasmPool, wasmTensor, wasmThreads } from '../src/kernels/wasm/backend.ts';
-import { startWasmThreads, stopWasmThreads } from '../src/node/wasm-threads.ts';
+import { freeWasmTensor, wasmMemory, wasmPool, wasmTensor, wasmThreads } from '../src/kernels/wasm/backend.ts';
 import { BatchNorm2d } from '../src/nn/batchnorm.ts';
 import type { DType, FloatArray } from '../src/tensor.ts';
 import { allocate } from '../src/tensor.ts';
-import { Random } from './helpers.ts';
+import { onTwoThreads, Random } from './helpers.ts';
 import type { KernelCase } from './property-cases.ts';
 import { checkCase } from './property-cases.ts';
 
@@ -141,15 +140,7 @@ describe('wasm row mode where float32 squares overflow or underflow (finite inpu
 });
 
 describe('wasm backend on the worker pool', () => {
-  before(async () => {
-    assert.equal(await startWasmThreads(2), 2);
-    // run these moderate shapes on the pool (the default threshold keeps them on one thread)
-    setParallelMin(1 << 14);
-  });
-  after(async () => {
-    setParallelMin(DEFAULT_PARALLEL_MIN);
-    await stopWasmThreads();
-  });
+  onTwoThreads(1 << 14);
 
   it('runs with 2 threads', () => {
     assert.equal(wasmThreads(), 2);

@@ -21,7 +21,7 @@ export interface BenchOptions {
   /**
    * Probes the copy bandwidth; called before the shape's systems are prepared and after its rounds, and the
    * shape's DRAM bound is at the mean of the two (else at `bandwidth.best`). Not inside the rounds: a 256 MB
-   * copy there flushed the caches and slowed the samples after it (shape B's layer rows 1.4-2x).
+   * copy there flushes the caches and slows the samples after it.
    */
   readonly probe?: () => Bandwidth;
 }
@@ -117,7 +117,7 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
     }
   }
   // the bound at the copy bandwidth around this shape's rounds, so drift of the machine's bandwidth over the run hits it as the systems
-  const after = before === undefined ? undefined : options.probe?.();
+  const after = options.probe?.();
   const copyBandwidth = before === undefined || after === undefined ? bandwidth.best : (before.best + after.best) / 2;
   if (before !== undefined && after !== undefined) options.log(`  copy probe before and after the rounds: ${before.best.toFixed(1)}, ${after.best.toFixed(1)} GB/s`);
   // kernels alone, by the GPU's clock, beside the wall-clock rows of the systems that can say

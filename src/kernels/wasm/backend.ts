@@ -24,9 +24,8 @@ export { wasmAvailable, wasmReady, wasmShared, setWasmPool, wasmThreads, wasmPoo
 export { wasmTensor, freeWasmTensor, residentTensor, setResidentBudget, wasmMemory } from './resident.js';
 
 /**
- * Below this many elements one thread is faster than handing a share to the others (measured with the
- * pool's spin before sleep: shape B, 262K elements, forward+backward 214 -> 137 us on 2 threads; shape C, 8K,
- * inference slower on 2).
+ * Below this many elements one thread is faster than handing a share to the others (with the pool's spin
+ * before sleep; `normkit bench`: shape B, 262K elements, runs faster on 2 threads, shape C, 8K, does not).
  */
 export const DEFAULT_PARALLEL_MIN = 1 << 16;
 let parallelMin = DEFAULT_PARALLEL_MIN;

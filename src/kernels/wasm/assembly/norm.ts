@@ -285,6 +285,16 @@ function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, db
   const va = f32x4.splat(scale);
   const vb = f32x4.splat(shift);
   let i = 0;
+  if (w == 0 && b == 0) {
+    // no per-value weight or bias (BatchNorm, GroupNorm): four vectors a step
+    for (; i + 16 <= n; i += 16) {
+      const o = <usize>i << 2;
+      v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), va), vb));
+      v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o, 16), vh), vl), va), vb), 16);
+      v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o, 32), vh), vl), va), vb), 32);
+      v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o, 48), vh), vl), va), vb), 48);
+    }
+  }
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
     let t = f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), va);
@@ -296,30 +306,6 @@ function backwardSumsVecRun<T>(x: usize, dy: usize, w: usize, dweight: usize, db
     let t = (load<f32>(x + o) - hi - lo) * scale;
     if (w != 0) t *= load<f32>(w + o);
     store<f32>(y + o, t + (b == 0 ? shift : load<f32>(b + o)));
-  }
-}
-
-/** y = ((x - hi) - lo)*scale + shift, float32 lanes, four vectors a step (no per-value weight or bias) */
-@inline function scaleShiftRunF32(y: usize, x: usize, n: i32, hi: f32, lo: f32, scale: f32, shift: f32): void {
-  const vh = f32x4.splat(hi);
-  const vl = f32x4.splat(lo);
-  const va = f32x4.splat(scale);
-  const vb = f32x4.splat(shift);
-  let i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const o = <usize>i << 2;
-    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), va), vb));
-    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o, 16), vh), vl), va), vb), 16);
-    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o, 32), vh), vl), va), vb), 32);
-    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o, 48), vh), vl), va), vb), 48);
-  }
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
-    v128.store(y + o, f32x4.add(f32x4.mul(f32x4.sub(f32x4.sub(v128.load(x + o), vh), vl), va), vb));
-  }
-  for (; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(y + o, (load<f32>(x + o) - hi - lo) * scale + shift);
   }
 }
 
@@ -454,7 +440,7 @@ function groupForward<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, wei
     const scale = weight == 0 ? r : r * load1<T>(weight + j * step);
     const shift = bias == 0 ? 0 : load1<T>(bias + j * step);
     const o = (base + <usize>(k * R)) * step;
-    if (lanes) scaleShiftRunF32(y + o, x + o, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>scale, <f32>shift);
+    if (lanes) affineRunF32(y + o, x + o, 0, 0, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>scale, <f32>shift);
     else affineRun<T>(y + o, x + o, 0, 0, R, mu, lo, scale, shift);
   }
 }
