@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { benchShape } from '../src/bench/harness.ts';
 import { normkitSystems } from '../src/bench/normkit.ts';
 import type { Bandwidth } from '../src/bench/probe.ts';
+import { callsPerSample } from '../src/bench/timing.ts';
 import { bytesPerElement, shapeSpecs } from '../src/bench/types.ts';
 import { useWebGpu } from './webgpu-setup.ts';
 
@@ -71,6 +72,21 @@ describe('normkit bench', () => {
       assert.ok(bound !== undefined, op);
       assert.ok(Math.abs(bound.median_ms - (n * bytesPerElement[op]) / 20e6) < 1e-12, `${op}: ${bound.median_ms}`);
     }
+  });
+
+  it('sizes samples from a warm call: a cold first call neither sets the count nor becomes a sample', async () => {
+    // the first call 40x slow (as a cold one in Chromium), the rest 0.1 ms a call
+    const seen: number[] = [];
+    const time = (calls: number): Promise<number> => {
+      seen.push(calls);
+      return Promise.resolve(seen.length === 1 ? 4 : 0.1);
+    };
+    assert.deepEqual(await callsPerSample(time), { calls: 20, once: 0.1 });
+    assert.deepEqual(seen, [1, 1, 1]);
+    // a slow op stays at one call a sample, its warm call the first sample
+    let slowCalls = 0;
+    const slow = (): Promise<number> => Promise.resolve(++slowCalls === 1 ? 9 : 5);
+    assert.deepEqual(await callsPerSample(slow), { calls: 1, once: 5 });
   });
 
   it('refuses bad numbers and unwritable outputs in one line, before any work', () => {

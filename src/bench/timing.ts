@@ -17,9 +17,14 @@ export async function timeCalls(fn: () => unknown, count: number): Promise<numbe
 
 /**
  * Calls per sample so that one sample lasts about `targetMs` (timer resolution makes single short
- * calls noisy), and the calibrating call's time, which is a first sample when one call is enough.
+ * calls noisy), and a warm call's time, which is a first sample when one call is enough. The first call
+ * is not used: it can be cold (compilation, a collection, workers asleep) by 10-40x, which made a 0.1 ms
+ * op look like a 2 ms one and sampled it one call at a time.
  */
 export async function callsPerSample(time: (calls: number) => Promise<number>, targetMs = 2): Promise<{ calls: number; once: number }> {
-  const once = await time(1);
+  await time(1);
+  const warm = await time(1);
+  // a short op takes the faster of two warm calls (one can still be slow); a long one its first warm call
+  const once = warm < targetMs ? Math.min(warm, await time(1)) : warm;
   return { calls: once >= targetMs ? 1 : Math.min(10000, Math.ceil(targetMs / Math.max(once, 1e-4))), once };
 }
