@@ -7,7 +7,8 @@ import { describe, it } from 'node:test';
 import type { Reduction } from '../src/core/layout.ts';
 import { affineSize, normView, statsCount } from '../src/core/layout.ts';
 import { backends } from '../src/kernels/index.ts';
-import { freeWasmTensor, wasmMemory, wasmPool, wasmTensor, wasmThreads } from '../src/kernels/wasm/backend.ts';
+import { freeWasmTensor, runWasmJobs, wasmMemory, wasmPool, wasmTensor, wasmThreads } from '../src/kernels/wasm/backend.ts';
+import type { Job } from '../src/kernels/wasm/pool.ts';
 import { BatchNorm2d } from '../src/nn/batchnorm.ts';
 import type { DType, FloatArray } from '../src/tensor.ts';
 import { allocate } from '../src/tensor.ts';
@@ -160,6 +161,36 @@ describe('wasm backend on the worker pool', () => {
       const { ratios } = checkCase(backends.wasm, c, { output: 1e-12, stats: 1e-12, cancel: 1e-15 });
       for (const [tensor, ratio] of Object.entries(ratios)) assert.ok(ratio <= 1, `${c.kind} ${c.layout} train ${c.train} ${tensor}: ${ratio.toExponential(2)} x its tolerance`);
     }
+  });
+
+  it('runs every job of a call once, whichever thread claims it, and stays usable after a job fails', () => {
+    const size = 64 * 1024;
+    const src = wasmTensor('float32', [size]);
+    src.data.set(new Random(9).normals(size));
+    const dst = wasmTensor('float32', [size]);
+    // eight copies of 32 KiB, four jobs a thread: the most one call may hand the pool
+    const copies = (parts: number, to = dst.data.byteOffset): Job[] =>
+      Array.from({ length: parts }, (_, j): Job => ({ fn: 'copy', args: [to + (j * 4 * size) / parts, src.data.byteOffset + (j * 4 * size) / parts, (4 * size) / parts] }));
+    for (let round = 0; round < 50; round++) {
+      dst.data.fill(0);
+      runWasmJobs(copies(8));
+      assert.ok(dst.data.every((v, i) => v === src.data[i]), `round ${round}`);
+    }
+    assert.throws(() => {
+      runWasmJobs(copies(9));
+    }, /^NormkitError: the wasm thread pool takes at most 4 jobs a thread, got 9 for 2 threads$/);
+    // one job writes past the end of wasm memory (4 GiB less 256 bytes: far beyond what the tests grow it to),
+    // so the call throws: the caller's trap or the worker's report, whichever thread claimed it
+    const outside = 2 ** 32 - 256;
+    const failing = [...copies(3), { fn: 'copy', args: [outside, src.data.byteOffset, 64] } satisfies Job];
+    for (let round = 0; round < 4; round++) assert.throws(() => {
+      runWasmJobs(failing);
+    }, /out of bounds|a wasm worker failed while running a kernel/);
+    dst.data.fill(0);
+    runWasmJobs(copies(8));
+    assert.ok(dst.data.every((v, i) => v === src.data[i]));
+    freeWasmTensor(src);
+    freeWasmTensor(dst);
   });
 
   it('reads and writes tensors that live in wasm memory without copies, and frees them', () => {

@@ -1,24 +1,36 @@
 /**
  * A worker pool over the shared wasm memory, for Node.js worker_threads and browser Web Workers alike:
  * each worker instantiates the kernels over the one shared memory and sleeps on a futex
- * (Atomics.wait); a call writes one job per worker into shared slots, wakes them, runs its own share,
- * and waits until every worker has counted down. The wait is Atomics.wait where the calling thread may
- * block (Node), and a spin on Atomics.load where it may not (a browser's main thread).
+ * (Atomics.wait). A call writes its jobs into shared slots and wakes the workers; then every thread,
+ * the calling one included, claims the next job from a shared counter until none is left, so a worker
+ * that wakes late finds its share taken instead of holding up the call. The calling thread returns when
+ * every job is done: Atomics.wait where it may block (Node), a spin where it may not (a browser's main
+ * thread).
  */
 import { NormkitError } from '../../errors.js';
 import type { Kernels } from './module.js';
 import { callJob, kernelNames } from './module.js';
 import type { Job, WorkerPool } from './pool.js';
 
-/** Float64 slots per worker: function index, argument count, up to 22 arguments. */
+/** Float64 slots per job: function index, argument count, up to 22 arguments. */
 export const SLOT = 24;
-/** How long a worker, and a calling thread waiting for the workers, spin before sleeping on the futex (ms). */
+/** Jobs one call may hand the pool, per thread. */
+export const JOBS_PER_THREAD = 4;
+/** How long a worker, and a calling thread waiting for the jobs, spin before sleeping on the futex (ms). */
 export const SPIN_MS = 0.2;
-/** control: [0] generation, [1] workers still running, [2] stop flag, [3] a worker's call threw */
+/**
+ * control: [0] generation (one per call), [1] jobs done, [2] stop flag, [3] a worker's job threw, [4] the
+ * claim word, [5] jobs. The claim word is the generation's low 21 bits above the next job's index (10
+ * bits): a thread claims with compare-and-swap, so one that saw an earlier call cannot take a job of this.
+ */
 const GENERATION = 0;
-const PENDING = 1;
+const DONE = 1;
 const STOP = 2;
 const FAILED = 3;
+const CLAIM = 4;
+const JOBS = 5;
+const INDEX_BITS = 10;
+const TAG_MASK = 0x1fffff;
 
 /** What a worker receives to start. */
 export interface WorkerInit {
@@ -26,41 +38,61 @@ export interface WorkerInit {
   readonly memory: WebAssembly.Memory;
   readonly control: SharedArrayBuffer;
   readonly slots: SharedArrayBuffer;
-  readonly id: number;
   readonly names: readonly string[];
   readonly SLOT: number;
   readonly SPIN_MS: number;
 }
 
+/** The next job of the call tagged `tag` (the claim word's upper bits), or -1 when none is left. */
+function claim(control: Int32Array, tag: number): number {
+  for (;;) {
+    const word = Atomics.load(control, CLAIM);
+    const job = word & ((1 << INDEX_BITS) - 1);
+    if (word >>> INDEX_BITS !== tag || job >= Atomics.load(control, JOBS)) return -1;
+    if (Atomics.compareExchange(control, CLAIM, word, word + 1) === word) return job;
+  }
+}
+
 /** The worker's loop as source text (workers run it from a string: the same in src/, dist/ and bundles). */
 const workerLoop = `
+const GENERATION = ${GENERATION}, DONE = ${DONE}, STOP = ${STOP}, FAILED = ${FAILED}, CLAIM = ${CLAIM}, JOBS = ${JOBS}, INDEX_BITS = ${INDEX_BITS}, TAG_MASK = ${TAG_MASK};
+// claim() above, as text (a bundler's minifier renames what the function's own text would refer to)
+function claim(control, tag) {
+  for (;;) {
+    const word = Atomics.load(control, CLAIM);
+    const job = word & ((1 << INDEX_BITS) - 1);
+    if (word >>> INDEX_BITS !== tag || job >= Atomics.load(control, JOBS)) return -1;
+    if (Atomics.compareExchange(control, CLAIM, word, word + 1) === word) return job;
+  }
+}
 function start(data, send) {
-  const { module, memory, control: controlBuffer, slots: slotBuffer, id, names, SLOT, SPIN_MS } = data;
+  const { module, memory, control: controlBuffer, slots: slotBuffer, names, SLOT, SPIN_MS } = data;
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const fns = names.map((name) => instance.exports[name]);
   const control = new Int32Array(controlBuffer);
   const slots = new Float64Array(slotBuffer);
-  let seen = Atomics.load(control, 0);
+  let seen = Atomics.load(control, GENERATION);
   send('ready');
   for (;;) {
     // spin a little before sleeping: in a loop the next job comes within microseconds, and a futex wake costs tens
     // (the clock read once per 256 checks: each read makes a boxed number, i.e. garbage)
     const until = performance.now() + SPIN_MS;
-    for (let i = 1; Atomics.load(control, 0) === seen; i++) if ((i & 255) === 0 && performance.now() > until) break;
-    Atomics.wait(control, 0, seen);
-    seen = Atomics.load(control, 0);
-    if (Atomics.load(control, 2) === 1) break;
-    const base = id * SLOT;
-    const fn = slots[base];
-    try {
-      // every slot passed (a wasm export ignores arguments past its own): no array made per job, so no
-      // garbage whose collection would stall this worker while the caller waits
-      const s = base + 2;
-      if (fn >= 0) fns[fn](slots[s], slots[s + 1], slots[s + 2], slots[s + 3], slots[s + 4], slots[s + 5], slots[s + 6], slots[s + 7], slots[s + 8], slots[s + 9], slots[s + 10], slots[s + 11], slots[s + 12], slots[s + 13], slots[s + 14], slots[s + 15], slots[s + 16], slots[s + 17], slots[s + 18], slots[s + 19], slots[s + 20], slots[s + 21]);
-    } catch (error) {
-      Atomics.store(control, 3, 1);
+    for (let i = 1; Atomics.load(control, GENERATION) === seen; i++) if ((i & 255) === 0 && performance.now() > until) break;
+    Atomics.wait(control, GENERATION, seen);
+    seen = Atomics.load(control, GENERATION);
+    if (Atomics.load(control, STOP) === 1) break;
+    const tag = seen & TAG_MASK;
+    for (let job = claim(control, tag); job >= 0; job = claim(control, tag)) {
+      try {
+        // every slot passed (a wasm export ignores arguments past its own): no array made per job, so no
+        // garbage whose collection would stall this worker while the caller waits
+        const s = job * SLOT + 2;
+        fns[slots[s - 2]](slots[s], slots[s + 1], slots[s + 2], slots[s + 3], slots[s + 4], slots[s + 5], slots[s + 6], slots[s + 7], slots[s + 8], slots[s + 9], slots[s + 10], slots[s + 11], slots[s + 12], slots[s + 13], slots[s + 14], slots[s + 15], slots[s + 16], slots[s + 17], slots[s + 18], slots[s + 19], slots[s + 20], slots[s + 21]);
+      } catch (error) {
+        Atomics.store(control, FAILED, 1);
+      }
+      if (Atomics.add(control, DONE, 1) + 1 === Atomics.load(control, JOBS)) Atomics.notify(control, DONE);
     }
-    if (Atomics.sub(control, 1, 1) === 1) Atomics.notify(control, 1);
   }
 }
 `;
@@ -82,11 +114,11 @@ export interface PoolShared {
 }
 
 export function poolBuffers(threads: number): PoolShared {
-  return { control: new Int32Array(new SharedArrayBuffer(4 * 4)), slots: new Float64Array(new SharedArrayBuffer(8 * SLOT * threads)) };
+  return { control: new Int32Array(new SharedArrayBuffer(4 * 6)), slots: new Float64Array(new SharedArrayBuffer(8 * SLOT * JOBS_PER_THREAD * threads)) };
 }
 
-export function workerInit(shared: PoolShared, module: WebAssembly.Module, memory: WebAssembly.Memory, id: number): WorkerInit {
-  return { module, memory, control: shared.control.buffer as SharedArrayBuffer, slots: shared.slots.buffer as SharedArrayBuffer, id, names: kernelNames, SLOT, SPIN_MS };
+export function workerInit(shared: PoolShared, module: WebAssembly.Module, memory: WebAssembly.Memory): WorkerInit {
+  return { module, memory, control: shared.control.buffer as SharedArrayBuffer, slots: shared.slots.buffer as SharedArrayBuffer, names: kernelNames, SLOT, SPIN_MS };
 }
 
 export class SharedPool implements WorkerPool {
@@ -108,31 +140,43 @@ export class SharedPool implements WorkerPool {
 
   run(jobs: readonly Job[], local: Kernels): void {
     if (this.#closed) throw new NormkitError('backend', 'the wasm thread pool is closed');
-    const [own, ...rest] = jobs;
-    for (let w = 1; w < this.threads; w++) {
-      const job = rest[w - 1] as Job | undefined;
-      const base = w * SLOT;
-      if (job === undefined) {
-        this.#slots[base] = -1;
-        continue;
-      }
+    const count = jobs.length;
+    if (count > JOBS_PER_THREAD * this.threads) throw new NormkitError('backend', `the wasm thread pool takes at most ${JOBS_PER_THREAD} jobs a thread, got ${count} for ${this.threads} threads`);
+    jobs.forEach((job, j) => {
+      const base = j * SLOT;
       this.#slots[base] = kernelNames.indexOf(job.fn);
       this.#slots[base + 1] = job.args.length;
       this.#slots.set(job.args, base + 2);
-    }
+    });
     const control = this.#control;
+    // the slots, count and claim word before the generation that publishes them (a late worker of the last
+    // call holds that call's tag, which this claim word refuses)
+    const generation = (Atomics.load(control, GENERATION) + 1) | 0;
+    const tag = generation & TAG_MASK;
     Atomics.store(control, FAILED, 0);
-    Atomics.store(control, PENDING, this.threads - 1);
-    Atomics.add(control, GENERATION, 1);
+    Atomics.store(control, DONE, 0);
+    Atomics.store(control, JOBS, count);
+    Atomics.store(control, CLAIM, tag << INDEX_BITS);
+    Atomics.store(control, GENERATION, generation);
     Atomics.notify(control, GENERATION);
-    callJob(local, own);
-    // the workers usually finish within microseconds of this thread: spin, then sleep where this thread may
+    // a job that throws here still counts as done, and the call waits for the workers' before it rethrows
+    let failure: Error | null = null;
+    for (let j = claim(control, tag); j >= 0; j = claim(control, tag)) {
+      try {
+        callJob(local, jobs[j]);
+      } catch (error) {
+        failure = error instanceof Error ? error : new NormkitError('backend', `a wasm kernel failed: ${String(error)}`);
+      }
+      Atomics.add(control, DONE, 1);
+    }
+    // the workers' last jobs usually end within microseconds of this thread's: spin, then sleep where this thread may
     const until = performance.now() + SPIN_MS;
     let spins = 0;
-    for (let left = Atomics.load(control, PENDING); left !== 0; left = Atomics.load(control, PENDING)) {
+    for (let done = Atomics.load(control, DONE); done !== count; done = Atomics.load(control, DONE)) {
       // the clock read once per 256 checks (each read makes garbage)
-      if (this.#canBlock && (++spins & 255) === 0 && performance.now() > until) Atomics.wait(control, PENDING, left);
+      if (this.#canBlock && (++spins & 255) === 0 && performance.now() > until) Atomics.wait(control, DONE, done);
     }
+    if (failure !== null) throw failure;
     if (Atomics.load(control, FAILED) === 1) throw new NormkitError('backend', 'a wasm worker failed while running a kernel');
   }
 
