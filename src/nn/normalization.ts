@@ -342,10 +342,14 @@ export abstract class Normalization implements Module {
     } else if (runningMean !== null && runningVar !== null) {
       // eval with running statistics (batchStats is false only with them): rstd once per channel, copied to every block
       const groups = view.groups;
-      for (let g = 0; g < groups; g++) rstd[g] = 1 / Math.sqrt(runningVar[g] + this.eps);
-      for (let q = 0; q < count; q++) {
-        mean[q] = runningMean[q % groups];
-        rstd[q] = rstd[q % groups];
+      for (let g = 0; g < groups; g++) {
+        mean[g] = runningMean[g];
+        rstd[g] = 1 / Math.sqrt(runningVar[g] + this.eps);
+      }
+      // blocks after the first (no integer division per value: a small call would spend more on it than on y)
+      for (let q = groups; q < count; q += groups) {
+        mean.copyWithin(q, 0, groups);
+        rstd.copyWithin(q, 0, groups);
       }
       this.kernels.forwardWithStats(y, input.data, view, w, b, mean, rstd);
     }
