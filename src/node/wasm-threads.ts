@@ -18,7 +18,7 @@ export async function startWasmThreads(threads = availableParallelism()): Promis
   const { module, memory, shared } = wasmShared();
   if (!shared) throw new NormkitError('backend', 'wasm threads need SharedArrayBuffer');
   const buffers = poolBuffers(threads);
-  const workers = Array.from({ length: threads - 1 }, () => new Worker(nodeWorkerSource, { eval: true, execArgv: [], workerData: workerInit(buffers, module, memory) }));
+  const workers = Array.from({ length: threads - 1 }, (_, k) => new Worker(nodeWorkerSource, { eval: true, execArgv: [], workerData: workerInit(buffers, module, memory, k + 1) }));
   await Promise.all(
     workers.map(
       (worker) =>

@@ -24,7 +24,7 @@ export async function startWasmWorkers(threads = typeof navigator === 'undefined
   try {
     await Promise.all(
       workers.map(
-        (worker) =>
+        (worker, k) =>
           new Promise<void>((resolve, reject) => {
             worker.onmessage = () => {
               resolve();
@@ -32,7 +32,7 @@ export async function startWasmWorkers(threads = typeof navigator === 'undefined
             worker.onerror = (event) => {
               reject(new NormkitError('backend', `a wasm worker failed to start: ${event.message}`));
             };
-            worker.postMessage(workerInit(buffers, module, memory));
+            worker.postMessage(workerInit(buffers, module, memory, k + 1));
           }),
       ),
     );

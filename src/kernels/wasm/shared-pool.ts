@@ -1,11 +1,11 @@
 /**
  * A worker pool over the shared wasm memory, for Node.js worker_threads and browser Web Workers alike:
  * each worker instantiates the kernels over the one shared memory and sleeps on a futex
- * (Atomics.wait). A call writes its jobs into shared slots and wakes the workers; then every thread,
- * the calling one included, claims the next job from a shared counter until none is left, so a worker
- * that wakes late finds its share taken instead of holding up the call. The calling thread returns when
- * every job is done: Atomics.wait where it may block (Node), a spin where it may not (a browser's main
- * thread).
+ * (Atomics.wait). A call writes its jobs into shared slots and wakes the workers; each thread, the
+ * calling one included, claims its own job first (thread t job t: a pass finds in cache what the pass
+ * before left there), then any job still unclaimed, so a worker that wakes late finds its share taken
+ * instead of holding up the call. The calling thread returns when every job is done: Atomics.wait
+ * where it may block (Node), a spin where it may not (a browser's main thread).
  */
 import { NormkitError } from '../../errors.js';
 import type { Kernels } from './module.js';
@@ -19,18 +19,19 @@ export const JOBS_PER_THREAD = 4;
 /** How long a worker, and a calling thread waiting for the jobs, spin before sleeping on the futex (ms). */
 export const SPIN_MS = 0.2;
 /**
- * control: [0] generation (one per call), [1] jobs done, [2] stop flag, [3] a worker's job threw, [4] the
- * claim word, [5] jobs. The claim word is the generation's low 21 bits above the next job's index (10
- * bits): a thread claims with compare-and-swap, so one that saw an earlier call cannot take a job of this.
+ * control: [0] generation (one per call), [1] jobs done, [2] stop flag, [3] a worker's job threw, [4] jobs,
+ * then one claim word per job: the call's tag (the generation's low 30 bits) while the job is free, with
+ * TAKEN added once a thread claims it by compare-and-swap, so a thread that saw an earlier call cannot
+ * take a job of this one.
  */
 const GENERATION = 0;
 const DONE = 1;
 const STOP = 2;
 const FAILED = 3;
-const CLAIM = 4;
-const JOBS = 5;
-const INDEX_BITS = 10;
-const TAG_MASK = 0x1fffff;
+const JOBS = 4;
+const CLAIMS = 5;
+const TAG_MASK = 0x3fffffff;
+const TAKEN = 0x40000000;
 
 /** What a worker receives to start. */
 export interface WorkerInit {
@@ -38,35 +39,33 @@ export interface WorkerInit {
   readonly memory: WebAssembly.Memory;
   readonly control: SharedArrayBuffer;
   readonly slots: SharedArrayBuffer;
+  /** the worker's thread index (the calling thread is 0): its own job */
+  readonly id: number;
   readonly names: readonly string[];
   readonly SLOT: number;
   readonly SPIN_MS: number;
 }
 
-/** The next job of the call tagged `tag` (the claim word's upper bits), or -1 when none is left. */
-function claim(control: Int32Array, tag: number): number {
-  for (;;) {
-    const word = Atomics.load(control, CLAIM);
-    const job = word & ((1 << INDEX_BITS) - 1);
-    if (word >>> INDEX_BITS !== tag || job >= Atomics.load(control, JOBS)) return -1;
-    if (Atomics.compareExchange(control, CLAIM, word, word + 1) === word) return job;
-  }
+/** Job `own` if still free, else the first free job of the call tagged `tag`, now claimed; -1 when none is left. */
+function claim(control: Int32Array, tag: number, own: number): number {
+  const count = Atomics.load(control, JOBS);
+  if (own < count && Atomics.compareExchange(control, CLAIMS + own, tag, tag | TAKEN) === tag) return own;
+  for (let job = 0; job < count; job++) if (Atomics.compareExchange(control, CLAIMS + job, tag, tag | TAKEN) === tag) return job;
+  return -1;
 }
 
 /** The worker's loop as source text (workers run it from a string: the same in src/, dist/ and bundles). */
 const workerLoop = `
-const GENERATION = ${GENERATION}, DONE = ${DONE}, STOP = ${STOP}, FAILED = ${FAILED}, CLAIM = ${CLAIM}, JOBS = ${JOBS}, INDEX_BITS = ${INDEX_BITS}, TAG_MASK = ${TAG_MASK};
+const GENERATION = ${GENERATION}, DONE = ${DONE}, STOP = ${STOP}, FAILED = ${FAILED}, JOBS = ${JOBS}, CLAIMS = ${CLAIMS}, TAG_MASK = ${TAG_MASK}, TAKEN = ${TAKEN};
 // claim() above, as text (a bundler's minifier renames what the function's own text would refer to)
-function claim(control, tag) {
-  for (;;) {
-    const word = Atomics.load(control, CLAIM);
-    const job = word & ((1 << INDEX_BITS) - 1);
-    if (word >>> INDEX_BITS !== tag || job >= Atomics.load(control, JOBS)) return -1;
-    if (Atomics.compareExchange(control, CLAIM, word, word + 1) === word) return job;
-  }
+function claim(control, tag, own) {
+  const count = Atomics.load(control, JOBS);
+  if (own < count && Atomics.compareExchange(control, CLAIMS + own, tag, tag | TAKEN) === tag) return own;
+  for (let job = 0; job < count; job++) if (Atomics.compareExchange(control, CLAIMS + job, tag, tag | TAKEN) === tag) return job;
+  return -1;
 }
 function start(data, send) {
-  const { module, memory, control: controlBuffer, slots: slotBuffer, names, SLOT, SPIN_MS } = data;
+  const { module, memory, control: controlBuffer, slots: slotBuffer, id, names, SLOT, SPIN_MS } = data;
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const fns = names.map((name) => instance.exports[name]);
   const control = new Int32Array(controlBuffer);
@@ -82,7 +81,7 @@ function start(data, send) {
     seen = Atomics.load(control, GENERATION);
     if (Atomics.load(control, STOP) === 1) break;
     const tag = seen & TAG_MASK;
-    for (let job = claim(control, tag); job >= 0; job = claim(control, tag)) {
+    for (let job = claim(control, tag, id); job >= 0; job = claim(control, tag, id)) {
       try {
         // every slot passed (a wasm export ignores arguments past its own): no array made per job, so no
         // garbage whose collection would stall this worker while the caller waits
@@ -114,11 +113,12 @@ export interface PoolShared {
 }
 
 export function poolBuffers(threads: number): PoolShared {
-  return { control: new Int32Array(new SharedArrayBuffer(4 * 6)), slots: new Float64Array(new SharedArrayBuffer(8 * SLOT * JOBS_PER_THREAD * threads)) };
+  const jobs = JOBS_PER_THREAD * threads;
+  return { control: new Int32Array(new SharedArrayBuffer(4 * (CLAIMS + jobs))), slots: new Float64Array(new SharedArrayBuffer(8 * SLOT * jobs)) };
 }
 
-export function workerInit(shared: PoolShared, module: WebAssembly.Module, memory: WebAssembly.Memory): WorkerInit {
-  return { module, memory, control: shared.control.buffer as SharedArrayBuffer, slots: shared.slots.buffer as SharedArrayBuffer, names: kernelNames, SLOT, SPIN_MS };
+export function workerInit(shared: PoolShared, module: WebAssembly.Module, memory: WebAssembly.Memory, id: number): WorkerInit {
+  return { module, memory, control: shared.control.buffer as SharedArrayBuffer, slots: shared.slots.buffer as SharedArrayBuffer, id, names: kernelNames, SLOT, SPIN_MS };
 }
 
 export class SharedPool implements WorkerPool {
@@ -142,26 +142,25 @@ export class SharedPool implements WorkerPool {
     if (this.#closed) throw new NormkitError('backend', 'the wasm thread pool is closed');
     const count = jobs.length;
     if (count > JOBS_PER_THREAD * this.threads) throw new NormkitError('backend', `the wasm thread pool takes at most ${JOBS_PER_THREAD} jobs a thread, got ${count} for ${this.threads} threads`);
-    jobs.forEach((job, j) => {
+    for (let j = 0; j < count; j++) {
       const base = j * SLOT;
-      this.#slots[base] = kernelNames.indexOf(job.fn);
-      this.#slots[base + 1] = job.args.length;
-      this.#slots.set(job.args, base + 2);
-    });
+      this.#slots[base] = kernelNames.indexOf(jobs[j].fn);
+      this.#slots[base + 1] = jobs[j].args.length;
+      this.#slots.set(jobs[j].args, base + 2);
+    }
     const control = this.#control;
-    // the slots, count and claim word before the generation that publishes them (a late worker of the last
-    // call holds that call's tag, which this claim word refuses)
+    // the slots, count and claim words before the generation that publishes them (a late worker of the last
+    // call holds that call's tag, which these claim words refuse)
     const generation = (Atomics.load(control, GENERATION) + 1) | 0;
     const tag = generation & TAG_MASK;
     Atomics.store(control, FAILED, 0);
     Atomics.store(control, DONE, 0);
     Atomics.store(control, JOBS, count);
-    Atomics.store(control, CLAIM, tag << INDEX_BITS);
+    for (let j = 0; j < count; j++) Atomics.store(control, CLAIMS + j, tag);
     Atomics.store(control, GENERATION, generation);
     Atomics.notify(control, GENERATION);
-    // a job that throws here still counts as done, and the call waits for the workers' before it rethrows
     let failure: Error | null = null;
-    for (let j = claim(control, tag); j >= 0; j = claim(control, tag)) {
+    for (let j = claim(control, tag, 0); j >= 0; j = claim(control, tag, 0)) {
       try {
         callJob(local, jobs[j]);
       } catch (error) {
