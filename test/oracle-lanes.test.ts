@@ -122,6 +122,25 @@ describe('wasm float32 lanes: a shift taken from the first values, far from the 
   }
 });
 
+// BatchNorm's groups go in blocks of about 4 MB of x a thread (BLOCK_BYTES in assembly/norm.ts): 3 channels of
+// 32 runs of 10938 values (1.4 MB) make blocks of 2 and 1 on one thread, of 1 and 2 on two; at mean 1e3 and
+// std 1e-2 the first of 32 samples moved by -0.5 puts the shift far from the mean (E[x - shift]^2 = 31 var)
+const blocked: LaneShape = { label: 'BatchNorm1d, 3 channels of 32 runs of 10938', reduction: { kind: 'batch' }, shape: [32, 3, 10938], layout: 'channels-first' };
+
+describe('wasm float32 lanes, BatchNorm groups in blocks', () => {
+  it('one thread: a first sample far from the mean (its groups redone alone), and rstd below float32 lanes (widened)', () => {
+    check(blocked, 1e3, 1e-2, STATS_TOL, -0.5);
+    check(blocked, -3e36, 1e35);
+  });
+  describe('two threads', () => {
+    onTwoThreads(1 << 10);
+    it('a block of two on the second thread', () => {
+      check(blocked, 0, 1);
+      check(blocked, 1e3, 1e-2, STATS_TOL, -0.5);
+    });
+  });
+});
+
 describe('wasm float32 lanes against the exact oracle, two threads (uneven splits)', () => {
   onTwoThreads(1 << 10);
   sweep(smallShapes, STATS_TOL);
