@@ -14,8 +14,18 @@ import type { GradConfig, KernelConfig, KernelFunc, NamedAttrMap, Tensor, Tensor
 export const BATCH_NORM_TRAIN = 'NormkitBatchNormTrain';
 export const BATCH_NORM_TRAIN_GRAD = 'NormkitBatchNormTrainGrad';
 
-/** The float64 mean and rstd of a forward call, by the dataId of its mean output, so backward uses them unrounded. */
+/**
+ * The float64 mean and rstd of a forward call, so backward uses them unrounded: by the call's attrs object,
+ * which tfjs hands on to the gradient (a saved output's dataId is not kept: tfjs clones saved tensors, and
+ * the wasm backend's clone gets a new one).
+ */
 const savedStats = new WeakMap<object, { readonly mean: Float64Array; readonly rstd: Float64Array }>();
+
+/** The forward's float64 statistics where `mean` is still their float32 rounding (attrs reused for another call: not). */
+function forwardStats(attrs: NamedAttrMap | undefined, mean: Float32Array): { readonly mean: Float64Array; readonly rstd: Float64Array } | undefined {
+  const stats = attrs === undefined ? undefined : savedStats.get(attrs);
+  return stats !== undefined && stats.mean.length === mean.length && stats.mean.every((m, i) => Math.fround(m) === mean[i]) ? stats : undefined;
+}
 
 type Inputs = Parameters<KernelFunc>[0]['inputs'];
 
@@ -49,7 +59,7 @@ function forward(name: TfBackendName, kernels: NormKernels): KernelFunc {
     kernels.forwardTrain(store.values(y), store.values(x), view, store.values(scale), store.values(offset), attr(attrs, 'varianceEpsilon'), mean64, variance64, rstd);
     store.values(mean).set(mean64);
     store.values(variance).set(variance64);
-    savedStats.set(mean.dataId, { mean: mean64, rstd });
+    if (attrs !== undefined) savedStats.set(attrs, { mean: mean64, rstd });
     return [y, mean, variance];
   };
 }
@@ -80,7 +90,7 @@ function backward(name: TfBackendName, kernels: NormKernels): KernelFunc {
     const [dx, dscale, doffset] = [store.make(x.shape), store.make([c]), store.make([c])];
     const eps = attr(attrs, 'varianceEpsilon');
     // float32 statistics where the forward's float64 ones are gone (a tensor made elsewhere)
-    const stats = savedStats.get(mean.dataId) ?? {
+    const stats = forwardStats(attrs, store.values(mean)) ?? {
       mean: Float64Array.from(store.values(mean)),
       rstd: Float64Array.from(store.values(variance), (v) => 1 / Math.sqrt(v + eps)),
     };
