@@ -163,34 +163,35 @@ describe('wasm backend on the worker pool', () => {
     }
   });
 
-  it('runs every job of a call once, whichever thread claims it, and stays usable after a job fails', () => {
-    const size = 64 * 1024;
-    const src = wasmTensor('float32', [size]);
-    src.data.set(new Random(9).normals(size));
-    const dst = wasmTensor('float32', [size]);
-    // eight copies of 32 KiB, four jobs a thread: the most one call may hand the pool
-    const copies = (parts: number, to = dst.data.byteOffset): Job[] =>
-      Array.from({ length: parts }, (_, j): Job => ({ fn: 'copy', args: [to + (j * 4 * size) / parts, src.data.byteOffset + (j * 4 * size) / parts, (4 * size) / parts] }));
-    for (let round = 0; round < 50; round++) {
-      dst.data.fill(0);
-      runWasmJobs(copies(8));
-      assert.ok(dst.data.every((v, i) => v === src.data[i]), `round ${round}`);
+  it('runs every job of a call exactly once, whichever thread claims it, and stays usable after a job fails', () => {
+    // each job adds its region's second half into its first (add_partials over 2 parts): 1 once, 2 if run twice
+    const n = 16 * 1024;
+    const regions = wasmTensor('float64', [2, 2, n]);
+    const jobs = (count: number): Job[] => Array.from({ length: count }, (_, j): Job => ({ fn: 'add_partials', args: [regions.data.byteOffset + j * 16 * n, 2, 8 * n, n] }));
+    const fresh = () => {
+      for (let j = 0; j < 2; j++) regions.data.subarray(2 * j * n, (2 * j + 2) * n).fill(0, 0, n).fill(1, n);
+    };
+    const added = (j: number) => regions.data.subarray(2 * j * n, (2 * j + 1) * n);
+    for (let round = 0; round < 200; round++) {
+      fresh();
+      runWasmJobs(jobs(2));
+      for (let j = 0; j < 2; j++) assert.ok(added(j).every((v) => v === 1), `round ${round}, job ${j}: ${added(j)[0]}`);
     }
     assert.throws(() => {
-      runWasmJobs(copies(9));
-    }, /^NormkitError: the wasm thread pool takes at most 4 jobs a thread, got 9 for 2 threads$/);
-    // one job writes past the end of wasm memory (4 GiB less 256 bytes: far beyond what the tests grow it to),
-    // so the call throws: the caller's trap or the worker's report, whichever thread claimed it
-    const outside = 2 ** 32 - 256;
-    const failing = [...copies(3), { fn: 'copy', args: [outside, src.data.byteOffset, 64] } satisfies Job];
-    for (let round = 0; round < 4; round++) assert.throws(() => {
-      runWasmJobs(failing);
-    }, /out of bounds|a wasm worker failed while running a kernel/);
-    dst.data.fill(0);
-    runWasmJobs(copies(8));
-    assert.ok(dst.data.every((v, i) => v === src.data[i]));
-    freeWasmTensor(src);
-    freeWasmTensor(dst);
+      runWasmJobs(jobs(3));
+    }, /^NormkitError: the wasm thread pool takes at most one job a thread, got 3 for 2 threads$/);
+    // a job past the end of wasm memory (4 GiB less 256 bytes: far beyond what the tests grow it to) throws:
+    // the caller's trap or the worker's report, whichever thread claimed it
+    const outside: Job = { fn: 'add_partials', args: [2 ** 32 - 256, 2, 8, 1] };
+    for (let round = 0; round < 4; round++) {
+      assert.throws(() => {
+        runWasmJobs(round % 2 === 0 ? [jobs(1)[0], outside] : [outside, jobs(1)[0]]);
+      }, /out of bounds|a wasm worker failed while running a kernel/);
+    }
+    fresh();
+    runWasmJobs(jobs(2));
+    for (let j = 0; j < 2; j++) assert.ok(added(j).every((v) => v === 1));
+    freeWasmTensor(regions);
   });
 
   it('reads and writes tensors that live in wasm memory without copies, and frees them', () => {

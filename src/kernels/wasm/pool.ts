@@ -6,7 +6,7 @@ export type { Job } from './module.js';
 export interface WorkerPool {
   /** Threads including the calling one. */
   readonly threads: number;
-  /** Runs the jobs (at most JOBS_PER_THREAD a thread) on the calling thread and the workers, each taking the next one left; returns when all are done. */
+  /** Runs the jobs (at most one a thread) on the calling thread and the workers, each taking its own job first, then any left; returns when all are done. */
   run(jobs: readonly Job[], local: Kernels): void;
   close(): Promise<void>;
 }

@@ -14,15 +14,13 @@ import type { Job, WorkerPool } from './pool.js';
 
 /** Float64 slots per job: function index, argument count, up to 22 arguments. */
 export const SLOT = 24;
-/** Jobs one call may hand the pool, per thread. */
-export const JOBS_PER_THREAD = 4;
 /** How long a worker, and a calling thread waiting for the jobs, spin before sleeping on the futex (ms). */
 export const SPIN_MS = 0.2;
 /**
  * control: [0] generation (one per call), [1] jobs done, [2] stop flag, [3] a worker's job threw, [4] jobs,
- * then one claim word per job: the call's tag (the generation's low 30 bits) while the job is free, with
- * TAKEN added once a thread claims it by compare-and-swap, so a thread that saw an earlier call cannot
- * take a job of this one.
+ * then one claim word per job (CLAIMS on): the call's tag (the generation's low 30 bits) while the job is
+ * free, with bit 30 added once a thread claims it by compare-and-swap, so a thread that saw an earlier call
+ * cannot take a job of this one.
  */
 const GENERATION = 0;
 const DONE = 1;
@@ -31,7 +29,6 @@ const FAILED = 3;
 const JOBS = 4;
 const CLAIMS = 5;
 const TAG_MASK = 0x3fffffff;
-const TAKEN = 0x40000000;
 
 /** What a worker receives to start. */
 export interface WorkerInit {
@@ -41,34 +38,31 @@ export interface WorkerInit {
   readonly slots: SharedArrayBuffer;
   /** the worker's thread index (the calling thread is 0): its own job */
   readonly id: number;
-  readonly names: readonly string[];
-  readonly SLOT: number;
-  readonly SPIN_MS: number;
 }
 
-/** Job `own` if still free, else the first free job of the call tagged `tag`, now claimed; -1 when none is left. */
-function claim(control: Int32Array, tag: number, own: number): number {
-  const count = Atomics.load(control, JOBS);
-  if (own < count && Atomics.compareExchange(control, CLAIMS + own, tag, tag | TAKEN) === tag) return own;
-  for (let job = 0; job < count; job++) if (Atomics.compareExchange(control, CLAIMS + job, tag, tag | TAKEN) === tag) return job;
+/**
+ * Of `count` jobs (claim words `claims`), job `own` if still free, else the first free one, now claimed; -1
+ * when none is left. It names nothing but its parameters: the workers run its own text (`${claim}` below),
+ * which a bundler's renaming keeps whole.
+ */
+function claim(claims: Int32Array, count: number, tag: number, own: number): number {
+  const taken = tag | 0x40000000;
+  if (own < count && Atomics.compareExchange(claims, own, tag, taken) === tag) return own;
+  for (let job = 0; job < count; job++) if (Atomics.compareExchange(claims, job, tag, taken) === tag) return job;
   return -1;
 }
 
 /** The worker's loop as source text (workers run it from a string: the same in src/, dist/ and bundles). */
 const workerLoop = `
-const GENERATION = ${GENERATION}, DONE = ${DONE}, STOP = ${STOP}, FAILED = ${FAILED}, JOBS = ${JOBS}, CLAIMS = ${CLAIMS}, TAG_MASK = ${TAG_MASK}, TAKEN = ${TAKEN};
-// claim() above, as text (a bundler's minifier renames what the function's own text would refer to)
-function claim(control, tag, own) {
-  const count = Atomics.load(control, JOBS);
-  if (own < count && Atomics.compareExchange(control, CLAIMS + own, tag, tag | TAKEN) === tag) return own;
-  for (let job = 0; job < count; job++) if (Atomics.compareExchange(control, CLAIMS + job, tag, tag | TAKEN) === tag) return job;
-  return -1;
-}
+const GENERATION = ${GENERATION}, DONE = ${DONE}, STOP = ${STOP}, FAILED = ${FAILED}, JOBS = ${JOBS}, CLAIMS = ${CLAIMS}, TAG_MASK = ${TAG_MASK};
+const SLOT = ${SLOT}, SPIN_MS = ${SPIN_MS}, names = ${JSON.stringify(kernelNames)};
+const claim = ${claim.toString()};
 function start(data, send) {
-  const { module, memory, control: controlBuffer, slots: slotBuffer, id, names, SLOT, SPIN_MS } = data;
+  const { module, memory, control: controlBuffer, slots: slotBuffer, id } = data;
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const fns = names.map((name) => instance.exports[name]);
   const control = new Int32Array(controlBuffer);
+  const claims = new Int32Array(controlBuffer, 4 * CLAIMS);
   const slots = new Float64Array(slotBuffer);
   let seen = Atomics.load(control, GENERATION);
   send('ready');
@@ -81,7 +75,8 @@ function start(data, send) {
     seen = Atomics.load(control, GENERATION);
     if (Atomics.load(control, STOP) === 1) break;
     const tag = seen & TAG_MASK;
-    for (let job = claim(control, tag, id); job >= 0; job = claim(control, tag, id)) {
+    const count = Atomics.load(control, JOBS);
+    for (let job = claim(claims, count, tag, id); job >= 0; job = claim(claims, count, tag, id)) {
       try {
         // every slot passed (a wasm export ignores arguments past its own): no array made per job, so no
         // garbage whose collection would stall this worker while the caller waits
@@ -90,7 +85,7 @@ function start(data, send) {
       } catch (error) {
         Atomics.store(control, FAILED, 1);
       }
-      if (Atomics.add(control, DONE, 1) + 1 === Atomics.load(control, JOBS)) Atomics.notify(control, DONE);
+      if (Atomics.add(control, DONE, 1) + 1 === count) Atomics.notify(control, DONE);
     }
   }
 }
@@ -112,18 +107,19 @@ export interface PoolShared {
   readonly slots: Float64Array;
 }
 
+/** Shared memory for a pool of `threads` (one job a thread at most). */
 export function poolBuffers(threads: number): PoolShared {
-  const jobs = JOBS_PER_THREAD * threads;
-  return { control: new Int32Array(new SharedArrayBuffer(4 * (CLAIMS + jobs))), slots: new Float64Array(new SharedArrayBuffer(8 * SLOT * jobs)) };
+  return { control: new Int32Array(new SharedArrayBuffer(4 * (CLAIMS + threads))), slots: new Float64Array(new SharedArrayBuffer(8 * SLOT * threads)) };
 }
 
 export function workerInit(shared: PoolShared, module: WebAssembly.Module, memory: WebAssembly.Memory, id: number): WorkerInit {
-  return { module, memory, control: shared.control.buffer as SharedArrayBuffer, slots: shared.slots.buffer as SharedArrayBuffer, id, names: kernelNames, SLOT, SPIN_MS };
+  return { module, memory, control: shared.control.buffer as SharedArrayBuffer, slots: shared.slots.buffer as SharedArrayBuffer, id };
 }
 
 export class SharedPool implements WorkerPool {
   readonly threads: number;
   readonly #control: Int32Array;
+  readonly #claims: Int32Array;
   readonly #slots: Float64Array;
   readonly #canBlock: boolean;
   readonly #terminate: () => Promise<void>;
@@ -133,6 +129,7 @@ export class SharedPool implements WorkerPool {
   constructor(threads: number, shared: PoolShared, canBlock: boolean, terminate: () => Promise<void>) {
     this.threads = threads;
     this.#control = shared.control;
+    this.#claims = shared.control.subarray(CLAIMS);
     this.#slots = shared.slots;
     this.#canBlock = canBlock;
     this.#terminate = terminate;
@@ -141,7 +138,7 @@ export class SharedPool implements WorkerPool {
   run(jobs: readonly Job[], local: Kernels): void {
     if (this.#closed) throw new NormkitError('backend', 'the wasm thread pool is closed');
     const count = jobs.length;
-    if (count > JOBS_PER_THREAD * this.threads) throw new NormkitError('backend', `the wasm thread pool takes at most ${JOBS_PER_THREAD} jobs a thread, got ${count} for ${this.threads} threads`);
+    if (count > this.threads) throw new NormkitError('backend', `the wasm thread pool takes at most one job a thread, got ${count} for ${this.threads} threads`);
     for (let j = 0; j < count; j++) {
       const base = j * SLOT;
       this.#slots[base] = kernelNames.indexOf(jobs[j].fn);
@@ -156,11 +153,12 @@ export class SharedPool implements WorkerPool {
     Atomics.store(control, FAILED, 0);
     Atomics.store(control, DONE, 0);
     Atomics.store(control, JOBS, count);
-    for (let j = 0; j < count; j++) Atomics.store(control, CLAIMS + j, tag);
+    const claims = this.#claims;
+    for (let j = 0; j < count; j++) Atomics.store(claims, j, tag);
     Atomics.store(control, GENERATION, generation);
     Atomics.notify(control, GENERATION);
     let failure: Error | null = null;
-    for (let j = claim(control, tag, 0); j >= 0; j = claim(control, tag, 0)) {
+    for (let j = claim(claims, count, tag, 0); j >= 0; j = claim(claims, count, tag, 0)) {
       try {
         callJob(local, jobs[j]);
       } catch (error) {
