@@ -2,14 +2,13 @@
 // to the bit on inputs where a reordering or fusing compiler gives a different answer, add, mul and rsqrt to ~2^-45.
 // Mutants (the error terms folded to 0, as reassociation or contraction would) show the checks fail where a compiler does that.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe } from 'node:test';
 import { BufferUsage, MapMode } from '../src/kernels/webgpu/constants.ts';
-import { requestDevice } from '../src/kernels/webgpu/engine.ts';
 import { floatFloatWgsl } from '../src/kernels/webgpu/float-float.ts';
-import { dawnGpu } from '../src/node/dawn.ts';
+import { floatFloat } from '../src/kernels/webgpu/plan.ts';
+import { createNodeWebGpu } from '../src/node/dawn.ts';
 import { Random } from './helpers.ts';
-import type { WebGpuSetup } from './webgpu-setup.ts';
-import { useWebGpu } from './webgpu-setup.ts';
+import { gpuTests } from './webgpu-setup.ts';
 
 const ops = ['twoSum', 'twoProd', 'add', 'mul', 'rsqrt'] as const;
 type Op = (typeof ops)[number];
@@ -63,12 +62,6 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 }`;
 }
 
-/** A float64 value as hi + lo of f32. */
-function pair(v: number): [number, number] {
-  const hi = Math.fround(v);
-  return [hi, Math.fround(v - hi)];
-}
-
 /**
  * Adversarial cases: sums of values 2^24 and more apart and of opposite signs (TwoSum's error is the whole
  * smaller value), products of full 24-bit significands (TwoProduct's low half is non-zero, and Veltkamp's
@@ -90,7 +83,7 @@ function cases(random: Random): { a: [number, number]; b: [number, number] }[] {
     [f(1e8), f(-1e8 + 3)],
     [f(0.1), f(0.2)],
   ];
-  for (const [a, b] of fixed) out.push({ a: pair(a), b: pair(b) });
+  for (const [a, b] of fixed) out.push({ a: floatFloat(a), b: floatFloat(b) });
   while (out.length < 1024) {
     const exponent = random.int(-20, 20);
     const a = full() * 2 ** exponent;
@@ -144,20 +137,11 @@ function check(op: Op, input: { a: [number, number]; b: [number, number] }[], hi
 }
 
 describe('webgpu float-float arithmetic (against float64)', () => {
-  let gpu: WebGpuSetup = { ok: false, reason: 'not started' };
-  let device: GPUDevice | null = null;
   const input = cases(new Random(23));
-  before(async () => {
-    gpu = await useWebGpu();
-    if (gpu.ok) device = await requestDevice(await dawnGpu());
-  });
-  after(() => {
-    device?.destroy();
-  });
+  const withGpu = gpuTests(createNodeWebGpu);
 
-  /** Runs `op` (scalar, or the vec4 version) over the cases with the library `library`. */
-  async function run(library: string, op: Op, vector: boolean): Promise<{ hi: Float32Array; lo: Float32Array }> {
-    const d = device!;
+  /** Runs `op` (scalar, or the vec4 version) over the cases with the library `library` on `d`. */
+  async function run(d: GPUDevice, library: string, op: Op, vector: boolean): Promise<{ hi: Float32Array; lo: Float32Array }> {
     const items = input.length / 4;
     // rsqrt takes |a|
     const packed = new Float32Array(16 * items);
@@ -196,29 +180,19 @@ describe('webgpu float-float arithmetic (against float64)', () => {
     return { hi, lo };
   }
 
-  const withGpu = (name: string, body: () => Promise<void>): void => {
-    it(name, async (t) => {
-      if (!gpu.ok || device === null) {
-        t.skip(gpu.ok ? 'no device' : gpu.reason);
-        return;
-      }
-      await body();
-    });
-  };
-
-  withGpu('TwoSum and TwoProduct are exact to the bit, add/mul/rsqrt within 2^-44, in f32 and vec4<f32> alike', async () => {
+  withGpu('TwoSum and TwoProduct are exact to the bit, add/mul/rsqrt within 2^-44, in f32 and vec4<f32> alike', async ({ device }) => {
     const library = floatFloatWgsl(4);
     for (const op of ops) {
-      const scalar = await run(library, op, false);
+      const scalar = await run(device, library, op, false);
       const { failures } = check(op, op === 'rsqrt' ? input.map(({ a, b }) => ({ a: [Math.abs(a[0]), Math.sign(a[0]) * a[1]], b })) : input, scalar.hi, scalar.lo);
       assert.deepEqual(failures.slice(0, 3), [], `${op}: ${failures.length} of ${input.length} wrong`);
       if (op === 'rsqrt') continue;
-      const vector = await run(library, op, true);
+      const vector = await run(device, library, op, true);
       assert.deepEqual([vector.hi, vector.lo], [scalar.hi, scalar.lo], `${op}: vec4 differs from f32`);
     }
   });
 
-  withGpu('fails where a compiler folds the error terms away (mutants of the library: what reassociation or contraction yields)', async () => {
+  withGpu('fails where a compiler folds the error terms away (mutants of the library: what reassociation or contraction yields)', async ({ device }) => {
     const library = floatFloatWgsl(4);
     // reassociation: TwoSum's (a - av) + (b - bv) is (a + b) - s, which is 0
     const reassociated = library.replaceAll(/return FF(S|Q)\(s, keep\1\(keep\1\(a - av\) \+ keep\1\(b - bv\)\)\);/g, 'return FF$1(s, keep$1(a + b) - s);');
@@ -226,9 +200,9 @@ describe('webgpu float-float arithmetic (against float64)', () => {
     const contracted = library.replaceAll(/return FF(S|Q)\(prod, keep\1\(e3 \+ keep\1\(x\.lo \* y\.lo\)\)\);/g, 'return FF$1(prod, keep$1(a * b) - prod);');
     assert.notEqual(reassociated, library);
     assert.notEqual(contracted, library);
-    const sum = await run(reassociated, 'twoSum', false);
+    const sum = await run(device, reassociated, 'twoSum', false);
     assert.ok(check('twoSum', input, sum.hi, sum.lo).failures.length > input.length / 2, 'reassociated TwoSum passed');
-    const product = await run(contracted, 'twoProd', false);
+    const product = await run(device, contracted, 'twoProd', false);
     assert.ok(check('twoProd', input, product.hi, product.lo).failures.length > input.length / 2, 'contracted TwoProduct passed');
   });
 });

@@ -40,7 +40,6 @@ describe('webgpu statistics layout (float-float pairs, no GPU)', () => {
     const packed = packStats(mean, rstd);
     for (let q = 0; q < values.length; q++) {
       assert.ok(packed[8 * q + 2] >= 1 && packed[8 * q + 2] < 2, `rstd hi ${packed[8 * q + 2]}`);
-      assert.ok(Number.isInteger(packed[8 * q + 7]));
     }
     const back = unpackStats(packed);
     for (let q = 0; q < values.length; q++) {

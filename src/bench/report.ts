@@ -63,7 +63,7 @@ export function benchChart(rows: readonly Row[]): TopLevelSpec {
       const bound = boundOf(r, group);
       if (r.system.endsWith('-bound') || bound === undefined) return [];
       const ratio = r.median_ms / bound;
-      return [{ system: `${r.system} (${r.threads}t)`, kind: r.system.startsWith('normkit') ? 'normkit' : 'other library', ratio, label: `${ratio >= 100 ? ratio.toFixed(0) : ratio >= 10 ? ratio.toFixed(1) : ratio.toFixed(2)}x` }];
+      return [{ system: `${r.system} (${r.threads}t)`, kind: r.system.startsWith('normkit') ? 'normkit' : 'other library', ratio, label: `${fmt(ratio)}x` }];
     });
     const { shape, layout, op } = group[0];
     return values.length === 0 ? [] : [{ title: `${shape} ${layout} · ${op}`, values }];

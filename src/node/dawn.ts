@@ -46,5 +46,5 @@ export async function dawnGpu(): Promise<GPU> {
  * loop); `timestamps` asks for 'timestamp-query' where the adapter has it (WebGpuNorm.startTiming); `exactUpTo`: see WebGpuNormOptions.
  */
 export async function createNodeWebGpu(options: { timestamps?: boolean } & WebGpuNormOptions = {}): Promise<WebGpuNorm> {
-  return WebGpuNorm.create({ ...options, gpu: await dawnGpu(), timestamps: options.timestamps ?? false });
+  return WebGpuNorm.create({ ...options, gpu: await dawnGpu() });
 }

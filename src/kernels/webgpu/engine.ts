@@ -9,7 +9,7 @@ import { affineSize, statsCount } from '../../core/layout.js';
 import { NormkitError } from '../../errors.js';
 import { BufferUsage, MapMode, ShaderStage } from './constants.js';
 import type { Block, Reduction } from './plan.js';
-import { affineReduction, elementwiseWorkgroups, floatFloat, grid, groupReduction, lanesOf, reduceWorkgroups, writeBlock } from './plan.js';
+import { affineReduction, elementwiseWorkgroups, grid, groupReduction, lanesOf, reduceWorkgroups, setFloatFloat, writeBlock } from './plan.js';
 import { AffineGrad, Flag, Mode, PARAMS_BYTES, PARAMS_STRIDE, WORKGROUP, shaderSource } from './shader.js';
 
 /** A float32 tensor in a GPUBuffer (usage STORAGE | COPY_SRC | COPY_DST), `length` values. */
@@ -65,7 +65,8 @@ export function packStats(mean: Float64Array, rstd: Float64Array): Float32Array 
   for (let q = 0; q < mean.length; q++) {
     const r = rstd[q];
     const k = r > 0 && Number.isFinite(r) ? Math.min(126, Math.max(-126, -Math.floor(Math.log2(r)))) : 0;
-    packed.set([...floatFloat(mean[q]), ...floatFloat(r * 2 ** k)], 8 * q);
+    setFloatFloat(packed, 8 * q, mean[q]);
+    setFloatFloat(packed, 8 * q + 2, r * 2 ** k);
     packed[8 * q + 7] = k;
   }
   return packed;
@@ -78,10 +79,10 @@ export function unpackStats(packed: Float32Array): StatsValues {
   const variance = new Float64Array(count);
   const rstd = new Float64Array(count);
   for (let q = 0; q < count; q++) {
-    const [meanHi, meanLo, rstdHi, rstdLo, varHi, varLo, E, k] = packed.subarray(8 * q, 8 * q + 8);
-    mean[q] = meanHi + meanLo;
-    rstd[q] = (rstdHi + rstdLo) * 2 ** -k;
-    variance[q] = (varHi + varLo) * 2 ** (2 * E);
+    const at = 8 * q;
+    mean[q] = packed[at] + packed[at + 1];
+    rstd[q] = (packed[at + 2] + packed[at + 3]) * 2 ** -packed[at + 7];
+    variance[q] = (packed[at + 4] + packed[at + 5]) * 2 ** (2 * packed[at + 6]);
   }
   return { mean, variance, rstd };
 }
@@ -104,14 +105,14 @@ export async function requestDevice(gpu: Pick<GPU, 'requestAdapter'>, options: {
 }
 
 /** Groups of up to this many values get float-float arithmetic per value by default (WebGpuNorm's exactUpTo). */
-export const EXACT_UP_TO = 256;
+const EXACT_UP_TO = 256;
 
 export interface WebGpuNormOptions {
   /**
    * Statistics groups of up to this many values (M = S*B) are computed with float-float arithmetic per
    * value (dx within about 1e-7 even where its terms cancel, as with two values per group), larger ones
-   * with f32 sums (float-float only for the per-group mean, variance and rstd): the exact path doubled
-   * shape A's time on SwiftShader and is not yet measured on a GPU. Default EXACT_UP_TO; Infinity: always.
+   * with f32 sums (float-float only for the per-group mean, variance and rstd): for what the exact path
+   * costs, see the README's "Cost of float-float". Default EXACT_UP_TO; Infinity: always.
    */
   readonly exactUpTo?: number;
 }

@@ -94,6 +94,13 @@ export function floatFloat(v: number): [number, number] {
   return [hi, Math.fround(v - hi)];
 }
 
+/** floatFloat(v) written to target[at] and target[at + 1], allocating nothing (f32 stores round as Math.fround). */
+export function setFloatFloat(target: Float32Array, at: number, v: number): void {
+  const hi = Math.fround(v);
+  target[at] = hi;
+  target[at + 1] = v - hi;
+}
+
 /** Writes one Params block (shader.ts) at `offset` of `target`; its `zero` field is 0 (float-float.ts's barrier). */
 export function writeBlock(target: DataView, offset: number, block: Block): void {
   const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = block.view;

@@ -75,7 +75,8 @@ const FLAG_FUSED: u32 = ${Flag.fused}u;
 const FLAG_BATCH_STATS: u32 = ${Flag.batchStats}u;
 
 override MODE: u32 = 0u;
-// float-float per value (small groups: dx cancels, and the cost is nothing), or f32 per value with float-float across chunks
+// float-float per value (small groups: dx cancels, and the cost is nothing), or f32 per value, across chunks and in the tree
+// (float-float then only for the per-group statistics formed in finish and settle)
 override EXACT: bool = true;
 const SHIFTED: u32 = ${Mode.shifted}u;
 const RECENTRED: u32 = ${Mode.recentred}u;
