@@ -5,11 +5,12 @@
  *
  *   node --import tsx scripts/tfjs-copies.ts
  */
+import { loadTf } from '../src/bench/peers/tfjs.ts';
+import { median } from '../src/bench/timing.ts';
 import { useNormkit } from '../src/tfjs/index.ts';
-import { loadTfjs } from './tfjs-train.ts';
 
-const tf = await loadTfjs();
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+// both backends registered; the loop below sets each in turn
+const tf = await loadTf('wasm');
 function time(fn: () => void): number {
   fn();
   return median(Array.from({ length: 5 }, () => {

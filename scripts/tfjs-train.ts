@@ -13,37 +13,20 @@
  *
  * test/tfjs-models.test.ts runs the same code for a few steps.
  */
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { Tf } from '../src/bench/peers/tfjs.ts';
+import { loadTf } from '../src/bench/peers/tfjs.ts';
+import { normalizedError } from '../src/conformance/compare.ts';
 import { loadDigits, PIXELS } from '../src/demo/data.ts';
 import { useNormkit } from '../src/tfjs/index.ts';
 
-export type Tfjs = typeof import('@tensorflow/tfjs');
 type LayersModel = import('@tensorflow/tfjs').LayersModel;
-
-/** @tensorflow/tfjs with its wasm backend registered too; console.log silenced while it loads (tfjs-node advert). */
-export async function loadTfjs(): Promise<Tfjs> {
-  const log = console.log;
-  console.log = () => undefined;
-  try {
-    const tf = await import('@tensorflow/tfjs');
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    const require = createRequire(import.meta.url);
-    wasm.setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'))}/dist/`);
-    await tf.setBackend('cpu');
-    await tf.ready();
-    return tf;
-  } finally {
-    console.log = log;
-  }
-}
 
 export type ModelName = 'mlp' | 'conv';
 
 /** The model, with seeded initializers so every build starts from the same weights. */
-export function buildModel(tf: Tfjs, name: ModelName, seed: number): LayersModel {
+export function buildModel(tf: Tf, name: ModelName, seed: number): LayersModel {
   const init = (k: number) => tf.initializers.glorotUniform({ seed: seed * 10 + k });
   const model = tf.sequential();
   if (name === 'mlp') {
@@ -79,7 +62,7 @@ export interface TrainRun {
 const BATCH = 60;
 
 /** Trains `name` for `steps` batches of 60 MNIST digits with model.fit (no shuffling), on tfjs's current backend. */
-export async function trainModel(tf: Tfjs, name: ModelName, steps: number, seed = 1, nudge = false): Promise<TrainRun> {
+export async function trainModel(tf: Tf, name: ModelName, steps: number, seed = 1, nudge = false): Promise<TrainRun> {
   const perEpoch = Math.min(steps, 100);
   if (steps % perEpoch !== 0) throw new Error(`--steps must be a multiple of 100 above 100, got ${steps}`);
   const { train } = loadDigits(perEpoch * BATCH, seed);
@@ -118,18 +101,8 @@ export interface Comparison {
   readonly control?: { readonly lossDiff: number; readonly weightDiff: number };
 }
 
-function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return a.length === b.length ? diff / scale : Number.NaN;
-}
-
 /** The same training on `backend` with tfjs's own kernels, then with normkit's. */
-export async function compareTraining(tf: Tfjs, backend: 'cpu' | 'wasm', name: ModelName, steps: number, control = false): Promise<Comparison> {
+export async function compareTraining(tf: Tf, backend: 'cpu' | 'wasm', name: ModelName, steps: number, control = false): Promise<Comparison> {
   await tf.setBackend(backend);
   const stock = await trainModel(tf, name, steps);
   const nudged = control ? await trainModel(tf, name, steps, 1, true) : null;
@@ -139,9 +112,9 @@ export async function compareTraining(tf: Tfjs, backend: 'cpu' | 'wasm', name: M
     return {
       stock,
       normkit,
-      lossDiff: relativeDiff(normkit.losses, stock.losses),
-      weightDiff: relativeDiff(normkit.weights, stock.weights),
-      ...(nudged === null ? {} : { control: { lossDiff: relativeDiff(nudged.losses, stock.losses), weightDiff: relativeDiff(nudged.weights, stock.weights) } }),
+      lossDiff: normalizedError(normkit.losses, stock.losses),
+      weightDiff: normalizedError(normkit.weights, stock.weights),
+      ...(nudged === null ? {} : { control: { lossDiff: normalizedError(nudged.losses, stock.losses), weightDiff: normalizedError(nudged.weights, stock.weights) } }),
     };
   } finally {
     handle.restore();
@@ -153,7 +126,8 @@ async function main(): Promise<void> {
     options: { steps: { type: 'string', default: '300' }, backends: { type: 'string', default: 'cpu,wasm' }, models: { type: 'string', default: 'mlp,conv' }, control: { type: 'boolean', default: false } },
   });
   const steps = Number(values.steps);
-  const tf = await loadTfjs();
+  // loadTf('wasm') registers both backends (and starts wasm); compareTraining sets the backend of each run
+  const tf = await loadTf('wasm');
   console.log(`tfjs ${tf.version.tfjs}, ${steps} steps of batch ${BATCH}, model.fit without and with useNormkit`);
   const controlHeader = values.control ? ' control: stock vs stock on inputs nudged by 1 ulp, loss / weights diff |' : '';
   console.log(`| backend | model | max loss diff (rel.) | final weights diff (rel.) | final loss stock / normkit | ms/step stock | ms/step +normkit | speed-up |${controlHeader}`);

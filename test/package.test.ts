@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { build, preview } from 'vite';
-import type { PreviewServer } from 'vite';
+import type { InlineConfig } from 'vite';
 import { launchChromium } from './browser.ts';
 import type { Installed } from './package-install.ts';
 import { installPacked, root, run } from './package-install.ts';
@@ -58,23 +58,33 @@ after(async () => {
   rmSync(installed.dir, { recursive: true, force: true });
 });
 
-async function pageNumbers(url: string): Promise<{ y: number[]; errors: string[] }> {
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(message.text());
-  });
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(url);
-  const y = JSON.parse(await page.locator('body[data-y]').getAttribute('data-y', { timeout: 20_000 }) ?? '[]') as number[];
-  await page.close();
-  return { y, errors };
+/** Serves `config` with Vite's preview server, opens it in Chromium, and checks the page's numbers and that it logged no error. */
+async function assertPage(config: InlineConfig, what: string): Promise<void> {
+  const server = await preview({ ...config, preview: { port: 0, host: '127.0.0.1' } });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(server.resolvedUrls?.local[0] ?? '');
+    const y = JSON.parse(await page.locator('body[data-y]').getAttribute('data-y', { timeout: 20_000 }) ?? '[]') as number[];
+    await page.close();
+    assert.deepEqual(errors, []);
+    assertClose(y, what);
+  } finally {
+    await server.close();
+  }
 }
 
 describe('the packed package, installed', { concurrency: true }, () => {
-  it('imports from Node.js ESM, and the README example runs', async () => {
+  it('imports from Node.js ESM (normkit/tfjs too, without tfjs installed), and the README example runs', async () => {
     const { app } = installed;
-    writeFileSync(join(app, 'esm.mjs'), `import { BatchNorm2d, tensor } from 'normkit';\nconsole.log(JSON.stringify(Array.from(${layerCall}.data)));\n`);
+    writeFileSync(
+      join(app, 'esm.mjs'),
+      `import { BatchNorm2d, tensor } from 'normkit';\nimport { useNormkit } from 'normkit/tfjs';\nif (typeof useNormkit !== 'function') throw new Error('normkit/tfjs');\nconsole.log(JSON.stringify(Array.from(${layerCall}.data)));\n`,
+    );
     const esm = await run(process.execPath, ['esm.mjs'], app);
     assert.equal(esm.status, 0, esm.stderr);
     assertClose(printed(esm.stdout), 'ESM');
@@ -141,14 +151,7 @@ export const used = [y, state, norm, NormkitError, startWasmThreads, startWebGpu
       .join('\n');
     assert.match(bundle, /BatchNorm2d|Expected more than 1 value per channel/);
     for (const marker of foreign) assert.ok(!bundle.toLowerCase().includes(marker.toLowerCase()), `the bundle holds '${marker}'`);
-    const server: PreviewServer = await preview({ ...config, preview: { port: 0, host: '127.0.0.1' } });
-    try {
-      const { y, errors } = await pageNumbers(server.resolvedUrls?.local[0] ?? '');
-      assert.deepEqual(errors, []);
-      assertClose(y, 'Vite page');
-    } finally {
-      await server.close();
-    }
+    await assertPage(config, 'Vite page');
   });
 
   it('runs on a plain page with an import map, as the README shows', async () => {
@@ -157,14 +160,7 @@ export const used = [y, state, norm, NormkitError, startWasmThreads, startWebGpu
     const page = importMap.replace('<!doctype html>', `<!doctype html>${noFavicon}`).replace(/<script type="module">[\s\S]*<\/script>/, `<script type="module">import { BatchNorm2d, tensor, wasmReady } from 'normkit';\nawait wasmReady();\ndocument.body.dataset.y = JSON.stringify(Array.from(${layerCall}.data));</script>`);
     assert.match(page, /<script type="importmap">/);
     writeFileSync(join(app, 'index.html'), page);
-    const server: PreviewServer = await preview({ root: app, configFile: false, logLevel: 'silent', build: { outDir: app }, preview: { port: 0, host: '127.0.0.1' } });
-    try {
-      const { y, errors } = await pageNumbers(server.resolvedUrls?.local[0] ?? '');
-      assert.deepEqual(errors, []);
-      assertClose(y, 'import-map page');
-    } finally {
-      await server.close();
-    }
+    await assertPage({ root: app, configFile: false, logLevel: 'silent', build: { outDir: app } }, 'import-map page');
   });
 
   it('without the webgpu package, startWebGpu() rejects saying which package to install', async () => {

@@ -2,11 +2,13 @@
 // rounding (the few-hundred-step run is scripts/tfjs-train.ts; this is its short copy).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildModel, compareTraining, loadTfjs } from '../scripts/tfjs-train.ts';
+import { buildModel, compareTraining } from '../scripts/tfjs-train.ts';
 import type { ModelName } from '../scripts/tfjs-train.ts';
+import { loadTf } from '../src/bench/peers/tfjs.ts';
 import { useNormkit } from '../src/tfjs/index.ts';
 
-const tf = await loadTfjs();
+// both backends registered; each test sets its own
+const tf = await loadTf('wasm');
 const STEPS = 10;
 
 const cases: readonly ['cpu' | 'wasm', ModelName][] = [

@@ -1,19 +1,21 @@
 // normkit/tfjs against stock TensorFlow.js 4.22 and normkit's float64 reference, on tfjs's cpu and wasm backends.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { loadTfjs } from '../scripts/tfjs-train.ts';
-import type { Tfjs } from '../scripts/tfjs-train.ts';
+import type { Tf } from '../src/bench/peers/tfjs.ts';
+import { loadTf } from '../src/bench/peers/tfjs.ts';
 import type { Layout } from '../src/core/layout.ts';
 import { normView } from '../src/core/layout.ts';
 import { normalizedError } from '../src/conformance/compare.ts';
 import { Random } from '../src/random.ts';
 import { referenceNorm } from '../src/reference/normalize.ts';
+import { numel } from '../src/tensor.ts';
 import type { NormkitTfjs } from '../src/tfjs/index.ts';
 import { useNormkit } from '../src/tfjs/index.ts';
 
 type Tensor = import('@tensorflow/tfjs').Tensor;
 
-const tf: Tfjs = await loadTfjs();
+// both backends registered; each describe sets its own in before()
+const tf: Tf = await loadTf('wasm');
 const EPS = 1e-3;
 /** float32 results against the float64 reference */
 const TIGHT = 2e-6;
@@ -40,7 +42,7 @@ interface Case {
 }
 
 function makeCase(shape: number[], layout: Layout): Case {
-  const n = shape.reduce((p, d) => p * d, 1);
+  const n = numel(shape);
   const c = layout === 'channels-first' ? shape[1] : shape[shape.length - 1];
   return {
     shape,
@@ -130,12 +132,20 @@ for (const backend of ['cpu', 'wasm'] as const) {
     it('parameters normkit does not cover go to tfjs\'s kernel, said once', () => {
       // [C, 1] against x [N, C, L] varies along axis 1 but broadcasts over the last: covered;
       // [2, 1, 4] varies along two axes with a broadcast one between: not covered
-      const x = tf.tensor(values(2 * 3 * 4), [2, 3, 4]);
-      const p = tf.tensor(values(8, 1, 0.1).map(Math.abs), [2, 1, 4]);
+      const [xValues, pValues] = [values(2 * 3 * 4), values(8, 1, 0.1).map(Math.abs)];
+      const x = tf.tensor(xValues, [2, 3, 4]);
+      const p = tf.tensor(pValues, [2, 1, 4]);
       const before = notices.length;
       const a = data(tf.batchNorm(x, p, p, p, p, EPS));
       const b = data(tf.batchNorm(x, p, p, p, p, EPS));
-      assert.deepEqual(a, b);
+      // tfjs's own kernel ran: it steps through each parameter cyclically (entry i % 8), not right-aligned
+      // (tfjs #1106; the broadcast answer is ~0.6 away here)
+      const truth = xValues.map((v, i) => {
+        const q = pValues[i % pValues.length];
+        return ((v - q) / Math.sqrt(q + EPS)) * q + q;
+      });
+      assert.ok(normalizedError(a, truth) < 1e-5, `first call: error ${normalizedError(a, truth)} against tfjs's kernel`);
+      assert.ok(normalizedError(b, truth) < 1e-5, `repeat: error ${normalizedError(b, truth)} against tfjs's kernel`);
       const said = notices.slice(before);
       assert.equal(said.length, 1, said.join('\n'));
       assert.match(said[0], /normkit\/tfjs: FusedBatchNorm on \w+ with x \[1, 2, 3, 4\], mean \[2, 1, 4\].*not adjacent; running tfjs's own kernel/);
@@ -291,7 +301,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         assert.match(notices.slice(before).join('\n'), /normkit serves float32 on cpu and wasm while installed; running tf.moments \+ tf.batchNorm/);
         const layer = tf.layers.batchNormalization({ scale: false });
         // tfjs's own training path reads gamma even with scale: false and throws; normkit's does not
-        assert.throws(() => layer.apply(tf.ones([4, 3]), { training: true }));
+        assert.throws(() => layer.apply(tf.ones([4, 3]), { training: true }), { name: 'TypeError', message: /Cannot read properties of undefined \(reading 'read'\)/ });
       } finally {
         await install();
       }

@@ -5,6 +5,7 @@
  * every parameter varies along the same run of x's axes, the call is one normkit view.
  */
 import type { NormView } from '../core/layout.js';
+import { formatShape, numel } from '../tensor.js';
 
 /** The run of x's axes [first, end) along which a parameter varies; 'scalar' where it varies along none. */
 type Span = { readonly first: number; readonly end: number } | 'scalar';
@@ -16,17 +17,15 @@ function spanOf(x: readonly number[], param: readonly number[]): Span | { readon
   const varying: number[] = [];
   for (let i = 0; i < param.length; i++) {
     if (param[i] === 1) continue;
-    if (param[i] !== x[offset + i]) return { reason: `[${param.join(', ')}] does not broadcast to x [${x.join(', ')}]` };
+    if (param[i] !== x[offset + i]) return { reason: `${formatShape(param)} does not broadcast to x ${formatShape(x)}` };
     varying.push(offset + i);
   }
   if (varying.length === 0) return 'scalar';
   const first = varying[0];
   const end = varying[varying.length - 1] + 1;
-  if (end - first !== varying.length) return { reason: `[${param.join(', ')}] varies along axes that are not adjacent` };
+  if (end - first !== varying.length) return { reason: `${formatShape(param)} varies along axes that are not adjacent` };
   return { first, end };
 }
-
-const product = (dims: readonly number[]): number => dims.reduce((p, d) => p * d, 1);
 
 /**
  * The normkit view for x and the given parameter shapes (absent ones: undefined), or the reason there is
@@ -44,12 +43,12 @@ export function paramView(x: readonly number[], params: readonly (readonly numbe
   }
   const { first, end } = run ?? { first: x.length, end: x.length };
   // parameters have one entry per group: span = the axes before the run, inner = the axes after it
-  return { outer: 1, span: product(x.slice(0, first)), groups: product(x.slice(first, end)), inner: product(x.slice(end)), affinePerGroup: 1 };
+  return { outer: 1, span: numel(x.slice(0, first)), groups: numel(x.slice(first, end)), inner: numel(x.slice(end)), affinePerGroup: 1 };
 }
 
 /** The view of a training call: statistics per index of `axis`, over every other axis. */
 export function axisView(x: readonly number[], axis: number): NormView {
-  return { outer: 1, span: product(x.slice(0, axis)), groups: x[axis], inner: product(x.slice(axis + 1)), affinePerGroup: 1 };
+  return { outer: 1, span: numel(x.slice(0, axis)), groups: x[axis], inner: numel(x.slice(axis + 1)), affinePerGroup: 1 };
 }
 
 /** `values` (one entry, or one per group) as one entry per group. */

@@ -9,7 +9,7 @@ export class FallbackNotices {
     this.#listener = listener;
   }
 
-  /** Reports `message` the first time it comes; later repeats are counted only. */
+  /** Reports `message` the first time it comes; later repeats are dropped. */
   say(message: string): void {
     if (this.#said.has(message)) return;
     this.#said.add(message);

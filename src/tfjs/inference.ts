@@ -6,6 +6,7 @@
  */
 import type { NormView } from '../core/layout.js';
 import type { NormKernels } from '../kernels/types.js';
+import { formatShape } from '../tensor.js';
 import { paramView, perGroup } from './broadcast.js';
 import type { FallbackNotices } from './fallback.js';
 import type { TensorStore } from './tensors.js';
@@ -36,7 +37,7 @@ function planCall(name: TfBackendName, backend: object, inputs: Inputs): Call | 
   return typeof view === 'string' ? view : { store, x, mean, variance, view };
 }
 
-const shapeOf = (t: TensorInfo | undefined): string => (t === undefined ? 'none' : `[${t.shape.join(', ')}]`);
+const shapeOf = (t: TensorInfo | undefined): string => (t === undefined ? 'none' : formatShape(t.shape));
 
 /** tfjs's FusedBatchNorm kernel for `name`, on normkit's kernels; `original` runs what normkit does not cover. */
 export function inferenceKernel(name: TfBackendName, original: KernelConfig, kernels: NormKernels, notices: FallbackNotices): KernelConfig {

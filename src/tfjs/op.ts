@@ -4,6 +4,7 @@
  * backends normkit serves it is one fused kernel; elsewhere it is tfjs's own tf.moments + tf.batchNorm.
  */
 import { NormkitError } from '../errors.js';
+import { formatShape } from '../tensor.js';
 import type { FallbackNotices } from './fallback.js';
 import { BATCH_NORM_TRAIN } from './training.js';
 import type { Tensor, Tf } from './types.js';
@@ -38,7 +39,7 @@ export function batchNormTraining(tf: Tf, fused: FusedAvailable, notices: Fallba
   const c = x.shape[axis];
   for (const [name, t] of [['scale', options.scale], ['offset', options.offset]] as const) {
     if (t != null && (t.shape.length !== 1 || t.shape[0] !== c)) {
-      throw new NormkitError('shape', `batchNormTraining: ${name} must have shape [${c}] (x's axis ${axis}), got [${t.shape.join(', ')}]`);
+      throw new NormkitError('shape', `batchNormTraining: ${name} must have shape [${c}] (x's axis ${axis}), got ${formatShape(t.shape)}`);
     }
   }
   const epsilon = options.epsilon ?? 1e-3;
@@ -49,7 +50,7 @@ export function batchNormTraining(tf: Tf, fused: FusedAvailable, notices: Fallba
       const [y, mean, variance] = tf.engine().runKernel<Tensor[]>(BATCH_NORM_TRAIN, { x, scale, offset }, { axis, varianceEpsilon: epsilon });
       return { y, mean, variance };
     }
-    notices.say(`batch normalization in training on backend '${tf.getBackend()}' with x ${x.dtype} [${x.shape.join(', ')}]: normkit serves float32 on cpu and wasm while installed; running tf.moments + tf.batchNorm`);
+    notices.say(`batch normalization in training on backend '${tf.getBackend()}' with x ${x.dtype} ${formatShape(x.shape)}: normkit serves float32 on cpu and wasm while installed; running tf.moments + tf.batchNorm`);
     const axes = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis);
     const { mean, variance } = tf.moments(x, axes);
     const shape = Array.from({ length: rank }, (_, i) => (i === axis ? c : 1));

@@ -4,6 +4,7 @@
  * backend; on wasm, make every output before taking views (an allocation may grow and detach the heap).
  */
 import { NormkitError } from '../errors.js';
+import { formatShape, numel } from '../tensor.js';
 import type { TensorInfo } from './types.js';
 import type { TfBackendName } from './types.js';
 
@@ -34,16 +35,14 @@ function isWasmBackend(backend: object): backend is WasmBackend {
 
 function float32(values: unknown, info: TensorInfo): Float32Array {
   if (values instanceof Float32Array) return values;
-  throw new NormkitError('dtype', `normkit/tfjs: expected a float32 tensor, got ${info.dtype} [${info.shape.join(', ')}]`);
+  throw new NormkitError('dtype', `normkit/tfjs: expected a float32 tensor, got ${info.dtype} ${formatShape(info.shape)}`);
 }
-
-const size = (shape: readonly number[]): number => shape.reduce((p, d) => p * d, 1);
 
 /** The store for a backend object tfjs hands a kernel, or null where it is not the one `name` says. */
 export function tensorStore(name: TfBackendName, backend: object): TensorStore | null {
   if (name === 'cpu' && isCpuBackend(backend)) {
     return {
-      make: (shape) => backend.makeTensorInfo([...shape], 'float32', new Float32Array(size(shape))),
+      make: (shape) => backend.makeTensorInfo([...shape], 'float32', new Float32Array(numel(shape))),
       values: (info) => float32(backend.data.get(info.dataId).values, info),
     };
   }

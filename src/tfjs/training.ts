@@ -72,10 +72,16 @@ function addStatisticsGradient(dx: Float32Array, x: Float32Array, view: NormView
   if (dmean.every((v) => v === 0) && dvariance.every((v) => v === 0)) return;
   const { span: S, groups: G, inner: B } = view;
   const m = S * B;
+  // per group: dx += a + b*(x - mean), with a = dmean/M and b = 2*dvariance/M
+  const a = Float64Array.from(dmean, (v) => v / m);
+  const b = Float64Array.from(dvariance, (v) => (2 * v) / m);
   for (let s = 0; s < S; s++) {
     for (let g = 0; g < G; g++) {
       const base = (s * G + g) * B;
-      for (let b = 0; b < B; b++) dx[base + b] += dmean[g] / m + (dvariance[g] * 2 * (x[base + b] - mean[g])) / m;
+      const ag = a[g];
+      const bg = b[g];
+      const mg = mean[g];
+      for (let i = 0; i < B; i++) dx[base + i] += ag + bg * (x[base + i] - mg);
     }
   }
 }
@@ -117,7 +123,10 @@ export function trainingGradient(tf: Tf): GradConfig {
     outputsToSave: [false, true, true],
     gradFunc: (dys, saved, attrs) => {
       // tfjs hands a multi-output kernel one dy per output (zeros where an output takes no part)
-      const [dy, dmean, dvariance] = Array.isArray(dys) ? dys : [dys];
+      if (!Array.isArray(dys) || dys.length !== 3) {
+        throw new NormkitError('grad-shape', `${BATCH_NORM_TRAIN}: expected one gradient per output (y, mean, variance), got ${Array.isArray(dys) ? `${dys.length}` : 'a single tensor'}`);
+      }
+      const [dy, dmean, dvariance] = dys;
       const [x, scale, mean, variance] = saved;
       const [dx, dscale, doffset] = tf.engine().runKernel<Tensor[]>(BATCH_NORM_TRAIN_GRAD, { dy, x, scale, mean, variance, dmean, dvariance }, attrs);
       return { x: () => dx, scale: () => dscale, offset: () => doffset };
