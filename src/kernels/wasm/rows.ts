@@ -7,12 +7,15 @@ import type { Plan } from './plan.js';
 import type { State } from './state.js';
 import { runJobs } from './state.js';
 
+/** LANES_RSTD_MIN of assembly/lanes.ts (the host cannot import AssemblyScript). */
+const LANES_RSTD_MIN = 1e-30;
+
 /**
- * Float32 lanes hold rstd only inside float32's range (LANES_RSTD_MIN in assembly/lanes.ts): outside it a
- * call with given statistics runs widened to float64 (with batch statistics the kernels decide).
+ * Float32 lanes hold rstd only inside float32's range: outside it a call with given statistics runs widened
+ * to float64 (with batch statistics the kernels decide).
  */
 export function lanesHold(rstd: ArrayLike<number>, count: number): boolean {
-  for (let q = 0; q < count; q++) if (!(rstd[q] >= 1e-30)) return false;
+  for (let q = 0; q < count; q++) if (!(rstd[q] >= LANES_RSTD_MIN)) return false;
   return true;
 }
 

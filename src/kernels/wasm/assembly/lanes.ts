@@ -26,6 +26,17 @@
 
 // float32 lanes hold squares and rstd only inside float32's normal range: a group whose variance falls
 // below LANES_VAR_MIN, whose float32 sums overflow (|x - mean| beyond ~1e19), or whose rstd falls below
-// LANES_RSTD_MIN (|x| near 1e38) is computed widened to float64 instead (rows.ts lanesHold on the host: the same)
+// LANES_RSTD_MIN (|x| near 1e38) is computed widened to float64 instead (the host's lanesHold in rows.ts
+// applies the rstd bound to given statistics)
 export const LANES_VAR_MIN: f64 = 1e-24;
 export const LANES_RSTD_MIN: f64 = 1e-30;
+
+/** Whether float32 lanes held a group's moments: mean and variance finite, variance not below LANES_VAR_MIN. */
+@inline export function varianceHolds(mean: f64, variance: f64): bool {
+  return isFinite(mean) && isFinite(variance) && variance >= LANES_VAR_MIN;
+}
+
+/** Whether float32 lanes hold a group's rstd. */
+@inline export function rstdHolds(rstd: f64): bool {
+  return rstd >= LANES_RSTD_MIN;
+}

@@ -9,7 +9,7 @@
 // Group mode (here) walks one statistics group at a time (runs of B contiguous values, B large);
 // row mode (rows.ts) walks rows of cols = G*B contiguous values (channels-last, B small) with SIMD across columns.
 
-import { hsum, LANES_RSTD_MIN, LANES_VAR_MIN, load1, load2, store1, store2 } from './lanes';
+import { hsum, load1, load2, rstdHolds, store1, store2, varianceHolds } from './lanes';
 
 export * from './rows';
 
@@ -373,75 +373,82 @@ function groupForwardOne<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i32, 
   const step = <usize>sizeof<T>();
   const M = <f64>S * <f64>B;
   const stride = <usize>G * <usize>B;
-  {
-    const first = runStart(q, S, G, B);
-    // fast: float32 lanes (large groups of float32 data); otherwise every value is widened to float64
-    let lanes = sizeof<T>() == 4 && fast;
-    let mu: f64 = 0;
-    let lo: f64 = 0;
-    let r: f64;
-    if (batchStats) {
-      let v: f64 = 0;
-      if (lanes) {
-        // float32: moments around a shift m, corrected: var = E[(x-m)^2] - (E[x-m])^2. m = the first run's
-        // float32 mean; where it proves far from the group's mean ((E[x-m])^2 > var: the float32 sums
-        // lost digits) a second pass takes m = that mean (as row mode)
-        let shift = <f32>(sumRunF32(x + first * step, B) / <f64>B);
-        for (let pass = 0; pass < 2; pass++) {
-          let s1: f64 = 0;
-          let s2: f64 = 0;
-          for (let s = 0; s < S; s++) {
-            s1 += shiftedMomentsRunF32(x + (first + <usize>s * stride) * step, B, shift);
-            s2 += second;
-          }
-          const d = s1 / M;
-          mu = <f64>shift + d;
-          v = Math.max(0, s2 / M - d * d);
-          if (!(d * d > v) || !isFinite(mu)) break;
-          shift = <f32>mu;
-        }
-        if (!isFinite(mu) || !isFinite(v) || !(v >= LANES_VAR_MIN)) lanes = false;
-      }
-      if (!lanes) {
-        // mu = hi + lo: hi = mean(x) rounded, lo = mean(x - hi) (x - hi exact near the mean);
-        // var = mean((x - hi)^2) - lo^2 (corrected two-pass)
-        let sum: f64 = 0;
-        for (let s = 0; s < S; s++) sum += sumRun<T>(x + (first + <usize>s * stride) * step, B);
-        mu = sum / M;
+  const first = runStart(q, S, G, B);
+  // fast: float32 lanes (large groups of float32 data); otherwise every value is widened to float64
+  let lanes = sizeof<T>() == 4 && fast;
+  let mu: f64 = 0;
+  let lo: f64 = 0;
+  let r: f64;
+  if (batchStats) {
+    let v: f64 = 0;
+    if (lanes) {
+      // float32: moments around a shift m, corrected: var = E[(x-m)^2] - (E[x-m])^2. m = the first run's
+      // float32 mean; where it proves far from the group's mean ((E[x-m])^2 > var: the float32 sums
+      // lost digits) a second pass takes m = that mean (as row mode)
+      let shift = <f32>(sumRunF32(x + first * step, B) / <f64>B);
+      for (let pass = 0; pass < 2; pass++) {
         let s1: f64 = 0;
         let s2: f64 = 0;
         for (let s = 0; s < S; s++) {
-          s2 += centredMomentsRun<T>(x + (first + <usize>s * stride) * step, B, mu);
-          s1 += second;
+          s1 += shiftedMomentsRunF32(x + (first + <usize>s * stride) * step, B, shift);
+          s2 += second;
         }
-        lo = s1 / M;
-        v = Math.max(0, s2 / M - lo * lo);
+        const d = s1 / M;
+        mu = <f64>shift + d;
+        v = Math.max(0, s2 / M - d * d);
+        if (!(d * d > v) || !isFinite(mu)) break;
+        shift = <f32>mu;
       }
-      r = 1 / Math.sqrt(v + eps);
-      store<f64>(mean + (<usize>q << 3), mu + lo);
-      store<f64>(variance + (<usize>q << 3), v);
-      store<f64>(rstd + (<usize>q << 3), r);
-    } else {
-      mu = load<f64>(mean + (<usize>q << 3));
-      r = load<f64>(rstd + (<usize>q << 3));
+      if (!varianceHolds(mu, v)) lanes = false;
     }
-    if (!(r >= LANES_RSTD_MIN)) lanes = false;
-    const g = q % G;
-    // last run first: the moments pass read it last, so it is the likeliest still in cache
-    for (let s = S - 1; s >= 0; s--) normalizeRun<T>(y, x, first + <usize>s * stride, g, B, K, B / K, weight, bias, mu, lo, r, lanes);
+    if (!lanes) {
+      // mu = hi + lo: hi = mean(x) rounded, lo = mean(x - hi) (x - hi exact near the mean);
+      // var = mean((x - hi)^2) - lo^2 (corrected two-pass)
+      let sum: f64 = 0;
+      for (let s = 0; s < S; s++) sum += sumRun<T>(x + (first + <usize>s * stride) * step, B);
+      mu = sum / M;
+      let s1: f64 = 0;
+      let s2: f64 = 0;
+      for (let s = 0; s < S; s++) {
+        s2 += centredMomentsRun<T>(x + (first + <usize>s * stride) * step, B, mu);
+        s1 += second;
+      }
+      lo = s1 / M;
+      v = Math.max(0, s2 / M - lo * lo);
+    }
+    r = 1 / Math.sqrt(v + eps);
+    store<f64>(mean + (<usize>q << 3), mu + lo);
+    store<f64>(variance + (<usize>q << 3), v);
+    store<f64>(rstd + (<usize>q << 3), r);
+  } else {
+    mu = load<f64>(mean + (<usize>q << 3));
+    r = load<f64>(rstd + (<usize>q << 3));
   }
+  if (!rstdHolds(r)) lanes = false;
+  const g = q % G;
+  // last run first: the moments pass read it last, so it is the likeliest still in cache
+  for (let s = S - 1; s >= 0; s--) normalizeRun<T>(y, x, first + <usize>s * stride, g, B, K, B / K, weight, bias, mu, lo, r, lanes);
 }
 
 // BatchNorm's groups in blocks (K = 1, S > 1, one block of A): at each s the block's runs are adjacent, so a
 // pass walks blocks*B contiguous values per s where group by group it walks S runs strided G*B apart (shape A:
-// 12.5 KB runs 800 KB apart, each restarting the prefetchers: 1.7x the time of one sequential walk). A block
-// of a thread holds about BLOCK_BYTES of x, so a block's x (and dy) stay in L3 between its passes.
+// 12.5 KB runs 800 KB apart, each restarting the prefetchers). A block of a thread holds about BLOCK_BYTES of
+// x, so a block's x (and dy) stay in L3 between its passes.
 const BLOCK_BYTES: f64 = 4194304;
 
 /** Groups per block for groups [.., q1) (1: group by group). */
 @inline function groupsPerBlock(S: i32, G: i32, B: i32, K: i32, q1: i32): i32 {
   if (K != 1 || S < 2 || q1 > G) return 1;
   return <i32>Math.max(1, Math.floor(BLOCK_BYTES / (<f64>S * <f64>B * 4)));
+}
+
+/** Byte offset of group q's run s in a block (A = 1: run s of group q is values (s*G + q)*B on). */
+@inline function blockRun(q: i32, s: i32, G: i32, B: i32): usize {
+  return ((<usize>s * <usize>G + <usize>q) * <usize>B) << 2;
+}
+
+@inline function at(p: usize, q: i32): usize {
+  return p + (<usize>q << 3);
 }
 
 /**
@@ -451,42 +458,37 @@ const BLOCK_BYTES: f64 = 4194304;
  */
 function groupForwardBlockF32(y: usize, x: usize, S: i32, G: i32, B: i32, weight: usize, bias: usize, eps: f64, mean: usize, variance: usize, rstd: usize, qa: i32, qb: i32): void {
   const M = <f64>S * <f64>B;
-  const stride = (<usize>G * <usize>B) << 2;
-  const first = runStart(qa, S, G, B) << 2;
   // each group's shift (its first run's float32 mean) waits in rstd; the sums in mean and variance
   for (let q = qa; q < qb; q++) {
-    const at = <usize>(q - qa) << 2;
-    store<f64>(rstd + (<usize>q << 3), <f64><f32>(sumRunF32(x + first + at * <usize>B, B) / <f64>B));
-    store<f64>(mean + (<usize>q << 3), 0);
-    store<f64>(variance + (<usize>q << 3), 0);
+    store<f64>(at(rstd, q), <f64><f32>(sumRunF32(x + blockRun(q, 0, G, B), B) / <f64>B));
+    store<f64>(at(mean, q), 0);
+    store<f64>(at(variance, q), 0);
   }
   for (let s = 0; s < S; s++) {
     for (let q = qa; q < qb; q++) {
-      const o = first + <usize>s * stride + ((<usize>(q - qa) * <usize>B) << 2);
-      const s1 = shiftedMomentsRunF32(x + o, B, <f32>load<f64>(rstd + (<usize>q << 3)));
-      store<f64>(mean + (<usize>q << 3), load<f64>(mean + (<usize>q << 3)) + s1);
-      store<f64>(variance + (<usize>q << 3), load<f64>(variance + (<usize>q << 3)) + second);
+      const s1 = shiftedMomentsRunF32(x + blockRun(q, s, G, B), B, <f32>load<f64>(at(rstd, q)));
+      store<f64>(at(mean, q), load<f64>(at(mean, q)) + s1);
+      store<f64>(at(variance, q), load<f64>(at(variance, q)) + second);
     }
   }
   for (let q = qa; q < qb; q++) {
-    const d = load<f64>(mean + (<usize>q << 3)) / M;
-    const mu = load<f64>(rstd + (<usize>q << 3)) + d;
-    const v = Math.max(0, load<f64>(variance + (<usize>q << 3)) / M - d * d);
+    const d = load<f64>(at(mean, q)) / M;
+    const mu = load<f64>(at(rstd, q)) + d;
+    const v = Math.max(0, load<f64>(at(variance, q)) / M - d * d);
     const r = 1 / Math.sqrt(v + eps);
-    const holds = !(d * d > v) && isFinite(mu) && isFinite(v) && v >= LANES_VAR_MIN && r >= LANES_RSTD_MIN;
-    store<f64>(mean + (<usize>q << 3), mu);
-    store<f64>(variance + (<usize>q << 3), holds ? v : -1);
-    store<f64>(rstd + (<usize>q << 3), r);
+    const holds = !(d * d > v) && varianceHolds(mu, v) && rstdHolds(r);
+    store<f64>(at(mean, q), mu);
+    store<f64>(at(variance, q), holds ? v : -1);
+    store<f64>(at(rstd, q), r);
   }
   for (let s = S - 1; s >= 0; s--) {
     for (let q = qa; q < qb; q++) {
-      if (load<f64>(variance + (<usize>q << 3)) < 0) continue;
-      const base = runStart(q, S, G, B) + <usize>s * <usize>G * <usize>B;
-      normalizeRun<f32>(y, x, base, q % G, B, 1, B, weight, bias, load<f64>(mean + (<usize>q << 3)), 0, load<f64>(rstd + (<usize>q << 3)), true);
+      if (load<f64>(at(variance, q)) < 0) continue;
+      normalizeRun<f32>(y, x, blockRun(q, s, G, B) >> 2, q, B, 1, B, weight, bias, load<f64>(at(mean, q)), 0, load<f64>(at(rstd, q)), true);
     }
   }
   for (let q = qa; q < qb; q++) {
-    if (load<f64>(variance + (<usize>q << 3)) < 0) groupForwardOne<f32>(y, x, S, G, B, 1, weight, bias, eps, mean, variance, rstd, true, q, true);
+    if (load<f64>(at(variance, q)) < 0) groupForwardOne<f32>(y, x, S, G, B, 1, weight, bias, eps, mean, variance, rstd, true, q, true);
   }
 }
 
@@ -525,7 +527,7 @@ function groupNormalizeRows<T>(y: usize, x: usize, S: i32, G: i32, B: i32, K: i3
       const q = a * G + g;
       const mu = load<f64>(mean + (<usize>q << 3));
       const r = load<f64>(rstd + (<usize>q << 3));
-      normalizeRun<T>(y, x, (<usize>row * <usize>G + <usize>g) * <usize>B, g, B, K, R, weight, bias, mu, 0, r, sizeof<T>() == 4 && fast && r >= LANES_RSTD_MIN);
+      normalizeRun<T>(y, x, (<usize>row * <usize>G + <usize>g) * <usize>B, g, B, K, R, weight, bias, mu, 0, r, sizeof<T>() == 4 && fast && rstdHolds(r));
     }
   }
 }
@@ -546,71 +548,69 @@ function groupBackwardOne<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: 
   const M = <f64>S * <f64>B;
   const R = B / K;
   const stride = <usize>G * <usize>B;
-  {
-    const first = runStart(q, S, G, B);
-    const mu = load<f64>(mean + (<usize>q << 3));
-    const r = load<f64>(rstd + (<usize>q << 3));
-    const lanes = sizeof<T>() == 4 && fast && r >= LANES_RSTD_MIN;
-    // batch statistics: the cached mean is the batch mean rounded; lo = mean(x - mean) restores its lost digits
-    let lo: f64 = 0;
-    if (!lanes && batchStats && Math.abs(mu) * r > MEAN_LO_MIN) {
-      for (let s = 0; s < S; s++) lo += centredSumRun<T>(x + (first + <usize>s * stride) * step, B, mu);
-      lo /= M;
-    }
-    const g = q % G;
-    if (R == 1 && K > 1) {
-      // one affine entry per value (LayerNorm)
-      const j = <usize>(g * K);
-      const pw: usize = weight == 0 ? 0 : weight + j * step;
-      let sumDxhatV: f64 = 0;
-      let sumDxhatXhatV: f64 = 0;
-      for (let s = 0; s < S; s++) {
-        const o = (first + <usize>s * stride) * step;
-        sumDxhatV += backwardSumsVecRun<T>(x + o, dy + o, pw, dweight + (j << 3), dbias + (j << 3), B, mu, lo, r);
-        sumDxhatXhatV += second;
-      }
-      const c1v = batchStats ? sumDxhatV / M : 0;
-      const c2v = batchStats ? sumDxhatXhatV / M : 0;
-      for (let s = 0; s < S; s++) {
-        const o = (first + <usize>s * stride) * step;
-        // dx = rstd*(w*dy - c1v - xhat*c2v): rstd*c1v = -dxTerm3, rstd*xhat*c2v = -dxTerm2 (the reference's terms)
-        if (lanes) dxRunF32(dx + o, dy + o, x + o, pw, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>r, <f32>(r * c1v), <f32>(r * c2v));
-        else dxRun<T>(dx + o, dy + o, x + o, pw, B, mu, lo, r, r, r * c1v, r * c2v);
-      }
-      return;
-    }
-    // reductions: sum dxhat and sum dxhat*xhat per group; dgamma, dbeta per affine entry
-    let sumDxhat: f64 = 0;
-    let sumDxhatXhat: f64 = 0;
+  const first = runStart(q, S, G, B);
+  const mu = load<f64>(mean + (<usize>q << 3));
+  const r = load<f64>(rstd + (<usize>q << 3));
+  const lanes = sizeof<T>() == 4 && fast && rstdHolds(r);
+  // batch statistics: the cached mean is the batch mean rounded; lo = mean(x - mean) restores its lost digits
+  let lo: f64 = 0;
+  if (!lanes && batchStats && Math.abs(mu) * r > MEAN_LO_MIN) {
+    for (let s = 0; s < S; s++) lo += centredSumRun<T>(x + (first + <usize>s * stride) * step, B, mu);
+    lo /= M;
+  }
+  const g = q % G;
+  if (R == 1 && K > 1) {
+    // one affine entry per value (LayerNorm)
+    const j = <usize>(g * K);
+    const pw: usize = weight == 0 ? 0 : weight + j * step;
+    let sumDxhatV: f64 = 0;
+    let sumDxhatXhatV: f64 = 0;
     for (let s = 0; s < S; s++) {
-      const base = first + <usize>s * stride;
-      for (let k = 0; k < K; k++) {
-        const j = <usize>(g * K + k);
-        const o = (base + <usize>(k * R)) * step;
-        const sumDy = lanes ? backwardSumsRunF32(x + o, dy + o, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r) : backwardSumsRun<T>(x + o, dy + o, R, mu, lo, r);
-        const sumDyXhat = second;
-        const w = weight == 0 ? 1 : load1<T>(weight + j * step);
-        store<f64>(dbias + (j << 3), load<f64>(dbias + (j << 3)) + sumDy);
-        store<f64>(dweight + (j << 3), load<f64>(dweight + (j << 3)) + sumDyXhat);
-        sumDxhat += w * sumDy;
-        sumDxhatXhat += w * sumDyXhat;
-      }
+      const o = (first + <usize>s * stride) * step;
+      sumDxhatV += backwardSumsVecRun<T>(x + o, dy + o, pw, dweight + (j << 3), dbias + (j << 3), B, mu, lo, r);
+      sumDxhatXhatV += second;
     }
-    // dx = rstd*(w*dy - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M) = dxTerm1 + dxTerm3 + dxTerm2 of the reference:
-    // c1 = -dxTerm3 = rstd*sum(dxhat)/M and xhat*c2 = -dxTerm2 (terms 3 and 2 with their signs flipped; 0 for constant statistics)
-    const c1 = batchStats ? (r * sumDxhat) / M : 0;
-    const c2 = batchStats ? (r * sumDxhatXhat) / M : 0;
-    // last run first: the sums pass read it last, and dx's writes evict the runs read first (x, dy and dx
-    // of a channel outgrow L2 on shape A)
-    for (let s = S - 1; s >= 0; s--) {
-      const base = first + <usize>s * stride;
-      for (let k = 0; k < K; k++) {
-        const j = <usize>(g * K + k);
-        const w = weight == 0 ? 1 : load1<T>(weight + j * step);
-        const o = (base + <usize>(k * R)) * step;
-        if (lanes) dxRunF32(dx + o, dy + o, x + o, 0, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>(r * w), <f32>c1, <f32>c2);
-        else dxRun<T>(dx + o, dy + o, x + o, 0, R, mu, lo, r, r * w, c1, c2);
-      }
+    const c1v = batchStats ? sumDxhatV / M : 0;
+    const c2v = batchStats ? sumDxhatXhatV / M : 0;
+    for (let s = 0; s < S; s++) {
+      const o = (first + <usize>s * stride) * step;
+      // dx = rstd*(w*dy - c1v - xhat*c2v): rstd*c1v = -dxTerm3, rstd*xhat*c2v = -dxTerm2 (the reference's terms)
+      if (lanes) dxRunF32(dx + o, dy + o, x + o, pw, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>r, <f32>(r * c1v), <f32>(r * c2v));
+      else dxRun<T>(dx + o, dy + o, x + o, pw, B, mu, lo, r, r, r * c1v, r * c2v);
+    }
+    return;
+  }
+  // reductions: sum dxhat and sum dxhat*xhat per group; dgamma, dbeta per affine entry
+  let sumDxhat: f64 = 0;
+  let sumDxhatXhat: f64 = 0;
+  for (let s = 0; s < S; s++) {
+    const base = first + <usize>s * stride;
+    for (let k = 0; k < K; k++) {
+      const j = <usize>(g * K + k);
+      const o = (base + <usize>(k * R)) * step;
+      const sumDy = lanes ? backwardSumsRunF32(x + o, dy + o, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r) : backwardSumsRun<T>(x + o, dy + o, R, mu, lo, r);
+      const sumDyXhat = second;
+      const w = weight == 0 ? 1 : load1<T>(weight + j * step);
+      store<f64>(dbias + (j << 3), load<f64>(dbias + (j << 3)) + sumDy);
+      store<f64>(dweight + (j << 3), load<f64>(dweight + (j << 3)) + sumDyXhat);
+      sumDxhat += w * sumDy;
+      sumDxhatXhat += w * sumDyXhat;
+    }
+  }
+  // dx = rstd*(w*dy - sum(dxhat)/M - xhat*sum(dxhat*xhat)/M) = dxTerm1 + dxTerm3 + dxTerm2 of the reference:
+  // c1 = -dxTerm3 = rstd*sum(dxhat)/M and xhat*c2 = -dxTerm2 (terms 3 and 2 with their signs flipped; 0 for constant statistics)
+  const c1 = batchStats ? (r * sumDxhat) / M : 0;
+  const c2 = batchStats ? (r * sumDxhatXhat) / M : 0;
+  // last run first: the sums pass read it last, and dx's writes evict the runs read first (x, dy and dx
+  // of a channel outgrow L2 on shape A)
+  for (let s = S - 1; s >= 0; s--) {
+    const base = first + <usize>s * stride;
+    for (let k = 0; k < K; k++) {
+      const j = <usize>(g * K + k);
+      const w = weight == 0 ? 1 : load1<T>(weight + j * step);
+      const o = (base + <usize>(k * R)) * step;
+      if (lanes) dxRunF32(dx + o, dy + o, x + o, 0, R, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>(r * w), <f32>c1, <f32>c2);
+      else dxRun<T>(dx + o, dy + o, x + o, 0, R, mu, lo, r, r * w, c1, c2);
     }
   }
 }
@@ -622,35 +622,31 @@ function groupBackwardOne<T>(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: 
  */
 function groupBackwardBlockF32(dx: usize, dy: usize, x: usize, S: i32, G: i32, B: i32, weight: usize, mean: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, qa: i32, qb: i32): void {
   const M = <f64>S * <f64>B;
-  const stride = (<usize>G * <usize>B) << 2;
-  const first = runStart(qa, S, G, B) << 2;
   for (let s = 0; s < S; s++) {
     for (let q = qa; q < qb; q++) {
-      const r = load<f64>(rstd + (<usize>q << 3));
-      if (!(r >= LANES_RSTD_MIN)) continue;
-      const mu = load<f64>(mean + (<usize>q << 3));
-      const o = first + <usize>s * stride + ((<usize>(q - qa) * <usize>B) << 2);
-      const j = <usize>(q % G) << 3;
-      store<f64>(dbias + j, load<f64>(dbias + j) + backwardSumsRunF32(x + o, dy + o, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r));
-      store<f64>(dweight + j, load<f64>(dweight + j) + second);
+      const r = load<f64>(at(rstd, q));
+      if (!rstdHolds(r)) continue;
+      const mu = load<f64>(at(mean, q));
+      const o = blockRun(q, s, G, B);
+      store<f64>(at(dbias, q), load<f64>(at(dbias, q)) + backwardSumsRunF32(x + o, dy + o, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r));
+      store<f64>(at(dweight, q), load<f64>(at(dweight, q)) + second);
     }
   }
   // dx as groupBackwardOne: c1 = rstd*w*sum(dy)/M, c2 = rstd*w*sum(dy*xhat)/M; last runs first
   for (let s = S - 1; s >= 0; s--) {
     for (let q = qa; q < qb; q++) {
-      const r = load<f64>(rstd + (<usize>q << 3));
-      if (!(r >= LANES_RSTD_MIN)) continue;
-      const mu = load<f64>(mean + (<usize>q << 3));
-      const g = q % G;
-      const w: f64 = weight == 0 ? 1 : <f64>load<f32>(weight + (<usize>g << 2));
-      const c1 = batchStats ? (r * (w * load<f64>(dbias + (<usize>g << 3)))) / M : 0;
-      const c2 = batchStats ? (r * (w * load<f64>(dweight + (<usize>g << 3)))) / M : 0;
-      const o = first + <usize>s * stride + ((<usize>(q - qa) * <usize>B) << 2);
+      const r = load<f64>(at(rstd, q));
+      if (!rstdHolds(r)) continue;
+      const mu = load<f64>(at(mean, q));
+      const w: f64 = weight == 0 ? 1 : <f64>load<f32>(weight + (<usize>q << 2));
+      const c1 = batchStats ? (r * (w * load<f64>(at(dbias, q)))) / M : 0;
+      const c2 = batchStats ? (r * (w * load<f64>(at(dweight, q)))) / M : 0;
+      const o = blockRun(q, s, G, B);
       dxRunF32(dx + o, dy + o, x + o, 0, B, <f32>mu, <f32>(mu - <f64><f32>mu), <f32>r, <f32>(r * w), <f32>c1, <f32>c2);
     }
   }
   for (let q = qa; q < qb; q++) {
-    if (!(load<f64>(rstd + (<usize>q << 3)) >= LANES_RSTD_MIN)) groupBackwardOne<f32>(dx, dy, x, S, G, B, 1, weight, mean, rstd, batchStats, dweight, dbias, q, true);
+    if (!rstdHolds(load<f64>(at(rstd, q)))) groupBackwardOne<f32>(dx, dy, x, S, G, B, 1, weight, mean, rstd, batchStats, dweight, dbias, q, true);
   }
 }
 

@@ -3,12 +3,12 @@
 // (a, column), indexed a*cols + c. The statistics, the per-column parameters and the adding of the
 // threads' partials run here too, so the host passes pointers only.
 //
-// Float32 lanes (`_f32x4`, large float32 groups): blocks of up to 16 rows, each column vector's sums
-// kept in f32x4 registers down the block and flushed into float64; the mean enters as float32 hi/lo
-// parts (x - hi is exact near the mean). Otherwise (`_f32`, `_f64`: float64 data, or float32 groups
+// Float32 lanes (`_f32x4`, large float32 groups): rows in memory order, column sums in a per-thread
+// float32 scratch (`lane`) flushed into float64 once per block of 16 rows; the mean's float32 hi is
+// subtracted (x - hi is exact near the mean) and its lo folded into each column's shift and c1. Otherwise (`_f32`, `_f64`: float64 data, or float32 groups
 // too small for float32 sums) every value is widened to float64 and the mean kept as hi + lo in float64.
 
-import { LANES_RSTD_MIN, LANES_VAR_MIN, load1, load2, store1, store2 } from './lanes';
+import { load1, load2, rstdHolds, store1, store2, varianceHolds } from './lanes';
 
 const ROW_BLOCK = 16;
 
@@ -181,7 +181,7 @@ export function rows_moment_stats_f32x4(acc1: usize, acc2: usize, shift: usize, 
       for (let b = 0; b < B; b++) store<f32>(shift + ((c0 + <usize>b) << 2), <f32>m);
     }
     const r = 1 / Math.sqrt(v + eps);
-    if (!(v >= LANES_VAR_MIN && v < Infinity) || !(r >= LANES_RSTD_MIN)) far |= 2;
+    if (!varianceHolds(m, v) || !rstdHolds(r)) far |= 2;
     store<f64>(mean + (<usize>q << 3), m);
     store<f64>(variance + (<usize>q << 3), v);
     store<f64>(rstd + (<usize>q << 3), r);
@@ -550,7 +550,7 @@ function rowsDx<T>(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r
 // ---- backward coefficients, both paths ----
 
 /**
- * From the added sums (acc1 = sum dy, acc2 = sum dy*(x - mean), acc3 = sum (x - mean) per column, or acc3 0):
+ * From the added sums (acc1 = sum dy, acc2 = sum dy*(x - mean), acc3 = sum (x - mean) per column):
  * with batch statistics lo = mean(x - mean) restores the cached mean's lost digits (float32 lanes, `mean` given:
  * the sums were around hi = the mean rounded to float32, and lo = mean - hi), xhat = ((x - mean) - lo)*rstd,
  * so sum dy*xhat = (acc2 - lo*acc1)*rstd. dweight[j] += sum dy*xhat, dbias[j] += sum dy (float64, per affine
@@ -569,7 +569,7 @@ function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, acc3: usize, A: i32, G: i32
       // float32 lanes: the sums were taken around hi = the mean rounded to float32; lo = mean - hi
       const m = load<f64>(mean + (<usize>q << 3));
       lo = m - <f64><f32>m;
-    } else if (batchStats && acc3 != 0) {
+    } else if (batchStats) {
       for (let b = 0; b < B; b++) lo += load<f64>(acc3 + (<usize>(q * B + b) << 3));
       lo /= M;
     }
@@ -580,7 +580,7 @@ function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, acc3: usize, A: i32, G: i32
       const j = <usize>(g * K + b / R);
       const w = weight == 0 ? 1 : load1<W>(weight + j * <usize>sizeof<W>());
       const sumDy = load<f64>(acc1 + (c << 3));
-      // lo 0 (no acc3, running statistics): left out, as 0*inf would be NaN
+      // lo 0 (running statistics): left out, as 0*inf would be NaN
       const sumDyXhat = (lo == 0 ? load<f64>(acc2 + (c << 3)) : load<f64>(acc2 + (c << 3)) - lo * sumDy) * r;
       store<f64>(dbias + (j << 3), load<f64>(dbias + (j << 3)) + sumDy);
       store<f64>(dweight + (j << 3), load<f64>(dweight + (j << 3)) + sumDyXhat);
