@@ -6,19 +6,12 @@
  *   node --import tsx scripts/tfjs-copies.ts
  */
 import { loadTf } from '../src/bench/peers/tfjs.ts';
-import { median } from '../src/bench/timing.ts';
+import { medianMs } from '../src/bench/timing.ts';
 import { useNormkit } from '../src/tfjs/index.ts';
 
 // both backends registered; the loop below sets each in turn
 const tf = await loadTf('wasm');
-function time(fn: () => void): number {
-  fn();
-  return median(Array.from({ length: 5 }, () => {
-    const start = performance.now();
-    fn();
-    return performance.now() - start;
-  }));
-}
+const time = (fn: () => void): number => medianMs(fn, 5);
 console.log('| tfjs backend | kernels | inference (tf.batchNorm) ms | training forward (batchNormTraining) ms |');
 console.log('|---|---|---|---|');
 for (const backend of ['cpu', 'wasm'] as const) {

@@ -6,6 +6,7 @@
 // VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json).
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { median } from '../src/bench/timing.ts';
 import { normView, statsCount } from '../src/core/layout.ts';
 import { WebGpuNorm, requestDevice } from '../src/kernels/webgpu/engine.ts';
 import { dawnGpu } from '../src/node/dawn.ts';
@@ -52,7 +53,6 @@ for (const layout of ['channels-first', 'channels-last'] as const) {
   }
 }
 for (const [k, v] of Object.entries(times)) {
-  const sorted = [...v].sort((a, b) => a - b);
-  console.log(`${k.padEnd(30)} median ${sorted[1].toFixed(0)} ms  min ${sorted[0].toFixed(0)} ms`);
+  console.log(`${k.padEnd(30)} median ${median(v).toFixed(0)} ms  min ${Math.min(...v).toFixed(0)} ms`);
 }
 process.exit(0);

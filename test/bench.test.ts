@@ -75,7 +75,7 @@ describe('normkit bench', () => {
   });
 
   it('sizes samples from a warm call: a cold first call neither sets the count nor becomes a sample', async () => {
-    // the first call 40x slow (as a cold one in Chromium), the rest 0.1 ms a call
+    // the first call 40x slow (a cold one), the rest 0.1 ms a call
     const seen: number[] = [];
     const time = (calls: number): Promise<number> => {
       seen.push(calls);

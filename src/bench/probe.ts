@@ -1,7 +1,7 @@
 /** The roofline of this run: the best copy bandwidth seen (a typed-array copy, and a wasm SIMD copy on every thread). */
 import { freeWasmTensor, runWasmJobs, wasmPool, wasmTensor } from '../kernels/wasm/backend.js';
 import { splitRange } from '../kernels/wasm/pool.js';
-import { median } from './timing.js';
+import { medianMs } from './timing.js';
 
 export interface Bandwidth {
   /** GB/s of bytes read plus bytes written. */
@@ -25,16 +25,7 @@ export function probeBandwidth(reps = 7): Bandwidth {
     a.data.fill(1);
     const parts = wasmPool()?.threads ?? 1;
     const jobs = splitRange(BYTES / 64, parts).map(([lo, hi]) => ({ fn: 'copy' as const, args: [b.data.byteOffset + lo * 64, a.data.byteOffset + lo * 64, (hi - lo) * 64] as const }));
-    const gbps = (copy: () => void): number => {
-      copy();
-      const times: number[] = [];
-      for (let i = 0; i < reps; i++) {
-        const start = performance.now();
-        copy();
-        times.push(performance.now() - start);
-      }
-      return (2 * BYTES) / (median(times) * 1e6);
-    };
+    const gbps = (copy: () => void): number => (2 * BYTES) / (medianMs(copy, reps) * 1e6);
     const typedCopy = gbps(() => {
       dst.set(src);
     });

@@ -5,6 +5,18 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** The median ms of `reps` calls of fn after one untimed call (synchronous: the copy probes, one-off timings). */
+export function medianMs(fn: () => unknown, reps: number): number {
+  fn();
+  return median(
+    Array.from({ length: reps }, () => {
+      const start = performance.now();
+      fn();
+      return performance.now() - start;
+    }),
+  );
+}
+
 /** Times `count` calls of fn (awaiting each that returns a promise) and returns ms per call. */
 export async function timeCalls(fn: () => unknown, count: number): Promise<number> {
   const start = performance.now();
@@ -18,8 +30,8 @@ export async function timeCalls(fn: () => unknown, count: number): Promise<numbe
 /**
  * Calls per sample so that one sample lasts about `targetMs` (timer resolution makes single short
  * calls noisy), and a warm call's time, which is a first sample when one call is enough. The first call
- * is not used: it can be cold (compilation, a collection, workers asleep) by 10-40x, which made a 0.1 ms
- * op look like a 2 ms one and sampled it one call at a time.
+ * is not used: it can be cold (compilation, a collection, workers asleep) by many times, which made a
+ * 0.1 ms op look like a 2 ms one and sampled it one call at a time.
  */
 export async function callsPerSample(time: (calls: number) => Promise<number>, targetMs = 2): Promise<{ calls: number; once: number }> {
   await time(1);

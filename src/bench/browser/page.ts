@@ -13,6 +13,7 @@ import { normkitSystems } from '../normkit.js';
 import type { Tf, TfLoader } from '../peers/tfjs.js';
 import { tfjsSystem } from '../peers/tfjs.js';
 import { probeBandwidth } from '../probe.js';
+import { medianMs } from '../timing.js';
 import type { Row, System } from '../types.js';
 import { shapeSpecs } from '../types.js';
 import { probeGpuBandwidth, webgpuResidentSystems } from '../webgpu.js';
@@ -41,16 +42,7 @@ async function tfjsWasmThreadsCount(): Promise<number> {
 /** tfjs-wasm's own count after start-up, and a matMul (XNNPACK's thread pool) and a BatchNorm on shape A timed at it. */
 async function probeTfjsThreads(threads: number): Promise<ThreadProbe> {
   const tf = await loadTf('wasm', threads);
-  const time = (fn: () => Float32Array | Int32Array | Uint8Array, reps = 5) => {
-    fn();
-    const times: number[] = [];
-    for (let i = 0; i < reps; i++) {
-      const start = performance.now();
-      fn();
-      times.push(performance.now() - start);
-    }
-    return times.sort((a, b) => a - b)[Math.floor(reps / 2)];
-  };
+  const time = (fn: () => Float32Array | Int32Array | Uint8Array) => medianMs(fn, 5);
   const a = tf.randomNormal([1024, 1024]);
   const x = tf.randomNormal([32, 56, 56, 64]);
   const [mean, variance, gamma, beta] = [tf.zeros([64]), tf.ones([64]), tf.ones([64]), tf.zeros([64])];
