@@ -13,7 +13,7 @@ import type { DType, FloatArray, OwnedTensor, Tensor } from '../tensor.js';
 import { allocate, describeValue, dtypeOf, emptyTensor, formatShape, ownedTensor, readTensor } from '../tensor.js';
 import { overlaps } from '../core/typed.js';
 import type { Saved } from './saved.js';
-import { noteWrite, release, resave, save } from './saved.js';
+import { noteWrite, resave, save } from './saved.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { Parameter } from './parameter.js';
@@ -75,7 +75,6 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 /** Per-call arrays a layer keeps for the next call of the same view (a small call would spend more allocating them than computing). */
 interface Scratch {
-  readonly count: number;
   readonly variance: Float64Array;
   /** the running statistics a training batch would leave (G values each) */
   readonly next: { readonly runningMean: Float64Array; readonly runningVar: Float64Array };
@@ -165,9 +164,9 @@ export abstract class Normalization implements Module {
     const count = statsCount(view);
     const k = affineSize(view);
     const kept = this.#scratch;
-    if (kept !== null && kept.count === count && kept.next.runningMean.length === view.groups && kept.dweight.length === k) return kept;
+    if (kept !== null && kept.variance.length === count && kept.next.runningMean.length === view.groups && kept.dweight.length === k) return kept;
     const next = { runningMean: new Float64Array(view.groups), runningVar: new Float64Array(view.groups) };
-    this.#scratch = { count, variance: new Float64Array(count), next, dweight: allocate(this.dtype, k), dbias: allocate(this.dtype, k) };
+    this.#scratch = { variance: new Float64Array(count), next, dweight: allocate(this.dtype, k), dbias: allocate(this.dtype, k) };
     return this.#scratch;
   }
 
@@ -305,9 +304,9 @@ export abstract class Normalization implements Module {
     const runningMean = this.#runningMean;
     const runningVar = this.#runningVar;
     const count = statsCount(view);
-    // under 'throw' y goes to scratch first: nothing the caller owns changes when the statistics fail
-    const scratch = given === null || (batchStats && this.nonFinite === 'throw');
-    const y = output?.data ?? (scratch ? allocate(this.dtype, input.data.length) : given.data);
+    // under 'throw' y goes to a temporary array first: nothing the caller owns changes when the statistics fail
+    const yToTemp = given === null || (batchStats && this.nonFinite === 'throw');
+    const y = output?.data ?? (yToTemp ? allocate(this.dtype, input.data.length) : given.data);
     // the cache holds the last forward's statistics; these are the other pair
     if (this.#spareMean?.length !== count || this.#spareRstd?.length !== count) {
       this.#spareMean = new Float64Array(count);
@@ -384,17 +383,17 @@ export abstract class Normalization implements Module {
 
   /**
    * The forward just run becomes the cache: x and weight saved at version 0 (the last cache's Saved
-   * objects reused in place of release and save), and the last cache's statistics become the spare pair.
+   * objects reused in place of release and save: a layer's weight is there or not for good), and the last
+   * cache's statistics become the spare pair.
    */
   private commitCache(x: Tensor, w: FloatArray | null, view: NormView, mean: Float64Array, rstd: Float64Array, batchStats: boolean, stepBackward: Cache['stepBackward']): void {
     const old = this.#cache;
     let saved: Saved[];
-    if (old !== null && old.saved.length === (w === null ? 1 : 2)) {
+    if (old !== null) {
       saved = old.saved;
       resave(saved[0], x.data);
       if (w !== null) resave(saved[1], w);
     } else {
-      for (const s of old?.saved ?? []) release(s);
       saved = w === null ? [save(x.data)] : [save(x.data), save(w)];
     }
     this.#spareMean = old?.mean ?? null;

@@ -27,16 +27,21 @@ export class Saved {
  */
 const watched = new WeakMap<ArrayBufferLike, Set<WeakRef<Saved>>>();
 
-/** Starts watching `data` for normkit writes; `release` stops (when the layer's cache moves on). */
+/** Puts `saved` on the watch list of its array's buffer. */
+function watch(saved: Saved): void {
+  const refs = watched.get(saved.data.buffer) ?? new Set<WeakRef<Saved>>();
+  refs.add(saved.ref);
+  watched.set(saved.data.buffer, refs);
+}
+
+/** Starts watching `data` for normkit writes (`resave` moves the watch when the layer's cache moves on). */
 export function save(data: FloatArray): Saved {
   const saved = new Saved(data);
-  const refs = watched.get(data.buffer) ?? new Set<WeakRef<Saved>>();
-  refs.add(saved.ref);
-  watched.set(data.buffer, refs);
+  watch(saved);
   return saved;
 }
 
-export function release(saved: Saved): void {
+function release(saved: Saved): void {
   watched.get(saved.data.buffer)?.delete(saved.ref);
 }
 
@@ -45,13 +50,10 @@ export function release(saved: Saved): void {
  * a small call's kernels): `saved` must be unreachable but for its new owner once this returns.
  */
 export function resave(saved: Saved, data: FloatArray): Saved {
-  if (saved.data.buffer !== data.buffer) {
-    release(saved);
-    const refs = watched.get(data.buffer) ?? new Set<WeakRef<Saved>>();
-    refs.add(saved.ref);
-    watched.set(data.buffer, refs);
-  }
+  const moved = saved.data.buffer !== data.buffer;
+  if (moved) release(saved);
   saved.data = data;
+  if (moved) watch(saved);
   saved.version = 0;
   return saved;
 }

@@ -39,7 +39,8 @@ class Allocation implements Block {
 const STAGGER_MIN = 16384;
 const STAGGER = 192;
 
-function sizeOf(bytes: number): number {
+/** The bytes alloc() takes for a request of `bytes`: staging lays out a call's copies inside one block the same way. */
+export function blockBytes(bytes: number): number {
   if (!Number.isSafeInteger(bytes) || bytes < 0) throw new NormkitError('backend', `wasm memory: expected a byte count (a non-negative integer), got ${bytes}`);
   const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
   return size < STAGGER_MIN ? size : Math.ceil(size / 4096) * 4096 + STAGGER;
@@ -96,21 +97,8 @@ export class Arena {
     return this.#buffers.has(buffer);
   }
 
-  /**
-   * Throws, before anything grows, unless `bytes` more (in blocks of the given sizes) could be
-   * allocated: a call checks its whole staging at once, so a failing call leaves the memory as it was.
-   */
-  reserve(sizes: readonly number[]): void {
-    let total = 0;
-    for (const bytes of sizes) total += sizeOf(bytes);
-    const top = this.#top;
-    if (top + total > this.#limit) {
-      throw new NormkitError('backend', `wasm memory: this call needs ${total} bytes of staging beyond the ${top} in use, over the ${this.#limit}-byte limit of wasm memory`);
-    }
-  }
-
   alloc(bytes: number): Block {
-    const size = sizeOf(bytes);
+    const size = blockBytes(bytes);
     let start = BASE;
     let index = 0;
     if (this.#top - BASE - this.#used >= size) {
@@ -209,7 +197,3 @@ export class Arena {
   }
 }
 
-/** The bytes alloc() takes for a request of `bytes`: staging lays out a call's copies inside one block the same way. */
-export function blockBytes(bytes: number): number {
-  return sizeOf(bytes);
-}

@@ -3,8 +3,8 @@
  * (never the caller object's own `length`; a resident array's were recorded when it was made) against the
  * length the view needs. Resident arrays (made by wasmTensor, tensor() or a layer, and not disposed) are
  * used in place; any other array is copied into one place in wasm memory for the call, the arena's
- * scratch when they fit (outputs copied back at the end). The copies' bytes are reserved before any is
- * allocated, so a call that cannot fit fails without growing the memory.
+ * scratch when they fit (outputs copied back at the end). The copies take one allocation, which the arena
+ * refuses before growing the memory when it cannot fit.
  */
 import { NormkitError } from '../../errors.js';
 import type { DType, FloatArray } from '../../tensor.js';
@@ -52,17 +52,14 @@ export class Staging {
    * host's, or -1 - its place in the copies when it must be copied.
    */
   readonly #at: number[] = [];
-  /** Per wanted array: the call (a count of resets) in which pointer() handed it out; outputs are copied back only then. */
-  readonly #handed: number[] = [];
-  #call = 0;
   /** One block holds every copy of the call (one allocation, not one per array): the arena's scratch when they fit there, else a block; its size, 16-byte aligned parts. */
   #block: Block | null = null;
   #scratch: number | null = null;
   #copyBytes = 0;
-  /** The pointers staged() hands to its body, reused by the next call. */
+  /** The pointers stage() fills, reused by the next call. */
   readonly pointers: Ptr[] = [];
 
-  /** Checks every array (dtype, intrinsic length, not disposed) and reserves the copies, before anything is staged. */
+  /** Checks every array (dtype, intrinsic length, not disposed) and sizes the copies, before anything is staged. */
   constructor(arena: Arena, dtype: DType, wanted: readonly Wanted[]) {
     this.#arena = arena;
     this.#wanted = wanted;
@@ -77,7 +74,6 @@ export class Staging {
     this.#dtype = dtype;
     this.#block = null;
     this.#scratch = null;
-    this.#call++;
     let copyBytes = 0;
     for (let i = 0; i < wanted.length; i++) {
       const w = wanted[i];
@@ -102,38 +98,40 @@ export class Staging {
       }
     }
     this.#copyBytes = copyBytes;
-    if (copyBytes > 0) arena.reserve([copyBytes]);
   }
 
-  /** The pointer of wanted[i] (0 for null and the host's arrays): in place when resident, else a copy. */
-  pointer(i: number): Ptr {
-    const at = this.#at[i];
-    if (at >= 0) return at;
-    const { array, role, dtype } = this.#wanted[i];
-    const offset = this.#copies() - 1 - at;
-    if (array !== null && role !== 'output' && this.#handed[i] !== this.#call) this.#arena.copyIn(offset, array, (dtype ?? this.#dtype) === 'float64');
-    this.#handed[i] = this.#call;
-    return offset;
-  }
-
-  /** Where the copies go: taken on first use. */
-  #copies(): number {
-    if (this.#scratch !== null) return this.#scratch;
-    if (this.#block !== null) return this.#block.offset;
-    this.#scratch = this.#arena.takeScratch(this.#copyBytes);
-    if (this.#scratch !== null) return this.#scratch;
-    this.#block = this.#arena.alloc(this.#copyBytes);
-    return this.#block.offset;
+  /**
+   * Every wanted array's pointer (0 for null and the host's arrays): in place when resident, else its copy,
+   * inputs copied in. The copies take the arena's scratch when they fit there, else one block (the arena
+   * refuses it before growing the memory when it cannot fit).
+   */
+  stage(): Ptr[] {
+    const pointers = this.pointers;
+    pointers.length = this.#wanted.length;
+    let base = 0;
+    if (this.#copyBytes > 0) {
+      this.#scratch = this.#arena.takeScratch(this.#copyBytes);
+      if (this.#scratch === null) this.#block = this.#arena.alloc(this.#copyBytes);
+      base = this.#scratch ?? this.#block?.offset ?? 0;
+    }
+    for (let i = 0; i < this.#wanted.length; i++) {
+      const at = this.#at[i];
+      if (at >= 0) {
+        pointers[i] = at;
+        continue;
+      }
+      const { array, role, dtype } = this.#wanted[i];
+      pointers[i] = base - 1 - at;
+      if (array !== null && role !== 'output') this.#arena.copyIn(pointers[i], array, (dtype ?? this.#dtype) === 'float64');
+    }
+    return pointers;
   }
 
   /** Copies the outputs back (after the kernels ran). */
   finish(): void {
-    if (this.#block === null && this.#scratch === null) return;
-    const base = this.#copies();
     for (let i = 0; i < this.#wanted.length; i++) {
-      const at = this.#at[i];
       const { array, role, length, dtype } = this.#wanted[i];
-      if (at < 0 && role === 'output' && array !== null && this.#handed[i] === this.#call) this.#arena.copyOut(base - 1 - at, array, length, (dtype ?? this.#dtype) === 'float64');
+      if (this.#at[i] < 0 && role === 'output' && array !== null) this.#arena.copyOut(this.pointers[i], array, length, (dtype ?? this.#dtype) === 'float64');
     }
   }
 
@@ -156,9 +154,7 @@ export function staged<T>(arena: Arena, dtype: DType, wanted: readonly WantedSlo
   idle = null;
   try {
     st.reset(arena, dtype, wanted);
-    const pointers = st.pointers;
-    for (let i = 0; i < wanted.length; i++) pointers[i] = st.pointer(i);
-    const result = body(pointers);
+    const result = body(st.stage());
     st.finish();
     return result;
   } finally {
