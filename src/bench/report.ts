@@ -1,6 +1,6 @@
 /** The benchmark's table (terminal), Markdown table and chart (a Vega-Lite spec, drawn by src/io/chart.ts) from its rows. */
 import type { TopLevelSpec } from 'vega-lite';
-import { formatTable } from '../cli/table.js';
+import { formatTable } from '../io/table.js';
 import { chartConfig } from '../io/chart.js';
 import type { Row } from './types.js';
 import { shapeSpecs } from './types.js';

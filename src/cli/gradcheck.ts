@@ -1,12 +1,9 @@
 /** `normkit gradcheck`: central-difference checks of every layer on random or given shapes. */
 import { parseArgs } from 'node:util';
-import type { Layout } from '../core/layout.js';
-import { NormkitError } from '../errors.js';
-import type { GradcheckResult } from '../gradcheck.js';
-import { gradcheck } from '../gradcheck.js';
+import type { GradcheckResult, Layout } from '../index.js';
+import { gradcheck, NormkitError, Random } from '../index.js';
 import { buildLayer, hasLayout, moduleNames } from '../nn/registry.js';
-import { Random } from '../random.js';
-import { formatNumber, formatTable } from './table.js';
+import { formatNumber, formatTable } from '../io/table.js';
 
 export const gradcheckUsage = `usage: normkit gradcheck [--module NAME] [--shape N,C,...] [--options JSON] [--layout L] [--eval] [--cases K] [--seed S] [--json]
   Central differences in float64 (eps 1e-6, atol 1e-5, rtol 1e-3) with a random dy, for x, weight and bias.

@@ -6,7 +6,7 @@
  */
 import type { NormView } from './layout.js';
 import { reduceSize } from './layout.js';
-import type { FloatArray } from '../tensor.js';
+import type { FloatArray } from './float.js';
 
 export interface RunningUpdate {
   readonly runningMean: Float64Array;

@@ -7,7 +7,7 @@
  */
 import { NormkitError } from '../errors.js';
 import type { Module, ModuleState } from '../nn/module.js';
-import type { DType, FloatArray } from '../tensor.js';
+import type { DType, FloatArray } from '../core/float.js';
 import { allocate, dtypeOf, formatShape } from '../tensor.js';
 import { bfloat16ToNumber, float16ToNumber } from './half.js';
 

@@ -3,8 +3,6 @@ import type { Layout } from '../core/layout.js';
 import { normView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import { formatShape } from '../tensor.js';
-import type { FoldedAffine } from './fold.js';
-import { foldedAffine } from './fold.js';
 import { checkVirtualBatchSize } from './ghost.js';
 import type { Plan } from './normalization.js';
 import { Normalization } from './normalization.js';
@@ -79,11 +77,6 @@ export class BatchNormBase extends Normalization {
     const renorm = checkRenorm(this.name, value);
     if (renorm !== null && !this.trackRunningStats) throw new NormkitError('option', `${this.name}: renorm needs running statistics (trackRunningStats: true)`);
     this.#renorm = renorm;
-  }
-
-  /** Per-channel { scale, shift } of eval mode: y = x*scale + shift (fold.ts). */
-  foldedAffine(): FoldedAffine {
-    return foldedAffine(this);
   }
 
   protected override trainingStep(): TrainingStepOptions | null {

@@ -7,7 +7,7 @@ import type { NormView } from '../core/layout.js';
 import { affineSize, reduceSize, statsCount } from '../core/layout.js';
 import { nextRunningStats, updateFactor } from '../core/stats.js';
 import { NormkitError } from '../errors.js';
-import { backendAvailable, backends, checkBackendDtype, isBackendName } from '../kernels/index.js';
+import { backends, checkBackendDtype, resolveBackend } from '../kernels/index.js';
 import type { BackendName, NormKernels } from '../kernels/types.js';
 import type { DType, FloatArray, OwnedTensor, Tensor } from '../tensor.js';
 import { allocate, describeValue, dtypeOf, emptyTensor, formatShape, ownedTensor, readTensor } from '../tensor.js';
@@ -197,13 +197,9 @@ export abstract class Normalization implements Module {
 
   /** Switches the kernel backend; the cached forward stays valid, since every backend shares one contract. */
   set backend(name: BackendName) {
-    // a JavaScript caller can pass anything, '__proto__' included
-    const given: unknown = name;
-    if (typeof given !== 'string' || !isBackendName(given) || !backendAvailable(given)) {
-      throw new NormkitError('backend', `${this.name}: backend ${describeValue(given)} is unknown or not available here`);
-    }
-    checkBackendDtype(name, this.dtype, this.name);
-    this.#backend = name;
+    const backend = resolveBackend(name, this.name);
+    checkBackendDtype(backend, this.dtype, this.name);
+    this.#backend = backend;
   }
 
   train(mode = true): this {

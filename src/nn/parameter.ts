@@ -1,5 +1,5 @@
 /** A trainable tensor and its accumulated gradient. */
-import type { DType, FloatArray } from '../tensor.js';
+import type { DType, FloatArray } from '../core/float.js';
 import { allocate } from '../tensor.js';
 
 export class Parameter {

@@ -4,7 +4,7 @@
  */
 import { NormkitError } from '../errors.js';
 import { typedArrayTag } from '../core/typed.js';
-import type { FloatArray } from '../tensor.js';
+import type { FloatArray } from '../core/float.js';
 import { describeValue } from '../tensor.js';
 import { noteWrite } from './saved.js';
 import type { ModuleState, ModuleStateInput } from './module.js';

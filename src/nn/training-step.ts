@@ -10,7 +10,7 @@ import type { RunningUpdate } from '../core/stats.js';
 import { nextRunningStats, updateFactor } from '../core/stats.js';
 import { NormkitError } from '../errors.js';
 import type { NormKernels } from '../kernels/types.js';
-import type { DType, FloatArray } from '../tensor.js';
+import type { DType, FloatArray } from '../core/float.js';
 import { allocate } from '../tensor.js';
 import type { Segment } from './ghost.js';
 import { ghostSegments } from './ghost.js';

@@ -7,8 +7,8 @@
  */
 import type { NormView } from '../../core/layout.js';
 import { affineSize, statsCount } from '../../core/layout.js';
-import type { DType, FloatArray } from '../../tensor.js';
-import { dtypeOf } from '../../tensor.js';
+import type { DType, FloatArray } from '../../core/float.js';
+import { dtypeOf } from '../../core/float.js';
 import { NormkitError } from '../../errors.js';
 import type { NormKernels } from '../types.js';
 import type { Job, Ptr } from './module.js';

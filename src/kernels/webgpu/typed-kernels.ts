@@ -4,7 +4,7 @@
  */
 import { affineSize } from '../../core/layout.js';
 import { NormkitError } from '../../errors.js';
-import type { FloatArray } from '../../tensor.js';
+import type { FloatArray } from '../../core/float.js';
 import type { AsyncNormKernels } from '../types.js';
 import type { GpuStats, GpuTensor, WebGpuNorm } from './engine.js';
 

@@ -1,0 +1,15 @@
+/** The element types every array in normkit holds, and the element count of a shape: the bottom of the house. */
+
+export type FloatArray = Float32Array | Float64Array;
+export type DType = 'float32' | 'float64';
+
+/** Product of the dimensions (1 for a scalar shape). */
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function dtypeOf(data: FloatArray): DType {
+  return data instanceof Float64Array ? 'float64' : 'float32';
+}
