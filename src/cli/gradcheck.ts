@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import type { GradcheckResult, Layout } from '../index.js';
 import { gradcheck, NormkitError, Random } from '../index.js';
-import { buildLayer, hasLayout, moduleNames } from '../nn/registry.js';
+import { buildLayer, hasLayout, moduleNames } from '../nn/layers-by-name.js';
 import { formatNumber, formatTable } from '../io/table.js';
 
 export const gradcheckUsage = `usage: normkit gradcheck [--module NAME] [--shape N,C,...] [--options JSON] [--layout L] [--eval] [--cases K] [--seed S] [--json]

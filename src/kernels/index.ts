@@ -4,9 +4,9 @@ import { jsKernels } from './js/norm.js';
 import { referenceKernels } from './reference.js';
 import type { DType } from '../core/float.js';
 import { describeValue, setTensorStorage } from '../tensor.js';
-import type { BackendName, NormKernels } from './types.js';
+import type { BackendName, NormKernels } from './contract.js';
 import { residentTensor, wasmAvailable, wasmKernels } from './wasm/backend.js';
-import { webgpuAvailable, webgpuKernels } from './webgpu/backend.js';
+import { webgpuAvailable, webgpuKernels } from './webgpu/sync-slot.js';
 
 export const backends: Readonly<Record<BackendName, NormKernels>> = {
   reference: referenceKernels,

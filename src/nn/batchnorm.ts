@@ -4,7 +4,7 @@ import { normView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import { formatShape } from '../tensor.js';
 import { checkVirtualBatchSize } from './ghost.js';
-import type { Plan } from './normalization.js';
+import type { InputView } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
 import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
@@ -83,7 +83,7 @@ export class BatchNormBase extends Normalization {
     return this.#virtualBatchSize === null && this.#renorm === null ? null : { virtualBatchSize: this.#virtualBatchSize, renorm: this.#renorm };
   }
 
-  protected plan(shape: readonly number[]): Plan {
+  protected inputView(shape: readonly number[]): InputView {
     checkRankAndChannels(this.name, shape, { ranks: this.#ranks }, this.layout, this.numFeatures);
     return {
       view: normView({ kind: 'batch' }, shape, this.layout),

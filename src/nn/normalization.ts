@@ -1,6 +1,6 @@
 /**
  * The one normalization layer: BatchNorm, InstanceNorm, GroupNorm and LayerNorm differ only in
- * the view they plan for an input (core/layout.ts) and in whether they keep running statistics.
+ * the view they take of an input (core/layout.ts) and in whether they keep running statistics.
  * Every call validates all of its input before it changes any state.
  */
 import type { NormView } from '../core/layout.js';
@@ -8,7 +8,7 @@ import { affineSize, reduceSize, statsCount } from '../core/layout.js';
 import { nextRunningStats, updateFactor } from '../core/stats.js';
 import { NormkitError } from '../errors.js';
 import { backends, checkBackendDtype, resolveBackend } from '../kernels/index.js';
-import type { BackendName, NormKernels } from '../kernels/types.js';
+import type { BackendName, NormKernels } from '../kernels/contract.js';
 import type { DType, FloatArray, OwnedTensor, Tensor } from '../tensor.js';
 import { allocate, describeValue, dtypeOf, emptyTensor, formatShape, ownedTensor, readTensor } from '../tensor.js';
 import { overlaps } from '../core/typed.js';
@@ -27,7 +27,7 @@ export type StateDict = ModuleState;
 export type StateDictInput = ModuleStateInput;
 
 /** How a layer sees one input: its view, and the error text when a statistic would cover one value. */
-export interface Plan {
+export interface InputView {
   readonly view: NormView;
   readonly singleValueMessage: string | null;
 }
@@ -109,9 +109,9 @@ export abstract class Normalization implements Module {
   #numBatchesTracked = 0;
   #training = true;
   #cache: Cache | null = null;
-  /** The plan of the last input shape (plan() depends on the shape only), so a loop over one shape plans once. */
-  #planShape: readonly number[] | null = null;
-  #plan: Plan | null = null;
+  /** The view of the last input shape (inputView() depends on the shape only), so a loop over one shape checks it once. */
+  #viewShape: readonly number[] | null = null;
+  #inputView: InputView | null = null;
   /** mean and rstd arrays the cache does not hold: the next forward writes them (state stays whole if it throws). */
   #spareMean: Float64Array | null = null;
   #spareRstd: Float64Array | null = null;
@@ -136,7 +136,7 @@ export abstract class Normalization implements Module {
   }
 
   /** Checks rank and channels of an input shape and returns the view the kernels use for it. */
-  protected abstract plan(shape: readonly number[]): Plan;
+  protected abstract inputView(shape: readonly number[]): InputView;
 
   /** Ghost batches or renorm for training steps (BatchNorm); null: the plain step. */
   protected trainingStep(): TrainingStepOptions | null {
@@ -145,18 +145,18 @@ export abstract class Normalization implements Module {
 
   /** The view the kernels use for an input of this shape: which elements share statistics and affine entries. */
   viewOf(shape: readonly number[]): NormView {
-    // a copy: the kept plan's view is the layer's own
-    return { ...this.planOf(shape).view };
+    // a copy: the kept view is the layer's own
+    return { ...this.inputViewOf(shape).view };
   }
 
-  /** plan(shape), kept for the next call with an equal shape. */
-  private planOf(shape: readonly number[]): Plan {
-    const last = this.#planShape;
-    if (last !== null && this.#plan !== null && sameShape(last, shape)) return this.#plan;
-    const plan = this.plan(shape);
-    this.#planShape = [...shape];
-    this.#plan = plan;
-    return plan;
+  /** inputView(shape), kept for the next call with an equal shape. */
+  private inputViewOf(shape: readonly number[]): InputView {
+    const last = this.#viewShape;
+    if (last !== null && this.#inputView !== null && sameShape(last, shape)) return this.#inputView;
+    const inputView = this.inputView(shape);
+    this.#viewShape = [...shape];
+    this.#inputView = inputView;
+    return inputView;
   }
 
   /** The scratch arrays for `view`, made anew when its sizes change. */
@@ -273,7 +273,7 @@ export abstract class Normalization implements Module {
   forward(x: Tensor, options?: { out?: Tensor }): Tensor {
     const input = this.readInput(x, 'input');
     const { out } = readCallOptions(this.name, options, 'forward');
-    const { view, singleValueMessage } = this.planOf(input.shape);
+    const { view, singleValueMessage } = this.inputViewOf(input.shape);
     if (input.shape.includes(0)) {
       throw new NormkitError('empty', `${this.name}: input has a zero-size dimension, got input size ${formatShape(input.shape)}`);
     }

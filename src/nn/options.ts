@@ -1,7 +1,7 @@
 /** Option checks shared by every normalization layer: each bad option is a typed error naming what came. */
 import type { Layout } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
-import type { BackendName } from '../kernels/types.js';
+import type { BackendName } from '../kernels/contract.js';
 import { checkBackendDtype, defaultBackend, resolveBackend } from '../kernels/index.js';
 import type { DType } from '../core/float.js';
 import { describeValue, maxElements } from '../tensor.js';

@@ -9,7 +9,7 @@ import type { NormView } from '../core/layout.js';
 import type { RunningUpdate } from '../core/stats.js';
 import { nextRunningStats, updateFactor } from '../core/stats.js';
 import { NormkitError } from '../errors.js';
-import type { NormKernels } from '../kernels/types.js';
+import type { NormKernels } from '../kernels/contract.js';
 import type { DType, FloatArray } from '../core/float.js';
 import { allocate } from '../tensor.js';
 import type { Segment } from './ghost.js';

@@ -7,7 +7,7 @@
  */
 import type { NormView } from '../../core/layout.js';
 import type { FloatArray } from '../../core/float.js';
-import type { NormKernels } from '../types.js';
+import type { NormKernels } from '../contract.js';
 import { MEAN_LO_MIN, backwardColumns, forwardTrainColumns, forwardWithStatsColumns } from './columns.js';
 
 /** Affine runs shorter than this go to column mode (columns.ts) where rows repeat (S > 1) to amortize its per-column constants. */
