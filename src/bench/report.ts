@@ -4,8 +4,9 @@ import { formatTable } from '../io/table.js';
 import { chartConfig } from '../io/chart.js';
 import type { Row } from './types.js';
 import { shapeSpecs } from './types.js';
+import { numel } from '../core/float.js';
 
-const elements: Readonly<Record<string, number>> = Object.fromEntries(shapeSpecs.map((s) => [s.name, s.shape.reduce((p, d) => p * d, 1)]));
+const elements: Readonly<Record<string, number>> = Object.fromEntries(shapeSpecs.map((s) => [s.name, numel(s.shape)]));
 
 function groupsOf(rows: readonly Row[]): Row[][] {
   const groups = new Map<string, Row[]>();

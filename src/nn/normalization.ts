@@ -20,6 +20,7 @@ import { Parameter } from './parameter.js';
 import { loadState, readStrict } from './state.js';
 import type { RunningAfter, TrainingStepOptions, TrainingStepResult } from './training-step.js';
 import { runTrainingStep } from './training-step.js';
+import { allFinite, allFiniteF32, numel } from '../core/float.js';
 
 /** PyTorch state-dict keys mapped to copies of the layer's arrays (num_batches_tracked as a number). */
 export type StateDict = ModuleState;
@@ -54,17 +55,6 @@ interface Cache {
   readonly batchStats: boolean;
   /** The backward of a Ghost BatchNorm or renorm training step (training-step.ts), in place of the kernel's. */
   readonly stepBackward: TrainingStepResult['backward'] | null;
-}
-
-function allFinite(values: ArrayLike<number>): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
-  return true;
-}
-
-/** Whether every value stays finite once rounded to float32 (as a Float32Array would store it). */
-function allFiniteF32(values: ArrayLike<number>): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(Math.fround(values[i]))) return false;
-  return true;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -264,7 +254,7 @@ export abstract class Normalization implements Module {
 
   /** A new output of `shape`: in wasm memory when this layer runs on wasm there (dispose() returns it; see tensor.ts). */
   private newOutput(shape: readonly number[]): OwnedTensor {
-    return this.#backend === 'wasm' ? emptyTensor(this.dtype, shape) : ownedTensor(allocate(this.dtype, shape.reduce((p, d) => p * d, 1)), [...shape]);
+    return this.#backend === 'wasm' ? emptyTensor(this.dtype, shape) : ownedTensor(allocate(this.dtype, numel(shape)), [...shape]);
   }
 
   /** y for x; `out` receives y instead of a new array (in place of allocation, e.g. a wasmTensor). */
