@@ -1,13 +1,19 @@
 """Why PyTorch's rows in an interleaved harness are slower than PyTorch timed alone (docs/bench-method.md).
 
   python3 scripts/bench-pytorch-gap.py [--shape A|B|C] [--layout channels-first|channels-last] [--threads N] [--rounds R] [--no-trim]
+  python3 scripts/bench-pytorch-gap.py --trace FILE
+  python3 scripts/bench-pytorch-gap.py --fault-cost
 
 In one process, on one shape (BatchNorm, the bench's data), at N threads:
   blocked   torch.utils.benchmark.Timer(...).blocked_autorange(): one op repeated (how PyTorch times itself)
   rotation  what the bench's peer did: one call per sample, the ops in turn (forward, backward, forward+backward,
             inference), R rounds; per call: wall ms, CPU ms (user + system, all threads) and minor page faults
 --no-trim sets glibc's M_TRIM_THRESHOLD and M_MMAP_THRESHOLD (mallopt) so freed outputs stay mapped: with it the
-rotation's page faults go, which isolates their cost. Medians; a table on stdout. CPU time is the figure to compare
+rotation's page faults go, which isolates their cost.
+--trace FILE summarizes what the interleaved peer wrote with NORMKIT_TORCH_TRACE=FILE (normkit bench
+--pytorch-interleaved): per thread count, layout and op, the samples with and without page faults, their medians.
+--fault-cost: what one minor page fault costs here: a fresh 25.7 MB mapping (shape A's output) touched once a page,
+against touching it again, CPU and wall time, median of 20. Medians; a table on stdout. CPU time is the figure to compare
 on a loaded machine: it leaves out the time the process waits for a core.
 """
 import argparse
@@ -29,6 +35,45 @@ def usage():
     return r.ru_utime + r.ru_stime, r.ru_minflt
 
 
+def summarize(path):
+    import json
+
+    groups = {}
+    for line in open(path):
+        r = json.loads(line)
+        groups.setdefault((r["threads"], r["layout"], r["op"]), []).append(r)
+    print("threads  layout          op                samples  median ms  faulting samples  their median ms  the others' median ms")
+    for (threads, layout, op), samples in groups.items():
+        # a sample faulting in a fresh output: over 100 minor faults a call (shape A's output is 6272 pages)
+        faulting = [s["ms"] for s in samples if s["faults_per_call"] > 100]
+        clean = [s["ms"] for s in samples if s["faults_per_call"] <= 100]
+        med = lambda v: f"{statistics.median(v):.3f}" if v else "-"
+        print(f"{threads:7}  {layout:14}  {op:16}  {len(samples):7}  {med([s['ms'] for s in samples]):>9}  {len(faulting):16}  {med(faulting):>15}  {med(clean):>21}")
+
+
+def fault_cost():
+    import mmap
+
+    size = 32 * 64 * 56 * 56 * 4
+    pages = range(0, size, mmap.PAGESIZE)
+    fresh, again = [], []
+    for _ in range(20):
+        m = mmap.mmap(-1, size)
+        for timings in (fresh, again):
+            cpu0, faults0 = usage()
+            start = time.perf_counter()
+            for p in pages:
+                m[p] = 1
+            wall = time.perf_counter() - start
+            cpu1, faults1 = usage()
+            timings.append((wall, cpu1 - cpu0, faults1 - faults0))
+        m.close()
+    f = [statistics.median(v) for v in zip(*fresh)]
+    a = [statistics.median(v) for v in zip(*again)]
+    print(f"{len(pages)} pages ({size / 1e6:.1f} MB): first touch {f[0] * 1e3:.2f} ms wall, {f[1] * 1e3:.2f} ms CPU, {f[2]:.0f} faults; again {a[0] * 1e3:.2f} ms wall, {a[1] * 1e3:.2f} ms CPU, {a[2]:.0f} faults")
+    print(f"one minor fault: {(f[0] - a[0]) / f[2] * 1e6:.2f} us wall, {(f[1] - a[1]) / f[2] * 1e6:.2f} us CPU")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--shape", default="A", choices=sorted(SHAPES))
@@ -36,7 +81,15 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--no-trim", action="store_true")
+    parser.add_argument("--trace")
+    parser.add_argument("--fault-cost", action="store_true")
     args = parser.parse_args()
+    if args.fault_cost:
+        fault_cost()
+        return
+    if args.trace is not None:
+        summarize(args.trace)
+        return
     if args.no_trim:
         libc = ctypes.CDLL("libc.so.6")
         # freed memory stays with the process (no trim), and no output gets its own mmap (32 MB is glibc's largest threshold)
