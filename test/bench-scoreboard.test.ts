@@ -6,9 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { strongestBound } from '../src/bench/harness.ts';
 import { nativeProbeScript, parseNativeProbe, probeNative } from '../src/bench/native-probe.ts';
 import { findTorchPython, pytorchScript } from '../src/bench/peers/pytorch.ts';
 import { parseStandalone, runPytorchStandalone } from '../src/bench/peers/pytorch-standalone.ts';
+import { strongest } from '../src/bench/probe.ts';
 import { formatScoreboardMarkdown, scoreboardCells } from '../src/bench/scoreboard.ts';
 import type { Row } from '../src/bench/types.ts';
 import { shapeSpecs } from '../src/bench/types.ts';
@@ -121,6 +123,20 @@ describe('native bandwidth probe', () => {
     const probe = await probeNative(8, 1, script);
     assert.ok('reason' in probe);
     assert.match(probe.reason, /no C compiler \(\/nonexistent\/cc not found\)/);
+  });
+});
+
+describe('strongest bound', () => {
+  it('takes the highest finite bandwidth and names its kernel; a probe that measured nothing never sets it', () => {
+    const wasm = strongest([
+      { kernel: 'wasm copy', threads: 2, gbps: 18 },
+      { kernel: 'wasm fill', threads: 1, gbps: 21 },
+    ]);
+    assert.equal(wasm.source, 'wasm fill, 1 thread');
+    const native = strongest([{ kernel: 'native sum', threads: 2, gbps: 40 }]);
+    assert.deepEqual(strongestBound([wasm, undefined, native]), { gbps: 40, source: 'native sum, 2 threads' });
+    assert.deepEqual(strongestBound([strongest([]), wasm]), { gbps: 21, source: 'wasm fill, 1 thread' });
+    assert.deepEqual(strongestBound([wasm, strongest([])]), { gbps: 21, source: 'wasm fill, 1 thread' });
   });
 });
 

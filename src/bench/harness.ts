@@ -36,7 +36,7 @@ export interface Bound {
 /** The strongest of the bandwidths measured (a probe is only ever slowed by the machine, so the highest is the truest). */
 export function strongestBound(measured: readonly (Bandwidth | undefined)[]): Bound {
   let bound: Bound = { gbps: Number.NaN, source: 'no probe' };
-  for (const b of measured) if (b !== undefined && !(b.best <= bound.gbps)) bound = { gbps: b.best, source: b.source };
+  for (const b of measured) if (b !== undefined && Number.isFinite(b.best) && !(b.best <= bound.gbps)) bound = { gbps: b.best, source: b.source };
   return bound;
 }
 
