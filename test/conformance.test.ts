@@ -1,31 +1,17 @@
 // The shared conformance suite: every backend in the record runs every public fixture, in both layouts.
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runFixtures } from '../src/conformance/run.ts';
-import { backendNames, backends } from '../src/kernels/index.ts';
+import { describeBackends } from './backends.ts';
 import { fixtureFiles, loadFixtures } from './helpers.ts';
-import type { WebGpuSetup } from './webgpu-setup.ts';
-import { useWebGpu } from './webgpu-setup.ts';
 
-for (const backend of backendNames) {
+describeBackends('conformance', ({ name: backend, it: backendIt }) => {
   for (const layout of ['channels-first', 'channels-last'] as const) {
-    describe(`conformance: ${backend} backend, ${layout}`, () => {
-      let gpu: WebGpuSetup = { ok: true, adapter: '' };
-      if (backend === 'webgpu') {
-        before(async () => {
-          gpu = await useWebGpu();
-        });
-      }
-      const { dtypes } = backends[backend];
+    describe(layout, () => {
       for (const file of fixtureFiles) {
         const fixtures = loadFixtures(file);
         for (const c of fixtures.cases) {
-          const unsupported = dtypes.includes(c.dtype) ? false : `the ${backend} backend computes in ${dtypes.join(', ')} only`;
-          it(`${file} ${c.name}`, { skip: unsupported }, (t) => {
-            if (!gpu.ok) {
-              t.skip(gpu.reason);
-              return;
-            }
+          backendIt(`${file} ${c.name}`, { dtype: c.dtype }, () => {
             const { rows } = runFixtures({ ...fixtures, cases: [c] }, { backend, layout });
             assert.ok(rows.length > 0, 'the case compared nothing');
             for (const row of rows) assert.ok(row.ok, `${row.tensor} step ${row.step}: ${row.error} > ${row.bound} ${row.detail}`);
@@ -40,7 +26,7 @@ for (const backend of backendNames) {
       }
     });
   }
-}
+});
 
 describe('conformance runner', () => {
   it('dumps what it computed beside every step', () => {

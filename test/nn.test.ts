@@ -9,6 +9,7 @@ import { SoftmaxCrossEntropy } from '../src/nn/loss.ts';
 import { Sequential } from '../src/nn/sequential.ts';
 import { SGD } from '../src/nn/sgd.ts';
 import { Sigmoid } from '../src/nn/sigmoid.ts';
+import { describeBackends } from './backends.ts';
 import { Random, randomTensor, snapshot } from './helpers.ts';
 
 describe('nn building blocks', () => {
@@ -20,28 +21,6 @@ describe('nn building blocks', () => {
     assert.deepEqual(result.entries.map((e) => e.input), ['x', 'weight', 'bias']);
     assert.throws(() => linear.forward(randomTensor(new Random(1), [4, 6])), (e: unknown) => e instanceof NormkitError && /expected input of shape \[N, 5\], got \[4, 6\]/.test(e.message));
     assert.throws(() => new Linear(5, 3).backward(randomTensor(new Random(1), [4, 3], 'float32')), /backward called before forward/);
-  });
-
-  it('Sigmoid and a Sequential with BatchNorm1d pass gradcheck end to end', () => {
-    const net = new Sequential(new Linear(6, 4, { dtype: 'float64', seed: 1 }), new BatchNorm1d(4, { dtype: 'float64' }), new Sigmoid(), new Linear(4, 3, { dtype: 'float64', seed: 2 }));
-    const result = gradcheck(net, randomTensor(new Random(3), [5, 6]));
-    assert.ok(result.ok, JSON.stringify(result.entries.map(({ analytical, numerical, ...e }) => e)));
-    assert.equal(result.entries.length, 1 + 6);
-    assert.deepEqual(Object.keys(net.stateDict()), ['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var', '1.num_batches_tracked', '3.weight', '3.bias']);
-  });
-
-  it('Sequential loads its state whole or not at all', () => {
-    const make = () => new Sequential(new Linear(3, 2, { seed: 1 }), new BatchNorm1d(2));
-    const a = make();
-    const b = new Sequential(new Linear(3, 2, { seed: 9 }), new BatchNorm1d(2));
-    const before = snapshot(b);
-    const state = { ...a.stateDict(), '1.running_var': [1, 2, 3] };
-    assert.throws(() => {
-      b.loadStateDict(state);
-    }, /size mismatch for running_var/);
-    assert.equal(snapshot(b), before);
-    b.loadStateDict(a.stateDict());
-    assert.equal(snapshot(b), snapshot(a));
   });
 
   it('softmax cross-entropy: value and gradient against central differences', () => {
@@ -86,5 +65,29 @@ describe('nn building blocks', () => {
     }
     assert.ok(losses[299] < losses[0] * 0.5, `${losses[0]} -> ${losses[299]}`);
     assert.throws(() => new SGD([], { lr: 0 }), /lr must be a finite number > 0/);
+  });
+});
+
+describeBackends('nn building blocks around a norm layer', ({ name: backend, it }) => {
+  it('Sigmoid and a Sequential with BatchNorm1d pass gradcheck end to end', { dtype: 'float64', why: 'gradcheck differences in float64' }, () => {
+    const net = new Sequential(new Linear(6, 4, { dtype: 'float64', seed: 1 }), new BatchNorm1d(4, { backend, dtype: 'float64' }), new Sigmoid(), new Linear(4, 3, { dtype: 'float64', seed: 2 }));
+    const result = gradcheck(net, randomTensor(new Random(3), [5, 6]));
+    assert.ok(result.ok, JSON.stringify(result.entries.map(({ analytical, numerical, ...e }) => e)));
+    assert.equal(result.entries.length, 1 + 6);
+    assert.deepEqual(Object.keys(net.stateDict()), ['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var', '1.num_batches_tracked', '3.weight', '3.bias']);
+  });
+
+  it('Sequential loads its state whole or not at all', () => {
+    const make = () => new Sequential(new Linear(3, 2, { seed: 1 }), new BatchNorm1d(2, { backend }));
+    const a = make();
+    const b = new Sequential(new Linear(3, 2, { seed: 9 }), new BatchNorm1d(2, { backend }));
+    const before = snapshot(b);
+    const state = { ...a.stateDict(), '1.running_var': [1, 2, 3] };
+    assert.throws(() => {
+      b.loadStateDict(state);
+    }, /size mismatch for running_var/);
+    assert.equal(snapshot(b), before);
+    b.loadStateDict(a.stateDict());
+    assert.equal(snapshot(b), snapshot(a));
   });
 });

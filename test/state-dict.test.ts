@@ -1,20 +1,20 @@
 // State dicts: PyTorch's keys, strict loading, bit-exact round trips.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
 import { NormkitError } from '../src/errors.ts';
 import { BatchNorm2d } from '../src/nn/batchnorm.ts';
 import { GroupNorm } from '../src/nn/groupnorm.ts';
 import { InstanceNorm1d } from '../src/nn/instancenorm.ts';
 import { LayerNorm } from '../src/nn/layernorm.ts';
+import { describeBackends } from './backends.ts';
 import { Random, randomTensor, snapshot } from './helpers.ts';
 
-describe('stateDict / loadStateDict', () => {
+describeBackends('stateDict / loadStateDict', ({ name: backend, it }) => {
   it("uses PyTorch's keys for every layer", () => {
-    assert.deepEqual(Object.keys(new BatchNorm2d(3).stateDict()), ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']);
-    assert.deepEqual(Object.keys(new BatchNorm2d(3, { affine: false }).stateDict()), ['running_mean', 'running_var', 'num_batches_tracked']);
-    assert.deepEqual(Object.keys(new LayerNorm([4, 5]).stateDict()), ['weight', 'bias']);
-    assert.deepEqual(Object.keys(new GroupNorm(2, 4, { affine: false }).stateDict()), []);
-    assert.deepEqual(Object.keys(new InstanceNorm1d(2, { affine: true, trackRunningStats: true }).stateDict()), [
+    assert.deepEqual(Object.keys(new BatchNorm2d(3, { backend }).stateDict()), ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']);
+    assert.deepEqual(Object.keys(new BatchNorm2d(3, { backend, affine: false }).stateDict()), ['running_mean', 'running_var', 'num_batches_tracked']);
+    assert.deepEqual(Object.keys(new LayerNorm([4, 5], { backend }).stateDict()), ['weight', 'bias']);
+    assert.deepEqual(Object.keys(new GroupNorm(2, 4, { backend, affine: false }).stateDict()), []);
+    assert.deepEqual(Object.keys(new InstanceNorm1d(2, { backend, affine: true, trackRunningStats: true }).stateDict()), [
       'weight',
       'bias',
       'running_mean',
@@ -23,13 +23,13 @@ describe('stateDict / loadStateDict', () => {
     ]);
   });
 
-  it('round-trips bit-exactly (float32 and float64, awkward values included)', () => {
-    for (const dtype of ['float32', 'float64'] as const) {
+  for (const dtype of ['float32', 'float64'] as const) {
+    it(`round-trips bit-exactly after training steps (${dtype}, awkward values included)`, { dtype }, () => {
       const random = new Random(1);
-      const a = new BatchNorm2d(3, { dtype });
+      const a = new BatchNorm2d(3, { dtype, backend });
       for (let i = 0; i < 3; i++) a.forward(randomTensor(random, [2, 3, 2, 2], dtype, 1e3, 1e-3));
       a.weight!.data.set([-0, 1e-45, 3.4e38]);
-      const b = new BatchNorm2d(3, { dtype });
+      const b = new BatchNorm2d(3, { dtype, backend });
       b.loadStateDict(a.stateDict());
       assert.equal(snapshot(b), snapshot(a));
       const sa = a.stateDict();
@@ -44,11 +44,11 @@ describe('stateDict / loadStateDict', () => {
       const copy = a.stateDict();
       (copy.running_mean as Float32Array)[0] = 42;
       assert.notEqual(a.runningMean![0], 42);
-    }
-  });
+    });
+  }
 
   it('is strict by default: missing, unexpected and wrong-length entries are errors, and nothing is written', () => {
-    const bn = new BatchNorm2d(2);
+    const bn = new BatchNorm2d(2, { backend });
     const good = { weight: [1, 2], bias: [3, 4], running_mean: [5, 6], running_var: [7, 8], num_batches_tracked: 9 };
     const before = snapshot(bn);
     const cases: [Record<string, number[] | number>, RegExp][] = [
@@ -68,7 +68,7 @@ describe('stateDict / loadStateDict', () => {
   });
 
   it('non-strict loading takes the keys it knows and keeps the rest', () => {
-    const bn = new BatchNorm2d(2);
+    const bn = new BatchNorm2d(2, { backend });
     bn.loadStateDict({ weight: [5, 6], other: [1] }, { strict: false });
     assert.deepEqual(Array.from(bn.weight!.data), [5, 6]);
     assert.deepEqual(Array.from(bn.runningVar!), [1, 1]);

@@ -4,12 +4,13 @@ import { describe, it } from 'node:test';
 import { toChannelsLast } from '../src/core/transpose.ts';
 import { NormkitError } from '../src/errors.ts';
 import { gradcheck } from '../src/gradcheck.ts';
-import type { BackendName } from '../src/kernels/contract.ts';
 import { BatchNorm1d, BatchNorm2d } from '../src/nn/batchnorm.ts';
 import type { Tensor } from '../src/tensor.ts';
+import { describeBackends } from './backends.ts';
 import { Random, maxAbsDiff, randomTensor, snapshot } from './helpers.ts';
 
-const cpuBackends: readonly BackendName[] = ['reference', 'js', 'wasm'];
+/** Bounds against the oracle: float64 to its last digits, float32 to its rounding of values of order 1-10. */
+const close = { float64: { y: 1e-12, stats: 1e-14 }, float32: { y: 2e-5, stats: 2e-6 } } as const;
 
 /** Rows [from, to) of a channels-first tensor as a new tensor (a copy: the oracle may copy). */
 function rows(t: Tensor, from: number, to: number): Tensor {
@@ -17,16 +18,17 @@ function rows(t: Tensor, from: number, to: number): Tensor {
   return { data: t.data.slice(from * per, to * per), shape: [to - from, ...t.shape.slice(1)] };
 }
 
-describe('Ghost BatchNorm (virtualBatchSize)', () => {
-  for (const backend of cpuBackends) {
+describeBackends('Ghost BatchNorm (virtualBatchSize)', ({ name: backend, it }) => {
+  for (const dtype of ['float64', 'float32'] as const) {
     for (const layout of ['channels-first', 'channels-last'] as const) {
-      it(`${backend} ${layout}: equals one BatchNorm step per ghost batch (7 = 3 + 3 + 1 samples of 2x2), momentum and cumulative`, () => {
+      it(`${dtype} ${layout}: equals one BatchNorm step per ghost batch (7 = 3 + 3 + 1 samples of 2x2), momentum and cumulative`, { dtype }, () => {
+        const tol = close[dtype];
         for (const momentum of [0.1, null]) {
           const random = new Random(3);
-          const x = randomTensor(random, [7, 3, 2, 2], 'float64', 2, 3);
-          const dy = randomTensor(random, [7, 3, 2, 2], 'float64');
-          const ghost = new BatchNorm2d(3, { dtype: 'float64', backend, layout, momentum, virtualBatchSize: 3 });
-          const plain = new BatchNorm2d(3, { dtype: 'float64', backend: 'reference', momentum });
+          const x = randomTensor(random, [7, 3, 2, 2], dtype, 2, 3);
+          const dy = randomTensor(random, [7, 3, 2, 2], dtype);
+          const ghost = new BatchNorm2d(3, { dtype, backend, layout, momentum, virtualBatchSize: 3 });
+          const plain = new BatchNorm2d(3, { dtype, backend: 'reference', momentum });
           for (const layer of [ghost, plain]) layer.loadStateDict({ weight: [1.5, -0.5, 2], bias: [0.1, 0.2, 0.3], running_mean: [0.5, 0, -1], running_var: [2, 1, 0.5], num_batches_tracked: 4 });
           const cl = (t: Tensor): Tensor => (layout === 'channels-last' ? toChannelsLast(t.data, t.shape) : t);
           const y = ghost.forward(cl(x));
@@ -37,17 +39,17 @@ describe('Ghost BatchNorm (virtualBatchSize)', () => {
             ys.push(...plain.forward(rows(x, from, to)).data);
             dxs.push(...plain.backward(rows(dy, from, to)).data);
           }
-          assert.ok(maxAbsDiff(y.data, cl({ data: Float64Array.from(ys), shape: x.shape }).data) < 1e-12);
-          assert.ok(maxAbsDiff(dx.data, cl({ data: Float64Array.from(dxs), shape: x.shape }).data) < 1e-12);
-          assert.ok(maxAbsDiff(ghost.weight!.grad, plain.weight!.grad) < 1e-12);
-          assert.ok(maxAbsDiff(ghost.bias!.grad, plain.bias!.grad) < 1e-12);
-          assert.ok(maxAbsDiff(ghost.runningMean!, plain.runningMean!) < 1e-14);
-          assert.ok(maxAbsDiff(ghost.runningVar!, plain.runningVar!) < 1e-14);
+          assert.ok(maxAbsDiff(y.data, cl({ data: Float64Array.from(ys), shape: x.shape }).data) < tol.y);
+          assert.ok(maxAbsDiff(dx.data, cl({ data: Float64Array.from(dxs), shape: x.shape }).data) < tol.y);
+          assert.ok(maxAbsDiff(ghost.weight!.grad, plain.weight!.grad) < tol.y);
+          assert.ok(maxAbsDiff(ghost.bias!.grad, plain.bias!.grad) < tol.y);
+          assert.ok(maxAbsDiff(ghost.runningMean!, plain.runningMean!) < tol.stats);
+          assert.ok(maxAbsDiff(ghost.runningVar!, plain.runningVar!) < tol.stats);
           assert.equal(ghost.numBatchesTracked, 7);
           // eval is BatchNorm eval over the whole batch
           ghost.eval();
           plain.eval();
-          assert.ok(maxAbsDiff(ghost.forward(cl(x)).data, cl(plain.forward(x)).data) < 1e-12);
+          assert.ok(maxAbsDiff(ghost.forward(cl(x)).data, cl(plain.forward(x)).data) < tol.y);
         }
       });
     }
@@ -55,13 +57,24 @@ describe('Ghost BatchNorm (virtualBatchSize)', () => {
 
   it('a virtual batch as large as the batch is BatchNorm', () => {
     const random = new Random(4);
-    const x = randomTensor(random, [5, 4]);
-    const ghost = new BatchNorm1d(4, { dtype: 'float64', virtualBatchSize: 8 });
-    const plain = new BatchNorm1d(4, { dtype: 'float64' });
+    const x = randomTensor(random, [5, 4], 'float32');
+    const ghost = new BatchNorm1d(4, { backend, virtualBatchSize: 8 });
+    const plain = new BatchNorm1d(4, { backend });
     assert.deepEqual(Array.from(ghost.forward(x).data), Array.from(plain.forward(x).data));
     assert.equal(snapshot(ghost), snapshot(plain));
   });
 
+  it('gradcheck: dx, dweight, dbias through uneven ghost batches, both layouts', { dtype: 'float64', why: 'gradcheck differences in float64' }, () => {
+    for (const layout of ['channels-first', 'channels-last'] as const) {
+      const bn = new BatchNorm2d(2, { dtype: 'float64', backend, virtualBatchSize: 2, layout });
+      bn.weight!.data.set([1.3, -0.7]);
+      const result = gradcheck(bn, randomTensor(new Random(6), layout === 'channels-first' ? [5, 2, 2, 1] : [5, 2, 1, 2], 'float64', 1, 2));
+      assert.ok(result.ok, JSON.stringify(result.entries.map((e) => [e.input, e.worstRatio])));
+    }
+  });
+});
+
+describe('Ghost BatchNorm (virtualBatchSize), on the default backend', () => {
   it('a last ghost batch with one value per channel throws before anything changes', () => {
     const bn = new BatchNorm1d(3, { virtualBatchSize: 4 });
     const out = { data: new Float32Array(15).fill(7), shape: [5, 3] };
@@ -90,14 +103,6 @@ describe('Ghost BatchNorm (virtualBatchSize)', () => {
     assert.equal(bn.numBatchesTracked, 3);
   });
 
-  it('gradcheck: dx, dweight, dbias through uneven ghost batches, both layouts', () => {
-    for (const layout of ['channels-first', 'channels-last'] as const) {
-      const bn = new BatchNorm2d(2, { dtype: 'float64', virtualBatchSize: 2, layout });
-      bn.weight!.data.set([1.3, -0.7]);
-      const result = gradcheck(bn, randomTensor(new Random(6), layout === 'channels-first' ? [5, 2, 2, 1] : [5, 2, 1, 2], 'float64', 1, 2));
-      assert.ok(result.ok, JSON.stringify(result.entries.map((e) => [e.input, e.worstRatio])));
-    }
-  });
 });
 
 /** r, d and y of Batch Renormalization for a (N, C) input, in float64, straight from Algorithm 1. */
@@ -117,28 +122,28 @@ function renormByHand(x: Float64Array, n: number, c: number, gamma: ArrayLike<nu
   return y;
 }
 
-describe('Batch Renormalization (renorm)', () => {
-  for (const backend of cpuBackends) {
-    it(`${backend}: y follows Algorithm 1, with rmax and dmax ramped between steps`, () => {
+describeBackends('Batch Renormalization (renorm)', ({ name: backend, it }) => {
+  for (const dtype of ['float64', 'float32'] as const) {
+    it(`${dtype}: y follows Algorithm 1, with rmax and dmax ramped between steps`, { dtype }, () => {
       const random = new Random(8);
-      const bn = new BatchNorm1d(3, { dtype: 'float64', backend, renorm: { rmax: 1, dmax: 0 } });
+      const bn = new BatchNorm1d(3, { dtype, backend, renorm: { rmax: 1, dmax: 0 } });
       bn.loadStateDict({ weight: [2, 1, -1], bias: [0, 1, 2], running_mean: [1, -1, 0], running_var: [4, 0.25, 1], num_batches_tracked: 0 });
       for (const [rmax, dmax] of [[1, 0], [1.2, 0.3], [3, 5]]) {
         bn.renorm = { rmax, dmax };
-        const x = randomTensor(random, [6, 3], 'float64', 0.5, 1.5);
-        const expected = renormByHand(x.data as Float64Array, 6, 3, bn.weight!.data, bn.bias!.data, bn.runningMean!, bn.runningVar!, rmax, dmax, bn.eps);
-        assert.ok(maxAbsDiff(bn.forward(x).data, expected) < 1e-12, `rmax ${rmax} dmax ${dmax}`);
+        const x = randomTensor(random, [6, 3], dtype, 0.5, 1.5);
+        const expected = renormByHand(Float64Array.from(x.data), 6, 3, bn.weight!.data, bn.bias!.data, bn.runningMean!, bn.runningVar!, rmax, dmax, bn.eps);
+        assert.ok(maxAbsDiff(bn.forward(x).data, expected) < close[dtype].y, `rmax ${rmax} dmax ${dmax}`);
       }
       assert.equal(bn.numBatchesTracked, 3);
     });
   }
 
-  it('rmax 1, dmax 0 is BatchNorm: output, gradients and running statistics', () => {
+  it('rmax 1, dmax 0 is BatchNorm: output, gradients and running statistics', { dtype: 'float64', why: 'compared to float64 rounding' }, () => {
     const random = new Random(9);
     const x = randomTensor(random, [4, 3, 2, 2], 'float64', 1, 2);
     const dy = randomTensor(random, [4, 3, 2, 2], 'float64');
-    const renorm = new BatchNorm2d(3, { dtype: 'float64', renorm: { rmax: 1, dmax: 0 } });
-    const plain = new BatchNorm2d(3, { dtype: 'float64' });
+    const renorm = new BatchNorm2d(3, { dtype: 'float64', backend, renorm: { rmax: 1, dmax: 0 } });
+    const plain = new BatchNorm2d(3, { dtype: 'float64', backend });
     for (const layer of [renorm, plain]) {
       layer.weight!.data.set([1, 2, 3]);
       layer.forward(x);
@@ -150,17 +155,29 @@ describe('Batch Renormalization (renorm)', () => {
     assert.ok(maxAbsDiff(renorm.runningVar!, plain.runningVar!) < 1e-15);
   });
 
-  it('Ghost BatchNorm with renorm: each ghost batch renormalizes with the running statistics its predecessors left', () => {
+  it('Ghost BatchNorm with renorm: each ghost batch renormalizes with the running statistics its predecessors left', { dtype: 'float64', why: 'compared to float64 rounding' }, () => {
     const random = new Random(10);
     const x = randomTensor(random, [6, 2], 'float64', 3, 2);
-    const both = new BatchNorm1d(2, { dtype: 'float64', virtualBatchSize: 3, renorm: { rmax: 1.5, dmax: 0.5 } });
-    const one = new BatchNorm1d(2, { dtype: 'float64', renorm: { rmax: 1.5, dmax: 0.5 } });
+    const both = new BatchNorm1d(2, { dtype: 'float64', backend, virtualBatchSize: 3, renorm: { rmax: 1.5, dmax: 0.5 } });
+    const one = new BatchNorm1d(2, { dtype: 'float64', backend, renorm: { rmax: 1.5, dmax: 0.5 } });
     const y = both.forward(x);
     const expected = [...one.forward(rows(x, 0, 3)).data, ...one.forward(rows(x, 3, 6)).data];
     assert.ok(maxAbsDiff(y.data, expected) < 1e-13);
     assert.equal(snapshot(both), snapshot(one));
   });
 
+  it('gradcheck with r and d clipped (constants, as the paper treats them), both layouts', { dtype: 'float64', why: 'gradcheck differences in float64' }, () => {
+    for (const layout of ['channels-first', 'channels-last'] as const) {
+      // momentum 0 keeps the running statistics, so r and d stay clipped over gradcheck's many forwards
+      const bn = new BatchNorm2d(2, { dtype: 'float64', backend, momentum: 0, layout, renorm: { rmax: 1.5, dmax: 0.5 } });
+      bn.loadStateDict({ weight: [1.3, -0.7], bias: [0.2, 0.1], running_mean: [50, -5], running_var: [100, 0.01], num_batches_tracked: 0 });
+      const result = gradcheck(bn, randomTensor(new Random(7), [3, 2, 2, 2], 'float64'));
+      assert.ok(result.ok, JSON.stringify(result.entries.map((e) => [e.input, e.worstRatio])));
+    }
+  });
+});
+
+describe('Batch Renormalization (renorm), on the default backend', () => {
   it('rejects bad clips and renorm without running statistics', () => {
     for (const renorm of [{ rmax: 0.5, dmax: 0 }, { rmax: 2, dmax: -1 }, { rmax: Number.NaN, dmax: 1 }, { rmax: 2 }]) {
       // @ts-expect-error: a JavaScript caller's wrong shape
@@ -170,15 +187,5 @@ describe('Batch Renormalization (renorm)', () => {
     const bn = new BatchNorm1d(3, { renorm: { rmax: 2, dmax: 1 } });
     assert.throws(() => (bn.renorm = { rmax: 0, dmax: 1 }), NormkitError);
     assert.deepEqual(bn.renorm, { rmax: 2, dmax: 1 });
-  });
-
-  it('gradcheck with r and d clipped (constants, as the paper treats them), both layouts', () => {
-    for (const layout of ['channels-first', 'channels-last'] as const) {
-      // momentum 0 keeps the running statistics, so r and d stay clipped over gradcheck's many forwards
-      const bn = new BatchNorm2d(2, { dtype: 'float64', momentum: 0, layout, renorm: { rmax: 1.5, dmax: 0.5 } });
-      bn.loadStateDict({ weight: [1.3, -0.7], bias: [0.2, 0.1], running_mean: [50, -5], running_var: [100, 0.01], num_batches_tracked: 0 });
-      const result = gradcheck(bn, randomTensor(new Random(7), [3, 2, 2, 2], 'float64'));
-      assert.ok(result.ok, JSON.stringify(result.entries.map((e) => [e.input, e.worstRatio])));
-    }
   });
 });

@@ -3,7 +3,7 @@
  * standalone (pytorch-<version>, 1 thread and all) and the strong DRAM bound, per shape and op, with the
  * ratios normkit / PyTorch and normkit / bound (each side at its better thread count).
  */
-import { formatTable } from '../cli/table.js';
+import { formatTable } from '../io/table.js';
 import type { Bound } from './harness.js';
 import type { Row } from './types.js';
 import { ops, shapeSpecs } from './types.js';
