@@ -5,7 +5,8 @@ import { NormkitError } from '../errors.js';
 import { formatShape } from '../tensor.js';
 import type { FoldedAffine } from './fold.js';
 import { foldedAffine } from './fold.js';
-import { checkVirtualBatchSize } from './ghost.js';
+import type { GhostSplit } from './ghost.js';
+import { checkGhostSplit, checkVirtualBatchSize } from './ghost.js';
 import type { Plan } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
@@ -26,6 +27,11 @@ export interface BatchNormOptions extends CommonOptions {
   layout?: Layout;
   /** Ghost BatchNorm: in training, one BatchNorm step per consecutive ghost batch of this many samples. Default null. */
   virtualBatchSize?: number | null;
+  /**
+   * How virtualBatchSize splits a batch: 'fixed' (ghost batches of v samples, the last may be smaller) or
+   * 'chunk' (TabNet's GhostBatchNorm, x.chunk(ceil(N / v)): ghost batches of ceil(N / ceil(N / v)) samples). Default 'fixed'.
+   */
+  ghostSplit?: GhostSplit;
   /** Batch Renormalization (Ioffe 2017) in training; needs trackRunningStats. Default null. */
   renorm?: RenormOptions | null;
 }
@@ -36,13 +42,15 @@ export class BatchNormBase extends Normalization {
   readonly layout: Layout;
   readonly #ranks: readonly number[];
   #virtualBatchSize: number | null;
+  #ghostSplit: GhostSplit;
   #renorm: RenormOptions | null;
 
   constructor(name: string, ranks: readonly number[], numFeatures: number, options: BatchNormOptions | undefined, variants = true) {
-    const keys = [...commonKeys, 'momentum', 'affine', 'trackRunningStats', 'layout', ...(variants ? ['virtualBatchSize', 'renorm'] : [])];
+    const keys = [...commonKeys, 'momentum', 'affine', 'trackRunningStats', 'layout', ...(variants ? ['virtualBatchSize', 'ghostSplit', 'renorm'] : [])];
     const given = readOptions(name, options, keys);
     const { momentum = 0.1, affine = true, trackRunningStats = true, layout = 'channels-first' } = given;
     const virtualBatchSize = checkVirtualBatchSize(name, given.virtualBatchSize);
+    const ghostSplit = checkGhostSplit(name, given.ghostSplit);
     const renorm = checkRenorm(name, given.renorm);
     const features = checkPositiveInteger(name, 'numFeatures', numFeatures);
     super({
@@ -57,6 +65,7 @@ export class BatchNormBase extends Normalization {
     this.layout = checkLayout(name, layout);
     this.#ranks = ranks;
     this.#virtualBatchSize = virtualBatchSize;
+    this.#ghostSplit = ghostSplit;
     this.#renorm = null;
     this.renorm = renorm;
   }
@@ -68,6 +77,15 @@ export class BatchNormBase extends Normalization {
 
   set virtualBatchSize(value: number | null) {
     this.#virtualBatchSize = checkVirtualBatchSize(this.name, value);
+  }
+
+  /** How virtualBatchSize splits a batch ('fixed' or TabNet's 'chunk'). */
+  get ghostSplit(): GhostSplit {
+    return this.#ghostSplit;
+  }
+
+  set ghostSplit(value: GhostSplit) {
+    this.#ghostSplit = checkGhostSplit(this.name, value);
   }
 
   /** Batch Renormalization's clips; change them between steps to ramp them as the paper does (null: off). */
@@ -87,7 +105,7 @@ export class BatchNormBase extends Normalization {
   }
 
   protected override trainingStep(): TrainingStepOptions | null {
-    return this.#virtualBatchSize === null && this.#renorm === null ? null : { virtualBatchSize: this.#virtualBatchSize, renorm: this.#renorm };
+    return this.#virtualBatchSize === null && this.#renorm === null ? null : { virtualBatchSize: this.#virtualBatchSize, ghostSplit: this.#ghostSplit, renorm: this.#renorm };
   }
 
   protected plan(shape: readonly number[]): Plan {

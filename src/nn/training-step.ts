@@ -12,7 +12,7 @@ import { NormkitError } from '../errors.js';
 import type { NormKernels } from '../kernels/types.js';
 import type { DType, FloatArray } from '../tensor.js';
 import { allocate } from '../tensor.js';
-import type { Segment } from './ghost.js';
+import type { GhostSplit, Segment } from './ghost.js';
 import { ghostSegments } from './ghost.js';
 import type { RenormFactors, RenormOptions } from './renorm.js';
 import { renormAffine, renormFactors } from './renorm.js';
@@ -48,6 +48,7 @@ export interface TrainingStepResult {
 
 export interface TrainingStepOptions {
   readonly virtualBatchSize: number | null;
+  readonly ghostSplit: GhostSplit;
   readonly renorm: RenormOptions | null;
 }
 
@@ -71,7 +72,7 @@ export function runTrainingStep(input: TrainingStepInput, options: TrainingStepO
   if (renorm !== null && running === null) {
     throw new NormkitError('option', `${input.name}: renorm needs running statistics (trackRunningStats: true)`);
   }
-  const segments = ghostSegments(view, input.shape, options.virtualBatchSize, renorm !== null);
+  const segments = ghostSegments(view, input.shape, options.virtualBatchSize, options.ghostSplit, renorm !== null);
   const G = view.groups;
   const make = (n: number): FloatArray => allocate(dtype, n);
   // running statistics after each ghost batch so far, in float64
