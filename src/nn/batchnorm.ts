@@ -2,18 +2,21 @@
 import type { Layout } from '../core/layout.js';
 import { normView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
+import type { FloatArray } from '../tensor.js';
 import { formatShape } from '../tensor.js';
 import type { FoldedAffine } from './fold.js';
 import { foldedAffine } from './fold.js';
 import type { GhostSplit } from './ghost.js';
 import { checkGhostSplit, checkVirtualBatchSize } from './ghost.js';
-import type { Plan } from './normalization.js';
+import type { Plan, StateDict, StateDictInput } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
 import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
-import type { RenormOptions } from './renorm.js';
+import type { KerasRenormState } from './keras-renorm.js';
+import type { Renorm, RenormOptions } from './renorm.js';
 import { checkRenorm } from './renorm.js';
 import { checkRankAndChannels } from './shape-check.js';
+import { loadState, readStrict } from './state.js';
 import type { TrainingStepOptions } from './training-step.js';
 
 export interface BatchNormOptions extends CommonOptions {
@@ -32,7 +35,11 @@ export interface BatchNormOptions extends CommonOptions {
    * 'chunk' (TabNet's GhostBatchNorm, x.chunk(ceil(N / v)): ghost batches of ceil(N / ceil(N / v)) samples). Default 'fixed'.
    */
   ghostSplit?: GhostSplit;
-  /** Batch Renormalization (Ioffe 2017) in training; needs trackRunningStats. Default null. */
+  /**
+   * Batch Renormalization (Ioffe 2017) in training; needs trackRunningStats. `{ rmax, dmax }`: normkit's
+   * PyTorch-style renorm; `{ convention: 'keras', rmin, rmax, dmax, momentum, renormMomentum }`: Keras 3's,
+   * with Keras's variables and state-dict keys (docs/parity.md). Default null.
+   */
   renorm?: RenormOptions | null;
 }
 
@@ -43,7 +50,9 @@ export class BatchNormBase extends Normalization {
   readonly #ranks: readonly number[];
   #virtualBatchSize: number | null;
   #ghostSplit: GhostSplit;
-  #renorm: RenormOptions | null;
+  #renorm: Renorm | null;
+  /** Keras renorm's variables beside moving_mean/moving_variance; null unless built with renorm { convention: 'keras' }. */
+  readonly #keras: KerasRenormState | null;
 
   constructor(name: string, ranks: readonly number[], numFeatures: number, options: BatchNormOptions | undefined, variants = true) {
     const keys = [...commonKeys, 'momentum', 'affine', 'trackRunningStats', 'layout', ...(variants ? ['virtualBatchSize', 'ghostSplit', 'renorm'] : [])];
@@ -52,6 +61,9 @@ export class BatchNormBase extends Normalization {
     const virtualBatchSize = checkVirtualBatchSize(name, given.virtualBatchSize);
     const ghostSplit = checkGhostSplit(name, given.ghostSplit);
     const renorm = checkRenorm(name, given.renorm);
+    if (renorm?.convention === 'keras' && given.momentum !== undefined) {
+      throw new NormkitError('option', `${name}: with renorm { convention: 'keras' } give Keras's momentum inside renorm (it weighs the old value), not the layer's momentum (PyTorch's, the weight of the batch)`);
+    }
     const features = checkPositiveInteger(name, 'numFeatures', numFeatures);
     super({
       name,
@@ -67,6 +79,12 @@ export class BatchNormBase extends Normalization {
     this.#virtualBatchSize = virtualBatchSize;
     this.#ghostSplit = ghostSplit;
     this.#renorm = null;
+    const running = this.runningVar;
+    // Keras's initial values: moving_stddev and renorm_stddev sqrt(moving_variance), renorm_mean moving_mean
+    this.#keras =
+      renorm?.convention === 'keras' && running !== null
+        ? { movingStddev: running.map(Math.sqrt), renormMean: running.map(() => 0), renormStddev: running.map(Math.sqrt) }
+        : null;
     this.renorm = renorm;
   }
 
@@ -89,14 +107,58 @@ export class BatchNormBase extends Normalization {
   }
 
   /** Batch Renormalization's clips; change them between steps to ramp them as the paper does (null: off). */
-  get renorm(): RenormOptions | null {
+  get renorm(): Renorm | null {
     return this.#renorm;
   }
 
   set renorm(value: RenormOptions | null) {
     const renorm = checkRenorm(this.name, value);
     if (renorm !== null && !this.trackRunningStats) throw new NormkitError('option', `${this.name}: renorm needs running statistics (trackRunningStats: true)`);
+    // the convention decides the layer's variables and state-dict keys: fixed at construction
+    if ((renorm?.convention === 'keras') !== (this.#keras !== null)) {
+      const built = this.#keras !== null ? "with renorm { convention: 'keras' } (change its clips and momenta, not its convention)" : 'without Keras renorm';
+      throw new NormkitError('option', `${this.name}: this layer was built ${built}; renorm ${JSON.stringify(value)} needs a new layer`);
+    }
     this.#renorm = renorm;
+  }
+
+  /** Keras renorm's moving_stddev, renorm_mean and renorm_stddev (live; null without Keras renorm). */
+  get kerasRenormState(): KerasRenormState | null {
+    return this.#keras;
+  }
+
+  /** Under Keras renorm, Keras's variable names (gamma, beta, moving_mean, moving_variance, moving_stddev, renorm_mean, renorm_stddev); PyTorch's otherwise. */
+  override stateDict(): StateDict {
+    const keras = this.#keras;
+    if (keras === null) return super.stateDict();
+    return Object.fromEntries([...this.#kerasArrays(keras)].map(([key, data]) => [key, data.slice()]));
+  }
+
+  override loadStateDict(state: StateDictInput, options?: { strict?: boolean }): void {
+    const keras = this.#keras;
+    if (keras === null) {
+      super.loadStateDict(state, options);
+      return;
+    }
+    const finiteOnly = this.nonFinite === 'propagate' ? undefined : `this layer (nonFinite: '${this.nonFinite}')`;
+    loadState(this.name, { arrays: this.#kerasArrays(keras), finiteOnly }, state, readStrict(this.name, options));
+  }
+
+  /** Keras's variables by name, the layer's live arrays. */
+  #kerasArrays(keras: KerasRenormState): Map<string, FloatArray> {
+    const arrays = new Map<string, FloatArray>();
+    if (this.weight !== null && this.bias !== null) {
+      arrays.set('gamma', this.weight.data);
+      arrays.set('beta', this.bias.data);
+    }
+    if (this.runningMean !== null && this.runningVar !== null) {
+      arrays.set('moving_mean', this.runningMean);
+      arrays.set('moving_variance', this.runningVar);
+    }
+    arrays.set('moving_stddev', keras.movingStddev);
+    arrays.set('renorm_mean', keras.renormMean);
+    arrays.set('renorm_stddev', keras.renormStddev);
+    return arrays;
   }
 
   /** Per-channel { scale, shift } of eval mode: y = x*scale + shift (fold.ts). */
@@ -105,7 +167,7 @@ export class BatchNormBase extends Normalization {
   }
 
   protected override trainingStep(): TrainingStepOptions | null {
-    return this.#virtualBatchSize === null && this.#renorm === null ? null : { virtualBatchSize: this.#virtualBatchSize, ghostSplit: this.#ghostSplit, renorm: this.#renorm };
+    return this.#virtualBatchSize === null && this.#renorm === null ? null : { virtualBatchSize: this.#virtualBatchSize, ghostSplit: this.#ghostSplit, renorm: this.#renorm, kerasState: this.#keras };
   }
 
   protected plan(shape: readonly number[]): Plan {

@@ -378,6 +378,7 @@ export abstract class Normalization implements Module {
       runningMean[g] = next.runningMean[g];
       runningVar[g] = next.runningVar[g];
     }
+    next.commitExtra?.();
     this.#numBatchesTracked = next.numBatchesTracked;
   }
 
