@@ -166,6 +166,11 @@ export class BatchNormBase extends Normalization {
     return foldedAffine(this);
   }
 
+  /** BatchNorm takes a forward mask: statistics over the valid positions only (masked.ts). */
+  protected override maskLayout(): Layout {
+    return this.layout;
+  }
+
   protected override trainingStep(): TrainingStepOptions | null {
     return this.#virtualBatchSize === null && this.#renorm === null ? null : { virtualBatchSize: this.#virtualBatchSize, ghostSplit: this.#ghostSplit, renorm: this.#renorm, kerasState: this.#keras };
   }
