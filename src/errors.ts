@@ -20,6 +20,8 @@ export type NormkitErrorCode =
   | 'alias'
   /** an input saved for backward was overwritten in place after forward */
   | 'modified'
+  /** a mask that does not fit its input (shape, values) */
+  | 'mask'
   /** a tensor used after dispose() */
   | 'disposed';
 

@@ -40,7 +40,9 @@ export { SoftmaxCrossEntropy } from './nn/loss.js';
 export { SGD } from './nn/sgd.js';
 export { Random } from './random.js';
 // training toolkit (issue 12): Ghost BN and renorm are BatchNorm options; freezing, folding, SyncBatchNorm, safetensors
-export type { RenormOptions } from './nn/renorm.js';
+export type { PyTorchRenormOptions, Renorm, RenormOptions } from './nn/renorm.js';
+export type { KerasRenormOptions, KerasRenormState } from './nn/keras-renorm.js';
+export type { GhostSplit } from './nn/ghost.js';
 export { FrozenBatchNorm2d } from './nn/frozen.js';
 export type { FrozenBatchNormOptions } from './nn/frozen.js';
 export { foldBatchNorm, foldedAffine, fuseForInference } from './nn/fold.js';

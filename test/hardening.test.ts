@@ -44,7 +44,7 @@ describe('hardening: inputs a JavaScript caller can pass', () => {
     const backward = (...args: unknown[]) => call(bn, 'backward', ...args);
     expectUnchanged(bn, dy, () => forward(null), 'shape', /input: expected a tensor \{ data, shape \}, got null/);
     expectUnchanged(bn, dy, () => forward(undefined), 'shape', /got undefined/);
-    expectUnchanged(bn, dy, () => forward(x, null), 'option', /forward options must be an object like \{ out \}, got null/);
+    expectUnchanged(bn, dy, () => forward(x, null), 'option', /forward options must be an object like \{ out, mask \}, got null/);
     expectUnchanged(bn, dy, () => forward(x, { out: null }), 'shape', /out: expected a tensor/);
     expectUnchanged(bn, dy, () => forward(x, { outt: f32([2, 3, 2, 2]) }), 'option', /unexpected forward option 'outt'/);
     expectUnchanged(bn, dy, () => backward(null), 'shape', /grad_output: expected a tensor/);

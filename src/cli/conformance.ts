@@ -4,24 +4,30 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Layout } from '../index.js';
 import type { ConformanceRow } from '../conformance/run.js';
+import { runKerasFixtures } from '../conformance/keras.js';
 import { runFixtures } from '../conformance/run.js';
 import { backendNames, defaultBackend, getBackend, NormkitError } from '../index.js';
 import type { FixtureFile } from '../io/fixtures.js';
+import type { KerasFixtureFile } from '../io/keras-fixtures.js';
+import type { BackendName } from '../kernels/contract.js';
 import { parseFixtures } from '../io/fixtures.js';
+import { fixtureFormat, parseKerasFixtures } from '../io/keras-fixtures.js';
 import { startWebGpu } from '../node/index.js';
 import { ensureOutputFile, readTextFile } from './files.js';
 import { formatNumber, formatTable } from '../io/table.js';
 
 /** The PyTorch fixtures shipped in the package's fixtures/ folder (the same path from src/cli and dist/cli). */
-const shippedFixtures = ['pytorch-batchnorm.json', 'pytorch-norms.json', 'variants.json'].map((name) => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url)));
+const shippedFixtures = ['pytorch-batchnorm.json', 'pytorch-norms.json', 'variants.json', 'keras-renorm.json'].map((name) => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url)));
 
 export const conformanceUsage = `usage: normkit conformance [FILE...] [--backend NAME] [--layout channels-first|channels-last] [--json] [--dump OUT.json]
-  Runs every case of normalization-fixtures/1 files and compares each tensor with the float64 truth;
-  without FILE, the PyTorch fixtures shipped in normkit's fixtures/ folder (pytorch-batchnorm.json, pytorch-norms.json, variants.json).
+  Runs every case of normalization-fixtures/1 and keras-renorm/1 files (the latter in float32 and float64)
+  and compares each tensor with the float64 truth; without FILE, the fixtures shipped in normkit's fixtures/
+  folder (pytorch-batchnorm.json, pytorch-norms.json, variants.json, keras-renorm.json).
   --backend  ${backendNames.join(' | ')} (default: the fastest available, ${defaultBackend()} here)
   --layout   memory layout the layers run in; fixtures are transposed in and out (default channels-first)
   --json     print a machine-readable report instead of the table
-  --dump     write the fixtures back with an "actual" object in every step`;
+  --dump     write the fixtures back with an "actual" object in every step (keras-renorm/1: "actual"
+             in float32 beside "expect", "actual_float64" beside "expect_float64")`;
 
 export async function conformanceCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -50,19 +56,28 @@ export async function conformanceCommand(args: string[]): Promise<number> {
   if (values.dump !== undefined) ensureOutputFile(values.dump, '--dump');
   const rows: (ConformanceRow & { file: string })[] = [];
   const dumps: FixtureFile[] = [];
+  const kerasDumps: KerasFixtureFile[] = [];
   for (const file of files) {
-    const fixtures = parseFixtures(readTextFile(file), file);
-    if (fixtures.cases.length === 0) throw new NormkitError('fixture', `${file}: no cases to run`);
-    const result = runFixtures(fixtures, { backend, layout: layout satisfies Layout });
+    const text = readTextFile(file);
+    const result = fixtureFormat(text) === 'keras-renorm/1' ? runKerasFile(text, file, backend, layout) : runFile(text, file, backend, layout);
     rows.push(...result.rows.map((r) => ({ ...r, file })));
-    dumps.push(result.dump);
+    if (result.dump.format === 'keras-renorm/1') kerasDumps.push(result.dump);
+    else dumps.push(result.dump);
   }
   const failed = rows.filter((r) => !r.ok).length;
   const skipped = rows.filter((r) => r.skipped === true).length;
   const passed = rows.length - failed - skipped;
   if (values.dump !== undefined) {
-    const merged = { format: 'normalization-fixtures/1', generator: dumps.map((d) => d.generator ?? '').join('; '), backend, layout, cases: dumps.flatMap((d) => d.cases) };
-    writeFileSync(values.dump, JSON.stringify(merged, null, 1));
+    const merge = (format: string, ds: readonly { readonly generator?: string; readonly cases: readonly unknown[] }[]) => ({
+      format,
+      generator: ds.map((d) => d.generator ?? '').join('; '),
+      backend,
+      layout,
+      cases: ds.flatMap((d) => d.cases),
+    });
+    const merged = [...(dumps.length > 0 ? [merge('normalization-fixtures/1', dumps)] : []), ...(kerasDumps.length > 0 ? [merge('keras-renorm/1', kerasDumps)] : [])];
+    // one format: that format's file; both: { dumps: [one per format] }
+    writeFileSync(values.dump, JSON.stringify(merged.length === 1 ? merged[0] : { backend, layout, dumps: merged }, null, 1));
   }
   if (values.json) {
     console.log(JSON.stringify({ backend, layout, files, passed, failed, skipped, rows }, null, 1));
@@ -75,4 +90,16 @@ export async function conformanceCommand(args: string[]): Promise<number> {
     console.log(`\nbackend ${backend}, layout ${layout}: ${passed} passed, ${failed} failed, ${skipped} skipped`);
   }
   return failed === 0 ? 0 : 1;
+}
+
+function runFile(text: string, file: string, backend: BackendName, layout: Layout): { rows: ConformanceRow[]; dump: FixtureFile } {
+  const fixtures = parseFixtures(text, file);
+  if (fixtures.cases.length === 0) throw new NormkitError('fixture', `${file}: no cases to run`);
+  return runFixtures(fixtures, { backend, layout });
+}
+
+function runKerasFile(text: string, file: string, backend: BackendName, layout: Layout): { rows: ConformanceRow[]; dump: KerasFixtureFile } {
+  const fixtures = parseKerasFixtures(text, file);
+  if (fixtures.cases.length === 0) throw new NormkitError('fixture', `${file}: no cases to run`);
+  return runKerasFixtures(fixtures, { backend, layout });
 }

@@ -4,16 +4,16 @@ import { NormkitError } from '../errors.js';
 import type { FloatArray, Tensor } from '../tensor.js';
 import { describeValue, formatShape } from '../tensor.js';
 
-/** The `{ out }` options of forward and backward, checked (a JavaScript caller can pass anything). */
-export function readCallOptions(name: string, options: unknown, what: string): { out?: unknown } {
+/** The `{ out }` (and forward's `{ mask }` where the layer takes one) options of forward and backward, checked (a JavaScript caller can pass anything). */
+export function readCallOptions(name: string, options: unknown, what: string, keys: readonly string[] = ['out']): { out?: unknown; mask?: unknown } {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new NormkitError('option', `${name}: ${what} options must be an object like { out }, got ${describeValue(options)}`);
+    throw new NormkitError('option', `${name}: ${what} options must be an object like { ${keys.join(', ')} }, got ${describeValue(options)}`);
   }
   const given: Readonly<Record<string, unknown>> = { ...options };
-  const unexpected = Object.keys(given).find((k) => k !== 'out');
-  if (unexpected !== undefined) throw new NormkitError('option', `${name}: unexpected ${what} option '${unexpected}'; ${what} takes out`);
-  return 'out' in given && given.out !== undefined ? { out: given.out } : {};
+  const unexpected = Object.keys(given).find((k) => !keys.includes(k));
+  if (unexpected !== undefined) throw new NormkitError('option', `${name}: unexpected ${what} option '${unexpected}'; ${what} takes ${keys.join(', ')}`);
+  return { ...('out' in given && given.out !== undefined && { out: given.out }), ...('mask' in given && given.mask !== undefined && { mask: given.mask }) };
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {

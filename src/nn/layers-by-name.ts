@@ -8,6 +8,7 @@ import { GroupNorm } from './groupnorm.js';
 import { InstanceNorm1d, InstanceNorm2d, InstanceNorm3d } from './instancenorm.js';
 import { LayerNorm } from './layernorm.js';
 import type { Normalization } from './normalization.js';
+import { checkGhostSplit } from './ghost.js';
 import { checkRenorm } from './renorm.js';
 
 export const moduleNames = [
@@ -66,8 +67,9 @@ export function buildLayer(module: string, options: Readonly<Record<string, unkn
       const trackRunningStats = bool(options, 'trackRunningStats', true);
       // Ghost BatchNorm and Batch Renormalization (fixtures/variants.json); the layer checks their values
       const virtualBatchSize = options.virtualBatchSize === undefined ? null : num(options, 'virtualBatchSize');
+      const ghostSplit = checkGhostSplit(module, options.ghostSplit);
       const renorm = checkRenorm(module, options.renorm);
-      return new Layer(num(options, 'numFeatures'), { eps, momentum, affine, trackRunningStats, dtype, backend, layout, virtualBatchSize, renorm });
+      return new Layer(num(options, 'numFeatures'), { eps, momentum, affine, trackRunningStats, dtype, backend, layout, virtualBatchSize, ghostSplit, renorm });
     }
     case 'InstanceNorm1d':
     case 'InstanceNorm2d':

@@ -3,7 +3,7 @@
  * the view they take of an input (core/layout.ts) and in whether they keep running statistics.
  * Every call validates all of its input before it changes any state.
  */
-import type { NormView } from '../core/layout.js';
+import type { Layout, NormView } from '../core/layout.js';
 import { affineSize, reduceSize, statsCount } from '../core/layout.js';
 import { nextRunningStats, statsFromRunning, updateFactor } from '../core/stats.js';
 import { NormkitError } from '../errors.js';
@@ -20,6 +20,8 @@ import type { NonFinitePolicy, ResolvedOptions } from './options.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { Parameter } from './parameter.js';
 import { loadState, readStrict } from './state.js';
+import type { Mask, ValidPositions } from './masked.js';
+import { readMask, runMaskedStep } from './masked.js';
 import type { TrainingStepOptions, TrainingStepResult } from './training-step.js';
 import { runTrainingStep } from './training-step.js';
 import { allFinite, numel } from '../core/float.js';
@@ -96,6 +98,11 @@ export abstract class Normalization implements Module {
 
   /** Checks rank and channels of an input shape and returns the view the kernels use for it. */
   protected abstract inputView(shape: readonly number[]): InputView;
+
+  /** The layout a forward `mask` is read in (BatchNorm: masked statistics, masked.ts); null: the layer takes no mask. */
+  protected maskLayout(): Layout | null {
+    return null;
+  }
 
   /** Ghost batches or renorm for training steps (BatchNorm); null: the plain step. */
   protected trainingStep(): TrainingStepOptions | null {
@@ -218,13 +225,18 @@ export abstract class Normalization implements Module {
 
   /** y for x; `out` receives y instead of a new array (in place of allocation, e.g. a wasmTensor). */
   forward(x: Tensor): OwnedTensor;
-  forward(x: Tensor, options: { out?: Tensor } | undefined): Tensor;
-  forward(x: Tensor, options?: { out?: Tensor }): Tensor {
+  forward(x: Tensor, options: { out?: Tensor; mask?: Mask } | undefined): Tensor;
+  forward(x: Tensor, options?: { out?: Tensor; mask?: Mask }): Tensor {
     const input = this.readInput(x, 'input');
-    const { out } = readCallOptions(this.name, options, 'forward');
+    const maskLayout = this.maskLayout();
+    const { out, mask: givenMask } = readCallOptions(this.name, options, 'forward', maskLayout === null ? ['out'] : ['out', 'mask']);
     const { view, singleValueMessage } = this.inputViewOf(input.shape);
     if (input.shape.includes(0)) {
       throw new NormkitError('empty', `${this.name}: input has a zero-size dimension, got input size ${formatShape(input.shape)}`);
+    }
+    const mask = givenMask === undefined || maskLayout === null ? null : readMask(this.name, givenMask, input.shape, maskLayout);
+    if (mask !== null && this.#training && this.trainingStep() !== null) {
+      throw new NormkitError('option', `${this.name}: a mask does not combine with virtualBatchSize or renorm in training`);
     }
     const runningMean = this.#runningMean;
     const runningVar = this.#runningVar;
@@ -236,7 +248,7 @@ export abstract class Normalization implements Module {
     const output = given === null ? this.newOutput(input.shape) : null;
     let y: FloatArray;
     try {
-      y = this.forwardInto(input, view, batchStats, given, output);
+      y = this.forwardInto(input, view, batchStats, given, output, mask);
     } catch (error) {
       output?.dispose();
       throw error;
@@ -245,7 +257,7 @@ export abstract class Normalization implements Module {
   }
 
   /** forward's work once its arguments are checked: y into `output` (ours) or the caller's `given`. */
-  private forwardInto(input: Tensor, view: NormView, batchStats: boolean, given: Tensor | null, output: OwnedTensor | null): FloatArray {
+  private forwardInto(input: Tensor, view: NormView, batchStats: boolean, given: Tensor | null, output: OwnedTensor | null, mask: ValidPositions | null): FloatArray {
     const runningMean = this.#runningMean;
     const runningVar = this.#runningVar;
     const count = statsCount(view);
@@ -260,7 +272,14 @@ export abstract class Normalization implements Module {
     // the training batch's verdict: finite statistics, and the running statistics it would leave
     let batch: BatchVerdict | null = null;
     const step = this.#training ? this.trainingStep() : null;
-    if (step !== null) {
+    if (mask !== null) {
+      const running = runningMean === null || runningVar === null ? null : { mean: runningMean, var: runningVar, numBatchesTracked: this.#numBatchesTracked };
+      const { dtype, eps, momentum, name } = this;
+      const update = this.#training && running !== null;
+      const result = runMaskedStep({ name, dtype, eps, momentum, shape: input.shape, y, x: input.data, view, weight: w, bias: b, batchStats, update, running, mean, rstd }, mask);
+      stepBackward = result.backward;
+      batch = result.batch;
+    } else if (step !== null) {
       const running = runningMean === null || runningVar === null ? null : { mean: runningMean, var: runningVar, numBatchesTracked: this.#numBatchesTracked };
       const { kernels, dtype, eps, momentum, name } = this;
       const result = runTrainingStep({ name, kernels, dtype, eps, momentum, y, x: input.data, shape: input.shape, view, weight: w, bias: b, running }, step);
@@ -301,6 +320,7 @@ export abstract class Normalization implements Module {
       runningMean[g] = next.runningMean[g];
       runningVar[g] = next.runningVar[g];
     }
+    next.commitExtra?.();
     this.#numBatchesTracked = next.numBatchesTracked;
   }
 

@@ -7,13 +7,23 @@
  */
 import { NormkitError } from '../errors.js';
 import type { FloatArray } from '../core/float.js';
+import type { KerasRenorm, KerasRenormOptions } from './keras-renorm.js';
+import { checkKerasRenorm } from './keras-renorm.js';
 
-export interface RenormOptions {
+/** normkit's default renorm (PyTorch-style running statistics, r clipped to [1/rmax, rmax]). */
+export interface PyTorchRenormOptions {
+  /** 'pytorch' (the default) or leave it out; `{ convention: 'keras', ... }` is Keras's renorm (keras-renorm.ts). */
+  readonly convention?: 'pytorch';
   /** Upper clip of r (>= 1); rmax = 1 with dmax = 0 is BatchNorm exactly. */
   readonly rmax: number;
   /** Clip of |d| (>= 0). */
   readonly dmax: number;
 }
+
+/** What the renorm option takes: normkit's PyTorch-style renorm or Keras 3's (docs/parity.md says how they differ). */
+export type RenormOptions = PyTorchRenormOptions | KerasRenormOptions;
+/** A checked renorm option: `{ rmax, dmax }` or Keras's with its defaults filled in. */
+export type Renorm = { readonly rmax: number; readonly dmax: number; readonly convention?: never } | KerasRenorm;
 
 export interface RenormFactors {
   readonly r: Float64Array;
@@ -21,12 +31,16 @@ export interface RenormFactors {
 }
 
 /** Checks renorm options as unknown (JavaScript callers and fixtures can pass anything); null switches it off. */
-export function checkRenorm(name: string, value: unknown): RenormOptions | null {
+export function checkRenorm(name: string, value: unknown): Renorm | null {
   if (value === null || value === undefined) return null;
+  if (typeof value === 'object' && 'convention' in value && value.convention === 'keras') return checkKerasRenorm(name, value);
   const fail = (): never => {
     throw new NormkitError('option', `${name}: renorm must be { rmax: number >= 1, dmax: number >= 0 } or null, got ${JSON.stringify(value)}`);
   };
   if (typeof value !== 'object' || !('rmax' in value) || !('dmax' in value)) return fail();
+  if ('convention' in value && value.convention !== 'pytorch') {
+    throw new NormkitError('option', `${name}: renorm.convention must be 'pytorch' (the default) or 'keras', got ${JSON.stringify(value.convention)}`);
+  }
   const { rmax, dmax } = value;
   if (typeof rmax !== 'number' || typeof dmax !== 'number' || !(rmax >= 1) || !(dmax >= 0) || !Number.isFinite(rmax) || !Number.isFinite(dmax)) return fail();
   return { rmax, dmax };
@@ -36,7 +50,7 @@ const clip = (v: number, lo: number, hi: number): number => Math.min(Math.max(v,
 
 /** r and d per channel from one batch's mean and rstd (= 1/sigma_B) and the running statistics before the step. */
 export function renormFactors(
-  options: RenormOptions,
+  options: { readonly rmax: number; readonly dmax: number },
   mean: Float64Array,
   rstd: Float64Array,
   runningMean: ArrayLike<number>,

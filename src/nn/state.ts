@@ -104,7 +104,7 @@ export function loadState(module: string, spec: StateSpec, state: ModuleStateInp
       const v: unknown = value[i];
       if (typeof v !== 'number') return fail(`${key}[${i}] is not a number`);
       if (spec.finiteOnly !== undefined && !Number.isFinite(v)) fail(`${key}[${i}] is ${v}, and ${spec.finiteOnly} accepts finite values only`);
-      if (spec.finiteOnly !== undefined && key === 'running_var' && v < 0) fail(`running_var[${i}] is negative (${v})`);
+      if (spec.finiteOnly !== undefined && (key === 'running_var' || key === 'moving_variance') && v < 0) fail(`${key}[${i}] is negative (${v})`);
       checked[i] = v;
     }
     writes.push(() => {

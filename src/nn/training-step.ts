@@ -12,9 +12,11 @@ import { NormkitError } from '../errors.js';
 import type { NormKernels } from '../kernels/contract.js';
 import type { DType, FloatArray } from '../core/float.js';
 import { allocate } from '../tensor.js';
-import type { Segment } from './ghost.js';
+import type { GhostSplit, Segment } from './ghost.js';
 import { ghostSegments } from './ghost.js';
-import type { RenormFactors, RenormOptions } from './renorm.js';
+import type { KerasRenormNext, KerasRenormState } from './keras-renorm.js';
+import { kerasRenormFactors, kerasRenormStart, kerasRenormUpdate } from './keras-renorm.js';
+import type { Renorm, RenormFactors } from './renorm.js';
 import { renormAffine, renormFactors } from './renorm.js';
 import { allFinite } from '../core/float.js';
 
@@ -35,8 +37,8 @@ export interface TrainingStepInput {
   readonly running: { readonly mean: FloatArray; readonly var: FloatArray; readonly numBatchesTracked: number } | null;
 }
 
-/** Running statistics and counter after a training step. */
-export type RunningAfter = RunningUpdate & { readonly numBatchesTracked: number };
+/** Running statistics and counter after a training step; `commitExtra` writes what else the step keeps (Keras renorm's variables). */
+export type RunningAfter = RunningUpdate & { readonly numBatchesTracked: number; readonly commitExtra?: (() => void) | undefined };
 
 export interface TrainingStepResult {
   /** Whether every ghost batch's mean and variance were finite. */
@@ -49,7 +51,10 @@ export interface TrainingStepResult {
 
 export interface TrainingStepOptions {
   readonly virtualBatchSize: number | null;
-  readonly renorm: RenormOptions | null;
+  readonly ghostSplit: GhostSplit;
+  readonly renorm: Renorm | null;
+  /** Keras renorm's own variables (live arrays of the layer); needed with renorm { convention: 'keras' }. */
+  readonly kerasState: KerasRenormState | null;
 }
 
 interface Ran {
@@ -67,11 +72,17 @@ export function runTrainingStep(input: TrainingStepInput, options: TrainingStepO
   if (renorm !== null && running === null) {
     throw new NormkitError('option', `${input.name}: renorm needs running statistics (trackRunningStats: true)`);
   }
-  const segments = ghostSegments(view, input.shape, options.virtualBatchSize, renorm !== null);
+  const keras = renorm?.convention === 'keras' ? renorm : null;
+  if (keras !== null && (options.kerasState === null || running === null)) {
+    throw new NormkitError('option', `${input.name}: renorm { convention: 'keras' } needs the layer's Keras variables`);
+  }
+  const segments = ghostSegments(view, input.shape, options.virtualBatchSize, options.ghostSplit, renorm !== null);
   const G = view.groups;
   const make = (n: number): FloatArray => allocate(dtype, n);
   // running statistics after each ghost batch so far, in float64
   let stats: RunningUpdate | null = running === null ? null : { runningMean: Float64Array.from(running.mean), runningVar: Float64Array.from(running.var) };
+  // Keras renorm: every Keras variable after each ghost batch so far (moving_mean and moving_variance are the running statistics)
+  const kerasNext: KerasRenormNext | null = keras !== null && running !== null && options.kerasState !== null ? kerasRenormStart(running.mean, running.var, options.kerasState) : null;
   let tracked = running?.numBatchesTracked ?? 0;
   let finite = true;
   const ran: Ran[] = [];
@@ -87,8 +98,9 @@ export function runTrainingStep(input: TrainingStepInput, options: TrainingStepO
     finite &&= allFinite(mean) && allFinite(variance);
     let factors: Ran['renorm'] = null;
     if (renorm !== null && stats !== null) {
-      // one ghost batch per segment here: r and d use the running statistics of the steps before
-      const rd = renormFactors(renorm, mean, rstd, stats.runningMean, stats.runningVar, eps);
+      // one ghost batch per segment here: r and d use the statistics the steps before left
+      const rd =
+        keras !== null && kerasNext !== null ? kerasRenormFactors(keras, mean, rstd, kerasNext, eps) : renormFactors(renorm, mean, rstd, stats.runningMean, stats.runningVar, eps);
       const affine = renormAffine(rd, weight, bias, make);
       kernels.forwardWithStats(ys, xs, v, affine.weight, affine.bias, mean, rstd);
       factors = { ...rd, weight: affine.weight };
@@ -96,11 +108,30 @@ export function runTrainingStep(input: TrainingStepInput, options: TrainingStepO
     for (let a = 0; stats !== null && a < v.outer; a++) {
       tracked += 1;
       const one = { ...v, outer: 1 };
-      stats = nextRunningStats(stats.runningMean, stats.runningVar, mean.subarray(a * G, (a + 1) * G), variance.subarray(a * G, (a + 1) * G), one, updateFactor(input.momentum, tracked));
+      const batchMean = mean.subarray(a * G, (a + 1) * G);
+      const batchVar = variance.subarray(a * G, (a + 1) * G);
+      if (keras !== null && kerasNext !== null) {
+        kerasRenormUpdate(keras, kerasNext, batchMean, batchVar, eps);
+        stats = { runningMean: kerasNext.movingMean, runningVar: kerasNext.movingVariance };
+      } else {
+        stats = nextRunningStats(stats.runningMean, stats.runningVar, batchMean, batchVar, one, updateFactor(input.momentum, tracked));
+      }
     }
     ran.push({ segment, mean, rstd, renorm: factors });
   }
-  const next = stats !== null ? { ...stats, numBatchesTracked: tracked } : null;
+  const kerasState = options.kerasState;
+  const commitExtra =
+    kerasNext === null || kerasState === null
+      ? undefined
+      : () => {
+          // a loop: set() from a Float64Array into a Float32Array takes a slow converting path
+          for (let g = 0; g < G; g++) {
+            kerasState.movingStddev[g] = kerasNext.movingStddev[g];
+            kerasState.renormMean[g] = kerasNext.renormMean[g];
+            kerasState.renormStddev[g] = kerasNext.renormStddev[g];
+          }
+        };
+  const next = stats !== null ? { ...stats, numBatchesTracked: tracked, commitExtra } : null;
   const backward: TrainingStepResult['backward'] = (dx, dweight, dbias, dy) => {
     const sumWeight = new Float64Array(G);
     const sumBias = new Float64Array(G);
