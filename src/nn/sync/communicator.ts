@@ -18,7 +18,7 @@ export interface Communicator {
   readonly rank: number;
   /** Replaces `values` with the element-wise sum over all ranks; every rank calls it in the same order with the same length. */
   allReduce(values: Float64Array, tag?: CollectiveTag): Promise<void>;
-  /** Every rank's `values`, in rank order (lengths may differ); groups without it get an all-reduce of rank slots. */
+  /** Every rank's `values` (one length on every rank), in rank order; groups without it get an all-reduce of rank slots. */
   allGather?(values: Float64Array, tag?: CollectiveTag): Promise<Float64Array[]>;
   /** Tells the other ranks this rank failed mid-step (they get an error naming it, not a wait for the timeout). */
   abort?(reason: string): void;
