@@ -262,9 +262,9 @@ describe('SyncBatchNorm over WebSocket, faults in one process', () => {
     socket.close();
   });
 
-  it('a silent rank (no heartbeat replies) fails the group within three heartbeats, naming it', { timeout: 30_000 }, async () => {
+  it('a silent rank (no heartbeat replies) fails the group within the timeout, naming it', { timeout: 30_000 }, async () => {
     const port = await freePort();
-    const rank0 = joinWebSocketGroup({ rank: 0, worldSize: 2, port, token: 'k', timeoutMs: 20_000, heartbeatMs: 100 });
+    const rank0 = joinWebSocketGroup({ rank: 0, worldSize: 2, port, token: 'k', timeoutMs: 1500, heartbeatMs: 100 });
     const socket = new WebSocket(`ws://127.0.0.1:${port}`);
     socket.on('error', () => undefined);
     await new Promise((resolve) => socket.on('open', resolve));
@@ -272,7 +272,9 @@ describe('SyncBatchNorm over WebSocket, faults in one process', () => {
     const group = await rank0;
     groups.add(group);
     const started = Date.now();
-    await assert.rejects(group.communicator.allReduce(Float64Array.of(1)), (e: unknown) => e instanceof NormkitError && /rank 1 sent nothing for \d+ ms \(heartbeat every 100 ms\)/.test(e.message));
+    // a step started after 1 s would time out at 2.5 s: the silence (1.5 s after the hello) is noticed first
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await assert.rejects(group.communicator.allReduce(Float64Array.of(1)), (e: unknown) => e instanceof NormkitError && /rank 1 sent nothing for \d+ ms \(heartbeat every 100 ms, timeout 1500 ms\)/.test(e.message));
     assert.ok(Date.now() - started < 5000);
     socket.close();
   });
@@ -282,7 +284,7 @@ describe('SyncBatchNorm over WebSocket, faults in one process', () => {
     const joined = await joinAll(2);
     const layers = [new SyncBatchNorm(C, joined[0].communicator, { dtype: 'float64' }), new SyncBatchNorm(C + 1, joined[1].communicator, { dtype: 'float64' })];
     const results = await Promise.allSettled([layers[0].forward(randomTensor(random, [2, C])), layers[1].forward(randomTensor(random, [2, C + 1]))]);
-    for (const r of results) assert.ok(r.status === 'rejected' && /rank 1 called all-gather for layer 0 with 9 values at step 1, rank 0 all-gather for layer 0 with 7 values/.test(String(r.reason)), String(r.status === 'rejected' ? r.reason : 'resolved'));
+    for (const r of results) assert.ok(r.status === 'rejected' && /rank 1 called all-gather for layer 0 with 9 values at step 1, rank 0 all-gather for layer 0 with 7 values|rank 0 called all-gather for layer 0 with 7 values at step 1, rank 1 all-gather for layer 0 with 9 values/.test(String(r.reason)), String(r.status === 'rejected' ? r.reason : 'resolved'));
     assert.equal(layers[0].numBatchesTracked, 0);
     assert.deepEqual(Array.from(layers[0].runningMean!), [0, 0, 0]);
     const again = await joinAll(2);

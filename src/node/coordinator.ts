@@ -4,7 +4,7 @@
  * for every rank's frame, checks they agree (kind, layer, length), adds them up or concatenates them in
  * rank order, and sends every rank the same result. Any fault fails the whole group with one error that
  * names the rank and what happened, sent to every rank still connected: a rank that drops or dies, one
- * silent for three heartbeats, one that never joins or misses a step within the timeout, a frame that
+ * silent for the timeout (ranks answer heartbeats, so only a dead or cut-off one is), one that never joins or misses a step within the timeout, a frame that
  * is malformed or oversized, a rank calling with another layer or shape, or a rank that aborts.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -53,6 +53,7 @@ export class Coordinator {
   readonly #http: HttpServer | null;
   readonly #sockets: (WebSocket | null)[];
   readonly #lastHeard: number[];
+  #lastBeat = Date.now();
   readonly #left: boolean[];
   readonly #steps = new Map<number, Step>();
   readonly #nextStep: number[];
@@ -118,12 +119,15 @@ export class Coordinator {
 
   #heartbeat(): void {
     const now = Date.now();
+    // time this process spent blocked is not the ranks' silence
+    if (now - this.#lastBeat > 2 * this.#options.heartbeatMs) this.#lastHeard.fill(now);
+    this.#lastBeat = now;
     const beat = encodeFrame({ kind: Kind.heartbeat, step: 0, layer: NO_LAYER, world: this.worldSize, rank: 0 });
     this.#sockets.forEach((socket, r) => {
       if (socket === null || this.#left[r]) return;
       const silent = now - this.#lastHeard[r];
-      if (silent > 3 * this.#options.heartbeatMs) {
-        this.#fail(`rank ${r} sent nothing for ${silent} ms (heartbeat every ${this.#options.heartbeatMs} ms): the rank or its host is gone`);
+      if (silent > this.#options.timeoutMs) {
+        this.#fail(`rank ${r} sent nothing for ${silent} ms (heartbeat every ${this.#options.heartbeatMs} ms, timeout ${this.#options.timeoutMs} ms): the rank or its host is gone`);
         return;
       }
       socket.send(beat);

@@ -4,8 +4,8 @@
  * or concatenates them (all-gather) in rank order and sends every rank the same bytes, so every rank ends a
  * step with the same bits. Universal: the transport is the browser's WebSocket or Node's `ws`
  * (src/node/websocket-group.ts). Faults end in a NormkitError on every pending and later call: an error
- * the coordinator reports (which rank failed and how), a lost connection, a coordinator silent for three
- * heartbeats, or no result within the timeout.
+ * the coordinator reports (which rank failed and how), a lost connection, a coordinator silent for the
+ * timeout (it beats every heartbeatMs, so an idle but living group is never silent), or no result within the timeout.
  */
 import { NormkitError } from '../../errors.js';
 import type { CollectiveTag, Communicator } from './communicator.js';
@@ -35,7 +35,7 @@ export interface WebSocketGroupOptions {
   readonly token: string;
   /** How long to wait for the group to form and for each collective, in ms (default 60,000). */
   readonly timeoutMs?: number | undefined;
-  /** Heartbeat interval in ms (default 1,000); three missed beats fail the group. */
+  /** Heartbeat interval in ms (default 1,000): a peer heard from for timeoutMs fails the group, idle or not. */
   readonly heartbeatMs?: number | undefined;
   /** Most float64 values one collective may carry (default 2^20); larger frames are refused. */
   readonly maxValues?: number | undefined;
@@ -104,10 +104,15 @@ export class WebSocketCommunicator implements Communicator {
         if (!this.#closed) this.#fail(new NormkitError('backend', `rank ${this.rank}: the connection to the coordinator (rank 0) closed (code ${code}${reason === '' ? '' : `: ${reason}`})`));
       },
     });
-    // the coordinator beats every heartbeatMs: three beats of silence mean it (or the path to it) is gone
+    // the coordinator beats every heartbeatMs: silence for the timeout means it (or the path to it) is gone.
+    // Time this process spent blocked (a long synchronous computation) is not the coordinator's silence.
+    let lastTick = Date.now();
     this.#watch = setInterval(() => {
-      const silent = Date.now() - this.#lastHeard;
-      if (silent > 3 * options.heartbeatMs) this.#fail(new NormkitError('backend', `rank ${this.rank}: heard nothing from the coordinator (rank 0) for ${silent} ms (heartbeat every ${options.heartbeatMs} ms)`));
+      const now = Date.now();
+      if (now - lastTick > 2 * options.heartbeatMs) this.#lastHeard = now;
+      lastTick = now;
+      const silent = now - this.#lastHeard;
+      if (silent > options.timeoutMs) this.#fail(new NormkitError('backend', `rank ${this.rank}: heard nothing from the coordinator (rank 0) for ${silent} ms (heartbeat every ${options.heartbeatMs} ms, timeout ${options.timeoutMs} ms)`));
     }, options.heartbeatMs);
   }
 
