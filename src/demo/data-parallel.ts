@@ -62,7 +62,7 @@ export async function trainDataParallel(
   }
   const local = shards[rank];
   const first = shards.slice(0, rank).reduce((a, n) => a + n, 0);
-  // DDP's average of the ranks' mean-loss gradients is the full batch's when shards are equal; unequal ones weigh by size
+  // DDP's average of the ranks' mean-loss gradients is the full batch's when shards are equal; unequal ones weigh by size (n_r*W/N)
   const equal = shards.every((n) => n === local);
   const weight = equal ? 1 : (local * worldSize) / options.batch;
   const net = network(true, options.seed);
@@ -89,12 +89,14 @@ export async function trainDataParallel(
     const x = { data: batchX.subarray(first * PIXELS, (first + local) * PIXELS), shape: [local, PIXELS] };
     const logits = await forward(stages, x);
     const value = loss.forward(logits, batchY.subarray(first, first + local));
-    await backward(stages, loss.backward());
+    const dlogits = loss.backward();
+    // unequal shards: dy of W times the global mean loss (rank r's samples weigh n_r/N), so SyncBatchNorm's sums meet at one scale
+    if (!equal) for (let i = 0; i < dlogits.data.length; i++) dlogits.data[i] *= weight;
+    await backward(stages, dlogits);
     // DDP: every gradient (of this rank's mean loss) averaged over the ranks, and the loss with them
     let at = 0;
     for (const p of params) {
-      if (equal) sums.set(p.grad, at);
-      else for (let i = 0; i < p.grad.length; i++) sums[at + i] = p.grad[i] * weight;
+      sums.set(p.grad, at);
       at += p.grad.length;
     }
     sums[at] = value * weight;
