@@ -4,7 +4,6 @@ import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { dataParallelDemo } from './demo-parallel.js';
-import { rankDemo } from './demo-ranks.js';
 import { ensureOutputDir } from './files.js';
 import { accuracyChart, percentileCharts } from '../demo/charts.js';
 import { mnistDir } from '../demo/data.js';
@@ -99,6 +98,8 @@ export async function demoCommand(args: string[]): Promise<number> {
   const workers = Number(values.workers);
   // under `normkit run` (WORLD_SIZE set): this process is one rank, joined over WebSocket
   if (values['sync-bn'] && workers === 1 && process.env.WORLD_SIZE !== undefined) {
+    // loaded here: the other commands do not pay for ws and the coordinator at startup
+    const { rankDemo } = await import('./demo-ranks.js');
     await rankDemo({ options: { steps, lr, seed, every }, shards: values.shards, out: values.out });
     return 0;
   }
