@@ -18,12 +18,12 @@ after(() => {
 
 describe('normkit demo mnist --sync-bn under normkit run', () => {
   it('3 processes with 15 + 20 + 25 samples per step match one process at every checkpoint', { timeout: 600_000 }, () => {
-    const demo = [process.execPath, '--import', 'tsx', main, 'demo', 'mnist', '--sync-bn', '--shards', '15,20,25', '--steps', '10', '--every', '5', '--out', out];
+    const demo = [process.execPath, '--import', 'tsx', main, 'demo', 'mnist', '--sync-bn', '--shards', '15,20,25', '--steps', '20', '--every', '10', '--out', out];
     const run = spawnSync(process.execPath, ['--import', 'tsx', main, 'run', '--ranks', '3', '--', ...demo], { encoding: 'utf8', timeout: 580_000 });
     assert.equal(run.status, 0, run.stderr);
     assert.deepEqual(readdirSync(out).sort(), ['sync-bn.json', 'sync-bn.md']);
     const result = JSON.parse(readFileSync(join(out, 'sync-bn.json'), 'utf8')) as { single: { step: number; accuracy: number; loss: number }[]; parallel: { step: number; accuracy: number; loss: number }[]; maxLossDifference: number };
-    assert.deepEqual(result.parallel.map((c) => c.step), [0, 5, 10]);
+    assert.deepEqual(result.parallel.map((c) => c.step), [0, 10, 20]);
     result.single.forEach((c, k) => {
       assert.equal(result.parallel[k].accuracy, c.accuracy, `step ${c.step} accuracy`);
       assert.ok(Math.abs(result.parallel[k].loss - c.loss) <= 1e-6, `step ${c.step} loss`);
