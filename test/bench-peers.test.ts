@@ -12,9 +12,10 @@ import { batchNormModel } from '../src/bench/peers/onnx-model.ts';
 import { findTorchPython, pytorchSystems } from '../src/bench/peers/pytorch.ts';
 import type { ShapeSpec } from '../src/bench/types.ts';
 import { shapeSpecs } from '../src/bench/types.ts';
+import { strongest } from '../src/bench/probe.ts';
 
 const specC = shapeSpecs.find((s) => s.name === 'C') as ShapeSpec;
-const bandwidth = { typedCopy: 10, wasmCopy: 10, best: 10 };
+const bandwidth = strongest([{ kernel: 'test copy', threads: 1, gbps: 10 }]);
 const quiet = { reps: 2, budgetMs: 1000, tolerance: 1e-3, log: () => undefined };
 
 /**

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { benchShape } from '../src/bench/harness.ts';
 import { normkitSystems } from '../src/bench/normkit.ts';
 import type { Bandwidth } from '../src/bench/probe.ts';
+import { strongest } from '../src/bench/probe.ts';
 import { callsPerSample } from '../src/bench/timing.ts';
 import { bytesPerElement, shapeSpecs } from '../src/bench/types.ts';
 import { useWebGpu } from './webgpu-setup.ts';
@@ -32,7 +33,7 @@ describe('normkit bench', () => {
     const svg = join(mkdtempSync(join(tmpdir(), 'normkit-bench-')), 'chart.svg');
     // PyTorch's rows are left to bench-peers.test.ts: here its absence is reported with the install command
     const env = { ...process.env, NORMKIT_TORCH_PYTHON: '/nonexistent/python' };
-    const run = spawnSync(process.execPath, [cli, 'bench', '--shape', 'C', '--reps', '3', '--json', '--svg', svg], { encoding: 'utf8', env });
+    const run = spawnSync(process.execPath, [cli, 'bench', '--shape', 'C', '--reps', '3', '--no-native-probe', '--json', '--svg', svg], { encoding: 'utf8', env });
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stderr, /^pytorch: not run \(no Python with torch \(\/nonexistent\/python: .*\): pip install torch/m);
     const rows = JSON.parse(run.stdout) as Row[];
@@ -52,26 +53,30 @@ describe('normkit bench', () => {
     assert.match(readFileSync(svg, 'utf8'), /^<svg[^>]*>.*normkit-wasm/s);
   });
 
-  it('puts the DRAM bound at the mean of the copy bandwidths probed before and after the shape', async () => {
-    // probed at 10 and then 30 GB/s: the bound is at 20; the opening probe (1 GB/s) is not used
-    const speeds = [10, 30];
-    let probed = 0;
-    const probe = (): Bandwidth => {
-      const best = speeds[probed++];
-      return { typedCopy: best / 2, wasmCopy: best, best };
-    };
+  it('puts the DRAM bound at the strongest bandwidth probed: before or after the shape, the opening probe, or native code', async () => {
     const spec = shapeSpecs.find((s) => s.name === 'C');
     assert.ok(spec !== undefined);
     const systems = normkitSystems(null, false).filter((s) => s.name === 'normkit-js');
-    const opening = { typedCopy: 1, wasmCopy: 1, best: 1 };
-    const { rows } = await benchShape(spec, systems, opening, { reps: 3, budgetMs: 4000, tolerance: 1e-3, log: () => undefined, probe });
-    assert.equal(probed, 2);
     const n = spec.shape.reduce((p, d) => p * d, 1);
-    for (const op of ['forward', 'inference'] as const) {
-      const bound = rows.find((r) => r.system === 'dram-bound' && r.op === op);
-      assert.ok(bound !== undefined, op);
-      assert.ok(Math.abs(bound.median_ms - (n * bytesPerElement[op]) / 20e6) < 1e-12, `${op}: ${bound.median_ms}`);
+    const kernel = (name: string, gbps: number): Bandwidth => strongest([{ kernel: name, threads: 1, gbps }]);
+    // probed at 10 before and 30 after the rounds, opening at 1: the bound at 30 (after); a native 50 beats them all; a native 20 does not
+    for (const [native, gbps, source] of [
+      [undefined, 30, 'after, 1 thread'],
+      [kernel('native sum', 50), 50, 'native sum, 1 thread'],
+      [kernel('native copy', 20), 30, 'after, 1 thread'],
+    ] as const) {
+      const speeds = [kernel('before', 10), kernel('after', 30)];
+      let probed = 0;
+      const { rows, bound } = await benchShape(spec, systems, kernel('opening', 1), { reps: 3, budgetMs: 4000, tolerance: 1e-3, log: () => undefined, probe: () => speeds[probed++], native });
+      assert.equal(probed, 2);
+      assert.deepEqual(bound, { gbps, source });
+      for (const op of ['forward', 'backward', 'forward+backward', 'inference'] as const) {
+        const row = rows.find((r) => r.system === 'dram-bound' && r.op === op);
+        assert.ok(row !== undefined, op);
+        assert.ok(Math.abs(row.median_ms - (n * bytesPerElement[op]) / (gbps * 1e6)) < 1e-12, `${op}: ${row.median_ms}`);
+      }
     }
+    assert.deepEqual(bytesPerElement, { forward: 8, backward: 12, 'forward+backward': 20, inference: 8 });
   });
 
   it('sizes samples from a warm call: a cold first call neither sets the count nor becomes a sample', async () => {
@@ -95,6 +100,7 @@ describe('normkit bench', () => {
       [['--threads', '0'], /^normkit bench: --threads must be a positive integer, got 0\n$/],
       [['--svg', '/proc/x'], /^normkit bench: --svg \/proc\/x: cannot write there \(ENOENT\)\n$/],
       [['--markdown', '/nonexistent/dir/x.md'], /^normkit bench: --markdown \/nonexistent\/dir\/x.md: cannot write there \(ENOENT\)\n$/],
+      [['--scoreboard', '/nonexistent/dir/x.md'], /^normkit bench: --scoreboard \/nonexistent\/dir\/x.md: cannot write there \(ENOENT\)\n$/],
     ] as const) {
       const run = spawnSync(process.execPath, [cli, 'bench', '--shape', 'C', ...args], { encoding: 'utf8', timeout: 5000 });
       assert.equal(run.status, 2, run.stderr);

@@ -10,6 +10,7 @@ import type { Bandwidth } from './probe.js';
 import { callsPerSample, median, timeCalls } from './timing.js';
 import type { BenchData, Op, Prepared, Row, ShapeSpec, System } from './types.js';
 import { bytesPerElement, ops } from './types.js';
+import { numel } from '../core/float.js';
 
 export interface BenchOptions {
   readonly reps: number;
@@ -19,11 +20,25 @@ export interface BenchOptions {
   readonly tolerance: number;
   readonly log: (line: string) => void;
   /**
-   * Probes the copy bandwidth; called before the shape's systems are prepared and after its rounds, and the
-   * shape's DRAM bound is at the mean of the two (else at `bandwidth.best`). Not inside the rounds: a 256 MB
-   * copy there flushes the caches and slows the samples after it.
+   * Probes the bandwidth in this process (probe.ts); called before the shape's systems are prepared and after
+   * its rounds. Not inside the rounds: a 256 MB copy there flushes the caches and slows the samples after it.
    */
   readonly probe?: () => Bandwidth;
+  /** The native probe's kernels (native-probe.ts), measured before anything of the bench ran, where a C compiler exists. */
+  readonly native?: Bandwidth | undefined;
+}
+
+/** The bandwidth a shape's DRAM bound is at, and the probe kernel that measured it. */
+export interface Bound {
+  readonly gbps: number;
+  readonly source: string;
+}
+
+/** The strongest of the bandwidths measured (a probe is only ever slowed by the machine, so the highest is the truest). */
+export function strongestBound(measured: readonly (Bandwidth | undefined)[]): Bound {
+  let bound: Bound = { gbps: Number.NaN, source: 'no probe' };
+  for (const b of measured) if (b !== undefined && Number.isFinite(b.best) && !(b.best <= bound.gbps)) bound = { gbps: b.best, source: b.source };
+  return bound;
 }
 
 export interface CheckResult {
@@ -38,7 +53,7 @@ export interface CheckResult {
 
 export function makeData(spec: ShapeSpec, seed = 1): BenchData {
   const random = new Random(seed);
-  const n = spec.shape.reduce((p, d) => p * d, 1);
+  const n = numel(spec.shape);
   const affine = spec.norm === 'layer' ? spec.shape[spec.shape.length - 1] : spec.shape[1];
   const channels = spec.shape[1];
   const f32 = (values: Float64Array) => Float32Array.from(values);
@@ -72,7 +87,7 @@ async function check(entry: Pick<Entry, 'system' | 'prepared' | 'op'>, truth: Ex
   return { system: system.name, threads: system.threads, shape: data.spec.name, layout: system.layout, op, error, ok: error <= tolerance };
 }
 
-export async function benchShape(spec: ShapeSpec, systems: readonly System[], bandwidth: Bandwidth, options: BenchOptions): Promise<{ rows: Row[]; checks: CheckResult[] }> {
+export async function benchShape(spec: ShapeSpec, systems: readonly System[], bandwidth: Bandwidth, options: BenchOptions): Promise<{ rows: Row[]; checks: CheckResult[]; bound: Bound }> {
   const before = options.probe?.();
   const data = makeData(spec);
   const truth = expected(data);
@@ -116,10 +131,10 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
       entry.spent += ms * entry.calls;
     }
   }
-  // the bound at the copy bandwidth around this shape's rounds, so drift of the machine's bandwidth over the run hits it as the systems
+  // the bound at the strongest bandwidth measured: the probes around this shape's rounds, the opening one, native code
   const after = options.probe?.();
-  const copyBandwidth = before === undefined || after === undefined ? bandwidth.best : (before.best + after.best) / 2;
-  if (before !== undefined && after !== undefined) options.log(`  copy probe before and after the rounds: ${before.best.toFixed(1)}, ${after.best.toFixed(1)} GB/s`);
+  const bound = strongestBound([bandwidth, before, after, options.native]);
+  options.log(`  DRAM bound at ${bound.gbps.toFixed(1)} GB/s (${bound.source}); in-process probes before and after the rounds ${before?.best.toFixed(1) ?? '-'}, ${after?.best.toFixed(1) ?? '-'} GB/s`);
   // kernels alone, by the GPU's clock, beside the wall-clock rows of the systems that can say
   const gpuRows: Row[] = [];
   for (const e of entries) {
@@ -138,16 +153,16 @@ export async function benchShape(spec: ShapeSpec, systems: readonly System[], ba
     min_ms: Math.min(...e.times),
   }));
   rows.push(...gpuRows);
-  // the roofline: minimal bytes at the copy bandwidth
+  // the roofline: minimal bytes (bytesPerElement) at the bound's bandwidth
   const n = data.x.length;
   for (const op of ops) {
     if (!rows.some((r) => r.op === op)) continue;
-    const ms = (n * bytesPerElement[op]) / (copyBandwidth * 1e6);
+    const ms = (n * bytesPerElement[op]) / (bound.gbps * 1e6);
     rows.push({ system: 'dram-bound', threads: 0, shape: spec.name, layout: spec.layout, op, median_ms: ms, min_ms: ms });
     if (bandwidth.gpu !== undefined) {
       const gpuMs = (n * bytesPerElement[op]) / (bandwidth.gpu * 1e6);
       rows.push({ system: 'gpu-bound', threads: 0, shape: spec.name, layout: spec.layout, op, median_ms: gpuMs, min_ms: gpuMs });
     }
   }
-  return { rows, checks };
+  return { rows, checks, bound };
 }

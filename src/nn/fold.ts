@@ -5,10 +5,10 @@
  * Computed in float64, stored in the Linear's dtype.
  */
 import { NormkitError } from '../errors.js';
-import type { BatchNorm1d } from './batchnorm.js';
+import { BatchNorm1d } from './batchnorm.js';
 import { Linear } from './linear.js';
 import type { Module } from './module.js';
-import { Normalization } from './normalization.js';
+import type { Normalization } from './normalization.js';
 import { Sequential } from './sequential.js';
 
 export interface FoldedAffine {
@@ -51,10 +51,6 @@ export function foldBatchNorm(linear: Linear, bn: BatchNorm1d): Linear {
   return folded;
 }
 
-function isBatchNorm1d(m: Module | undefined): m is BatchNorm1d {
-  return m instanceof Normalization && m.name === 'BatchNorm1d';
-}
-
 /**
  * A Sequential for inference: every Linear followed by a BatchNorm1d with running statistics becomes one
  * folded Linear (nested Sequentials too); other modules are the same objects. The model itself is unchanged.
@@ -65,7 +61,7 @@ export function fuseForInference(model: Sequential): Sequential {
   for (let k = 0; k < modules.length; k++) {
     const m = modules[k];
     const next = k + 1 < modules.length ? modules[k + 1] : undefined;
-    if (m instanceof Linear && isBatchNorm1d(next) && next.trackRunningStats && next.numFeatures === m.outFeatures) {
+    if (m instanceof Linear && next instanceof BatchNorm1d && next.trackRunningStats && next.numFeatures === m.outFeatures) {
       out.push(foldBatchNorm(m, next));
       k++;
     } else out.push(m instanceof Sequential ? fuseForInference(m) : m);

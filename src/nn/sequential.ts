@@ -2,6 +2,7 @@
 import type { Tensor } from '../tensor.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import type { Parameter } from './parameter.js';
+import { readStrict, refuseUnowned } from './state.js';
 
 /** The entries of module i ("i.weight" -> "weight"). */
 function partOf(state: ModuleStateInput, i: number): ModuleStateInput {
@@ -50,12 +51,15 @@ export class Sequential implements Module {
     return state;
   }
 
-  loadStateDict(state: ModuleStateInput): void {
+  /** Loads "i.key" into module i (nn/state.ts); strict (default) refuses keys of no module and each module's missing or unexpected ones. */
+  loadStateDict(state: ModuleStateInput, options?: { strict?: boolean }): void {
+    const strict = readStrict(this.name, options);
+    refuseUnowned(this.name, state, (key) => !strict || this.modules.some((_, i) => key.startsWith(`${i}.`)));
     // each module checks its part before writing it; if a later part fails, the earlier ones are restored
     const snapshot = this.stateDict();
     try {
       this.modules.forEach((m, i) => {
-        m.loadStateDict(partOf(state, i));
+        m.loadStateDict(partOf(state, i), { strict });
       });
     } catch (error) {
       this.modules.forEach((m, i) => {

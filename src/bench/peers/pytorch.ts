@@ -1,8 +1,10 @@
 /**
- * PyTorch as a peer: a Python with torch runs scripts/bench-pytorch.py in a subprocess (one per
+ * PyTorch as an interleaved peer (`normkit bench --pytorch-interleaved`, and the check of PyTorch's outputs in
+ * test/bench-peers.test.ts): a Python with torch runs scripts/bench-pytorch.py in a subprocess (one per
  * prepared shape), which times its own calls by the harness's sample rules (`Prepared.time`), so the
- * pipe's latency is not in the rows. Rows `pytorch`, at 1 thread and at all threads, in both layouts
- * (channels-last as torch.channels_last).
+ * pipe's latency is not in the rows. At 1 thread and at all threads, in both layouts (channels-last as
+ * torch.channels_last). These rows are slower than PyTorch timed alone (pytorch-standalone.ts): page faults
+ * on outputs that glibc hands back between ops, and the passive OpenMP wait; docs/bench-method.md.
  */
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { execFile, spawn } from 'node:child_process';
@@ -106,11 +108,13 @@ export interface PytorchOptions {
   readonly script?: string;
   /** Thread counts to run at (1 and all). */
   readonly threads: readonly number[];
+  /** The rows' system name (default `pytorch`). */
+  readonly name?: string;
 }
 
 function pytorchSystem(options: PytorchOptions, threads: number, layout: Layout): System {
   return {
-    name: 'pytorch',
+    name: options.name ?? 'pytorch',
     threads,
     layout,
     supports: (spec) => spec.layout === layout,

@@ -31,6 +31,7 @@ import type { Saved } from '../saved.js';
 import { noteWrite, save } from '../saved.js';
 import type { Communicator } from './communicator.js';
 import { readCommunicator } from './communicator.js';
+import { allFinite } from '../../core/float.js';
 
 export interface SyncBatchNormOptions extends CommonOptions {
   /** Default 0.1; null for a cumulative average. */
@@ -58,11 +59,6 @@ interface Cache {
   readonly count: number;
   /** set by the backward that used it: a second backward is refused (PyTorch frees the graph) */
   used: boolean;
-}
-
-function allFinite(values: Float64Array): boolean {
-  for (const v of values) if (!Number.isFinite(v)) return false;
-  return true;
 }
 
 /** Layer ids per communicator: layers made in the same order on every rank get the same id. */
