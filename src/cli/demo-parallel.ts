@@ -15,7 +15,7 @@ import type { WorkerJob, WorkerMessage } from '../demo/worker.js';
 import { createSharedGroup, NormkitError } from '../index.js';
 
 /** A demo worker: the compiled file beside this one, or (run from source) its TypeScript through tsx's loader. */
-function startWorker(name: string, workerData: unknown): Worker {
+export function startWorker(name: string, workerData: unknown): Worker {
   const compiled = new URL(`../demo/${name}.js`, import.meta.url);
   if (existsSync(fileURLToPath(compiled))) return new Worker(compiled, { workerData });
   const source = JSON.stringify(new URL(`../demo/${name}.ts`, import.meta.url).href);
@@ -23,7 +23,7 @@ function startWorker(name: string, workerData: unknown): Worker {
 }
 
 /** Rejects when the worker fails or exits early. */
-function watch(worker: Worker, what: string, reject: (error: Error) => void): void {
+export function watch(worker: Worker, what: string, reject: (error: Error) => void): void {
   worker.on('error', reject);
   worker.on('exit', (code) => {
     if (code !== 0) reject(new NormkitError('option', `the ${what} worker exited with code ${code}`));

@@ -21,7 +21,9 @@ export const demoUsage = `usage: normkit demo mnist [--steps N] [--lr R] [--seed
   percentiles-batchnorm.svg/png, log.csv, log.json, summary.md. Defaults: 3000 steps, lr 0.5, seed 1, every 100.
   --workers N trains the BatchNorm network data-parallel on N worker threads (N x 60/N samples per step)
   beside the single-process run on the same batches and compares their test curves (sync-bn.md/json with
-  --sync-bn: SyncBatchNorm; local-bn.md/json without: each worker's own batch statistics).`;
+  --sync-bn: SyncBatchNorm; local-bn.md/json without: each worker's own batch statistics).
+  Under normkit run --ranks N, --sync-bn makes each process one rank over WebSocket (--shards a,b,...:
+  samples per rank, adding up to 60); rank 0 compares with the single-process run and writes sync-bn.md/json.`;
 
 const NETWORKS: readonly RunResult['network'][] = ['baseline', 'batchnorm'];
 
@@ -78,6 +80,7 @@ export async function demoCommand(args: string[]): Promise<number> {
       out: { type: 'string', default: 'demo-out' },
       workers: { type: 'string', default: '1' },
       'sync-bn': { type: 'boolean', default: false },
+      shards: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -93,6 +96,14 @@ export async function demoCommand(args: string[]): Promise<number> {
   mnistDir();
   ensureOutputDir(values.out, '--out');
   const workers = Number(values.workers);
+  // under `normkit run` (WORLD_SIZE set): this process is one rank, joined over WebSocket
+  if (values['sync-bn'] && workers === 1 && process.env.WORLD_SIZE !== undefined) {
+    // loaded here: the other commands do not pay for ws and the coordinator at startup
+    const { rankDemo } = await import('./demo-ranks.js');
+    await rankDemo({ options: { steps, lr, seed, every }, shards: values.shards, out: values.out });
+    return 0;
+  }
+  if (values.shards !== undefined) throw new NormkitError('option', '--shards takes effect under `normkit run --ranks N -- normkit demo mnist --sync-bn`');
   if (workers !== 1 || values['sync-bn']) {
     await dataParallelDemo({ options: { steps, lr, seed, every }, workers, syncBn: values['sync-bn'], out: values.out }, progress(steps, false));
     return 0;

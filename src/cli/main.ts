@@ -5,6 +5,7 @@ import { benchCommand, benchUsage } from './bench.js';
 import { conformanceCommand, conformanceUsage } from './conformance.js';
 import { demoCommand, demoUsage } from './demo.js';
 import { gradcheckCommand, gradcheckUsage } from './gradcheck.js';
+import { runCommand, runUsage } from './run.js';
 
 const usage = `normkit: exact, fast and visible normalization layers
 
@@ -15,13 +16,16 @@ ${gradcheckUsage}
 
 ${benchUsage}
 
-${demoUsage}`;
+${demoUsage}
+
+${runUsage}`;
 
 const commands = new Map<string, (args: string[]) => number | Promise<number>>([
   ['conformance', conformanceCommand],
   ['gradcheck', gradcheckCommand],
   ['bench', benchCommand],
   ['demo', demoCommand],
+  ['run', runCommand],
 ]);
 
 async function main(argv: string[]): Promise<number> {
@@ -40,7 +44,9 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await command(joinNegativeValues(rest));
+    // run passes its command's arguments (after --) through untouched
+    const split = name === 'run' && rest.includes('--') ? rest.indexOf('--') : rest.length;
+    return await command([...joinNegativeValues(rest.slice(0, split)), ...rest.slice(split)]);
   } catch (error) {
     console.error(`normkit ${name}: ${describeFailure(error)}`);
     if (process.env.NORMKIT_DEBUG !== undefined && error instanceof Error) console.error(error.stack);

@@ -20,6 +20,8 @@ import { batchSampler, evaluate, network } from './experiment.js';
 export interface DataParallelOptions extends Omit<ExperimentOptions, 'onStep'> {
   /** SyncBatchNorm (global batch statistics) or local BatchNorm1d per rank. */
   readonly syncBn: boolean;
+  /** Samples of each global batch per rank, in rank order (default: batch / worldSize each). */
+  readonly shards?: readonly number[] | undefined;
 }
 
 export interface DataParallelResult {
@@ -54,8 +56,15 @@ export async function trainDataParallel(
 ): Promise<DataParallelResult | null> {
   const started = performance.now();
   const { worldSize, rank } = comm;
-  if (options.batch % worldSize !== 0) throw new NormkitError('option', `the global batch ${options.batch} does not split evenly over ${worldSize} workers`);
-  const local = options.batch / worldSize;
+  const shards = options.shards ?? Array.from({ length: worldSize }, () => options.batch / worldSize);
+  if (shards.length !== worldSize || shards.some((n) => !Number.isInteger(n) || n < 1) || shards.reduce((a, n) => a + n, 0) !== options.batch) {
+    throw new NormkitError('option', `the global batch ${options.batch} must split into ${worldSize} positive integer shards, got ${shards.join(', ')}`);
+  }
+  const local = shards[rank];
+  const first = shards.slice(0, rank).reduce((a, n) => a + n, 0);
+  // DDP's average of the ranks' mean-loss gradients is the full batch's when shards are equal; unequal ones weigh by size (n_r*W/N)
+  const equal = shards.every((n) => n === local);
+  const weight = equal ? 1 : (local * worldSize) / options.batch;
   const net = network(true, options.seed);
   // the Linear and Sigmoid modules are shared with `net`; SyncBatchNorm takes the place of each BatchNorm1d
   const stages: Stage[] = net.model.modules.map((m) => (options.syncBn && m instanceof BatchNorm1d ? new SyncBatchNorm(m.numFeatures, comm, { backend: m.backend }) : m));
@@ -77,17 +86,20 @@ export async function trainDataParallel(
   for (let step = 1; step <= options.steps; step++) {
     nextBatch(batchX, batchY);
     sgd.zeroGrad();
-    const x = { data: batchX.subarray(rank * local * PIXELS, (rank + 1) * local * PIXELS), shape: [local, PIXELS] };
+    const x = { data: batchX.subarray(first * PIXELS, (first + local) * PIXELS), shape: [local, PIXELS] };
     const logits = await forward(stages, x);
-    const value = loss.forward(logits, batchY.subarray(rank * local, (rank + 1) * local));
-    await backward(stages, loss.backward());
+    const value = loss.forward(logits, batchY.subarray(first, first + local));
+    const dlogits = loss.backward();
+    // unequal shards: dy of W times the global mean loss (rank r's samples weigh n_r/N), so SyncBatchNorm's sums meet at one scale
+    if (!equal) for (let i = 0; i < dlogits.data.length; i++) dlogits.data[i] *= weight;
+    await backward(stages, dlogits);
     // DDP: every gradient (of this rank's mean loss) averaged over the ranks, and the loss with them
     let at = 0;
     for (const p of params) {
       sums.set(p.grad, at);
       at += p.grad.length;
     }
-    sums[at] = value;
+    sums[at] = value * weight;
     await comm.allReduce(sums);
     at = 0;
     for (const p of params) {

@@ -4,3 +4,7 @@
 export { startWasmThreads, stopWasmThreads } from './wasm-threads.js';
 export { startWebGpu, stopWebGpu } from './webgpu-threads.js';
 export { createNodeWebGpu, dawnGpu } from './dawn.js';
+export { joinWebSocketGroup } from './websocket-group.js';
+export type { JoinOptions, WebSocketGroup } from './websocket-group.js';
+export { Coordinator } from './coordinator.js';
+export type { CoordinatorOptions } from './coordinator.js';
