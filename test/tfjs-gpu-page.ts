@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { useNormkit } from '../src/tfjs/index.ts';
 import type { NormkitTfjs } from '../src/tfjs/index.ts';
+import type { ConvNetOptions } from '../src/demo/tfjs-convnet.ts';
 import { convNet, smallConvNet, syntheticDigits } from '../src/demo/tfjs-convnet.ts';
 
 type Tensor = tf.Tensor;
@@ -128,11 +129,11 @@ async function layer(k: LayerCase): Promise<{ outputs: number[][]; inference: nu
   return out;
 }
 
-/** `steps` batches of model.fit on the conv net: the loss after each, and ms per step after the first. */
-async function fit(steps: number, batch: number): Promise<{ losses: number[]; msPerStep: number }> {
-  const { size } = smallConvNet;
-  const { images, labels } = syntheticDigits(batch * 4, 1);
-  const model = convNet(tf);
+/** `steps` batches of model.fit on a conv net (default: the small one) on synthetic digits: the loss after each, and ms per step after the first. */
+async function fit(steps: number, batch: number, net: ConvNetOptions = smallConvNet): Promise<{ losses: number[]; msPerStep: number }> {
+  const { size } = net;
+  const { images, labels } = syntheticDigits(batch * 4, 1, size);
+  const model = convNet(tf, net);
   const [xs, ys] = [tf.tensor4d(images, [batch * 4, size, size, 1]), tf.oneHot(tf.tensor1d(labels, 'int32'), 10)];
   const losses: number[] = [];
   let start = 0;
@@ -169,6 +170,11 @@ const api = {
   layer: (k: LayerCase) => both(() => layer(k)),
   layerNormkitOnly: (k: LayerCase) => layer(k),
   fit: (steps: number, batch: number) => both(() => fit(steps, batch)),
+  /** ms per model.fit step of `net` on the current backend with normkit installed (scripts/tfjs-gpu-measure.ts). */
+  fitTimed: async (steps: number, batch: number, net: ConvNetOptions) => (await fit(steps, batch, net)).msPerStep,
+  restore: () => {
+    handle?.restore();
+  },
   /** After restore(): whether normkit's kernels and gradient are gone and stock tfjs's FusedBatchNorm is back on every backend. */
   restored(): { served: string[]; trainKernel: string[]; fusedIsStock: boolean[] } {
     const h = handle!;

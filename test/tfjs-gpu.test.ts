@@ -195,7 +195,7 @@ describe("normkit/tfjs on tfjs's webgpu backend (headless Chromium --enable-unsa
     });
   }
 
-  it('tf.layers.batchNormalization with scale: false, center: false trains on normkit's kernels (tfjs#2868: stock tfjs throws there)', async (t) => {
+  it('tf.layers.batchNormalization with scale: false, center: false trains on normkit\'s kernels (tfjs#2868: stock tfjs throws there)', async (t) => {
     const p = gpuPage(t);
     if (p === null) return;
     const shape = [8, 3];

@@ -3,8 +3,8 @@
  * kernel up by (name, backend) on every call, so replacing FusedBatchNorm and registering the fused
  * training kernel and its gradient is enough; tf.layers.batchNormalization's training path is patched
  * to use them. Backends registered later are served when tfjs switches to them (the training kernel's
- * setupFunc runs on setBackend) or at the next training call. The webgl backend keeps tfjs's own kernels
- * (docs/tfjs-gpu.md has the measurement), said once.
+ * setupFunc runs on setBackend) or at the next training call. The webgl backend keeps tfjs's own kernels,
+ * said once (docs/tfjs-gpu.md).
  */
 import { NormkitError } from '../errors.js';
 import { backends } from '../kernels/index.js';
@@ -42,7 +42,7 @@ export interface NormkitTfjs {
 
 /** Said once where tfjs's webgl backend is in use. */
 export const WEBGL_NOTICE =
-  "tfjs's webgl backend keeps tfjs's own BatchNorm kernels (WebGL2 programs for normkit's kernels did not pay: docs/tfjs-gpu.md); normkit serves cpu, wasm and webgpu";
+  "tfjs's webgl backend keeps tfjs's own BatchNorm kernels: normkit has no WebGL2 programs (docs/tfjs-gpu.md has the measurement and why); normkit serves cpu, wasm and webgpu";
 
 /** One installation per tfjs engine. */
 const installed = new WeakMap<object, NormkitTfjs>();
@@ -89,7 +89,7 @@ export async function useNormkit(tf: Tf, options: UseNormkitOptions = {}): Promi
     const setup = () => { serve(backend); };
     for (const config of backend === 'webgpu' ? webgpuTrainingKernels(setup) : trainingKernels(backend, kernels, setup)) replaceKernel(tf, config);
   }
-  // tfjs's webgl backend, where in use: normkit leaves it to tfjs (WebGL2 programs did not pay, docs/tfjs-gpu.md)
+  // tfjs's webgl backend, where in use: normkit leaves it to tfjs (no WebGL2 programs; docs/tfjs-gpu.md)
   const webglNotice = () => {
     notices.say(WEBGL_NOTICE);
   };
