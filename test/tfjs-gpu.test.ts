@@ -220,6 +220,23 @@ describe("normkit/tfjs on tfjs's webgpu backend (headless Chromium --enable-unsa
     assert.ok(gap < 1e-4, `largest relative gap between the curves ${gap}`);
   });
 
+  it("on tfjs's webgl backend: tfjs's own kernels run, and normkit says so once", async () => {
+    const webgl = await page.evaluate(() => window.tfjsGpu!.start('webgl'));
+    assert.notEqual(webgl, null, "tfjs's webgl backend did not start");
+    const shape = [8, 3];
+    const k: LayerCase = { ...makeCase(shape, 'channels-last'), axis: -1, momentum: 0.9, lr: 0.1, scale: true, center: true };
+    const before = (await page.evaluate(() => window.tfjsGpu!.notices())).length;
+    for (let round = 0; round < 2; round++) {
+      const ran = await page.evaluate((c) => window.tfjsGpu!.layerNormkitOnly(c), k);
+      assert.ok(!ran.kernels.includes('NormkitBatchNormTrain'), ran.kernels.join(', '));
+      const truth = layerTruth(k, 'channels-last');
+      assert.ok(normalizedError(ran.outputs[0], truth.outputs[0]) < 1e-5, "tfjs's own training output");
+    }
+    const said = (await page.evaluate(() => window.tfjsGpu!.notices())).slice(before);
+    assert.equal(said.filter((m) => m.includes("webgl backend keeps tfjs's own BatchNorm kernels")).length, 1, said.join('\n'));
+    if (started !== null) await page.evaluate(() => window.tfjsGpu!.start('webgpu'));
+  });
+
   it('restore() puts stock tfjs back on every backend', async (t) => {
     const p = gpuPage(t);
     if (p === null) return;
