@@ -1,9 +1,10 @@
 /**
- * useNormkit(tf): normkit's kernels inside TensorFlow.js for its cpu and wasm backends. tfjs looks a
+ * useNormkit(tf): normkit's kernels inside TensorFlow.js for its cpu, wasm and webgpu backends. tfjs looks a
  * kernel up by (name, backend) on every call, so replacing FusedBatchNorm and registering the fused
  * training kernel and its gradient is enough; tf.layers.batchNormalization's training path is patched
  * to use them. Backends registered later are served when tfjs switches to them (the training kernel's
- * setupFunc runs on setBackend) or at the next training call.
+ * setupFunc runs on setBackend) or at the next training call. The webgl backend keeps tfjs's own kernels,
+ * said once (docs/tfjs-gpu.md).
  */
 import { NormkitError } from '../errors.js';
 import { backends } from '../kernels/index.js';
@@ -15,8 +16,9 @@ import { patchBatchNormalization } from './layer.js';
 import type { BatchNormTrainingOptions, BatchNormTrainingResult } from './op.js';
 import { batchNormTraining } from './op.js';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, trainingGradient, trainingKernels } from './training.js';
-import type { KernelConfig, Tensor, Tf, TfBackendName } from './types.js';
-import { isTfBackendName, tfBackendNames } from './types.js';
+import type { KernelConfig, ServedBackendName, Tensor, Tf } from './types.js';
+import { isServedBackendName, servedBackendNames } from './types.js';
+import { webgpuInferenceKernel, webgpuTrainingKernels } from './webgpu-kernels.js';
 
 export interface UseNormkitOptions {
   /** normkit's kernels: 'wasm' (WebAssembly SIMD; the default where it runs) or 'js'. */
@@ -29,7 +31,7 @@ export interface NormkitTfjs {
   /** normkit's kernels in use. */
   readonly kernels: 'wasm' | 'js';
   /** The tfjs backends whose FusedBatchNorm normkit serves now. */
-  servedBackends(): TfBackendName[];
+  servedBackends(): ServedBackendName[];
   /** Training-mode batch normalization as one fused, differentiable op (tf.moments + tf.batchNorm in one). */
   batchNormTraining(x: Tensor, options?: BatchNormTrainingOptions): BatchNormTrainingResult;
   /** The fallback notices said so far. */
@@ -37,6 +39,10 @@ export interface NormkitTfjs {
   /** Puts tfjs's own kernels, gradient and layer back; normkit no longer runs in this tf. */
   restore(): void;
 }
+
+/** Said once where tfjs's webgl backend is in use. */
+export const WEBGL_NOTICE =
+  "tfjs's webgl backend keeps tfjs's own BatchNorm kernels: normkit has no WebGL2 programs (docs/tfjs-gpu.md has the measurement and why); normkit serves cpu, wasm and webgpu";
 
 /** One installation per tfjs engine. */
 const installed = new WeakMap<object, NormkitTfjs>();
@@ -65,28 +71,35 @@ export async function useNormkit(tf: Tf, options: UseNormkitOptions = {}): Promi
   if (kernelsName === 'wasm' && !wasm) throw new NormkitError('backend', "useNormkit: normkit's wasm kernels do not run here (WebAssembly SIMD); pass { kernels: 'js' }");
   const kernels = backends[kernelsName];
   const notices = new FallbackNotices(options.onFallback ?? ((message) => { console.warn(message); }));
-  const originals = new Map<TfBackendName, KernelConfig>();
-  const ours = new Map<TfBackendName, KernelConfig>();
+  const originals = new Map<ServedBackendName, KernelConfig>();
+  const ours = new Map<ServedBackendName, KernelConfig>();
   let active = true;
 
   /** Serves `backend`'s FusedBatchNorm unless it already is, or tfjs has none registered (not loaded). */
-  const serve = (backend: TfBackendName): void => {
+  const serve = (backend: ServedBackendName): void => {
     const current = registered(tf, FUSED_BATCH_NORM, backend);
     if (!active || current === undefined || current === ours.get(backend)) return;
-    const mine = inferenceKernel(backend, current, kernels, notices);
+    const mine = backend === 'webgpu' ? webgpuInferenceKernel(current, notices) : inferenceKernel(backend, current, kernels, notices);
     originals.set(backend, current);
     ours.set(backend, mine);
     replaceKernel(tf, mine);
   };
-  for (const backend of tfBackendNames) {
+  for (const backend of servedBackendNames) {
     serve(backend);
-    for (const config of trainingKernels(backend, kernels, () => { serve(backend); })) replaceKernel(tf, config);
+    const setup = () => { serve(backend); };
+    for (const config of backend === 'webgpu' ? webgpuTrainingKernels(setup) : trainingKernels(backend, kernels, setup)) replaceKernel(tf, config);
   }
+  // tfjs's webgl backend, where in use: normkit leaves it to tfjs (no WebGL2 programs; docs/tfjs-gpu.md)
+  const webglNotice = () => {
+    notices.say(WEBGL_NOTICE);
+  };
+  if (tf.getBackend() === 'webgl') webglNotice();
   tf.registerGradient(trainingGradient(tf));
 
   const fused = (): boolean => {
     const backend = tf.getBackend();
-    if (!active || !isTfBackendName(backend)) return false;
+    if (backend === 'webgl' && active) webglNotice();
+    if (!active || !isServedBackendName(backend)) return false;
     serve(backend);
     return true;
   };
@@ -95,7 +108,7 @@ export async function useNormkit(tf: Tf, options: UseNormkitOptions = {}): Promi
 
   const handle: NormkitTfjs = {
     kernels: kernelsName,
-    servedBackends: () => tfBackendNames.filter((b) => active && ours.has(b) && registered(tf, FUSED_BATCH_NORM, b) === ours.get(b)),
+    servedBackends: () => servedBackendNames.filter((b) => active && ours.has(b) && registered(tf, FUSED_BATCH_NORM, b) === ours.get(b)),
     batchNormTraining: train,
     get fallbacks() {
       return notices.said;
@@ -107,7 +120,7 @@ export async function useNormkit(tf: Tf, options: UseNormkitOptions = {}): Promi
         const original = originals.get(backend);
         if (original !== undefined && registered(tf, FUSED_BATCH_NORM, backend) === mine) replaceKernel(tf, original);
       }
-      for (const backend of tfBackendNames) {
+      for (const backend of servedBackendNames) {
         for (const name of [BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD]) if (registered(tf, name, backend) !== undefined) tf.unregisterKernel(name, backend);
       }
       tf.unregisterGradient(BATCH_NORM_TRAIN);

@@ -96,7 +96,7 @@ export function patchBatchNormalization(tf: Tf, train: Train, fused: () => boole
       return original.call(this, inputs, kwargs);
     }
     if (!fused() || x.dtype !== 'float32') {
-      notices.say(`tf.layers.batchNormalization training on backend '${tf.getBackend()}' with x ${x.dtype}: normkit serves float32 on cpu and wasm; running tfjs's own`);
+      notices.say(`tf.layers.batchNormalization training on backend '${tf.getBackend()}' with x ${x.dtype}: normkit serves float32 on cpu, wasm and webgpu; running tfjs's own`);
       return original.call(this, inputs, kwargs);
     }
     const { axis, momentum, epsilon, gamma, beta, movingMean, movingVariance } = settings;

@@ -50,7 +50,7 @@ export function batchNormTraining(tf: Tf, fused: FusedAvailable, notices: Fallba
       const [y, mean, variance] = tf.engine().runKernel<Tensor[]>(BATCH_NORM_TRAIN, { x, scale, offset }, { axis, varianceEpsilon: epsilon });
       return { y, mean, variance };
     }
-    notices.say(`batch normalization in training on backend '${tf.getBackend()}' with x ${x.dtype} ${formatShape(x.shape)}: normkit serves float32 on cpu and wasm while installed; running tf.moments + tf.batchNorm`);
+    notices.say(`batch normalization in training on backend '${tf.getBackend()}' with x ${x.dtype} ${formatShape(x.shape)}: normkit serves float32 on cpu, wasm and webgpu while installed; running tf.moments + tf.batchNorm`);
     const axes = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis);
     const { mean, variance } = tf.moments(x, axes);
     const shape = Array.from({ length: rank }, (_, i) => (i === axis ? c : 1));

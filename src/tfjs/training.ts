@@ -115,20 +115,24 @@ export function trainingKernels(name: TfBackendName, kernels: NormKernels, setup
   ];
 }
 
-/** The gradient of the forward kernel: one backward kernel call, its three outputs handed to x, scale, offset. */
+/**
+ * The gradient of the forward kernel: one backward kernel call, its three outputs handed to x, scale, offset.
+ * On webgpu the forward has a fourth output, normkit's statistics (webgpu-kernels.ts), which the backward takes.
+ */
 export function trainingGradient(tf: Tf): GradConfig {
   return {
     kernelName: BATCH_NORM_TRAIN,
     inputsToSave: ['x', 'scale'],
-    outputsToSave: [false, true, true],
+    outputsToSave: [false, true, true, true],
     gradFunc: (dys, saved, attrs) => {
       // tfjs hands a multi-output kernel one dy per output (zeros where an output takes no part)
-      if (!Array.isArray(dys) || dys.length !== 3) {
+      if (!Array.isArray(dys) || (dys.length !== 3 && dys.length !== 4)) {
         throw new NormkitError('grad-shape', `${BATCH_NORM_TRAIN}: expected one gradient per output (y, mean, variance), got ${Array.isArray(dys) ? `${dys.length}` : 'a single tensor'}`);
       }
       const [dy, dmean, dvariance] = dys;
       const [x, scale, mean, variance] = saved;
-      const [dx, dscale, doffset] = tf.engine().runKernel<Tensor[]>(BATCH_NORM_TRAIN_GRAD, { dy, x, scale, mean, variance, dmean, dvariance }, attrs);
+      const inputs = { dy, x, scale, mean, variance, dmean, dvariance, ...(saved.length > 4 ? { stats: saved[4] } : {}) };
+      const [dx, dscale, doffset] = tf.engine().runKernel<Tensor[]>(BATCH_NORM_TRAIN_GRAD, inputs, attrs);
       return { x: () => dx, scale: () => dscale, offset: () => doffset };
     },
   };

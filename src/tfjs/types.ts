@@ -27,10 +27,14 @@ export interface Tf {
   readonly layers?: { batchNormalization(args: { name: string }): object };
 }
 
-/** tfjs's backends normkit serves: their tensors are typed arrays normkit's kernels can read. */
+/** tfjs's backends whose tensors are typed arrays normkit's kernels can read. */
 export type TfBackendName = 'cpu' | 'wasm';
 export const tfBackendNames: readonly TfBackendName[] = ['cpu', 'wasm'];
 
-export function isTfBackendName(name: string): name is TfBackendName {
-  return (tfBackendNames as readonly string[]).includes(name);
+/** tfjs's backends normkit serves: cpu and wasm, and webgpu (its tensors' GPUBuffers, on tfjs's device). */
+export type ServedBackendName = TfBackendName | 'webgpu';
+export const servedBackendNames: readonly ServedBackendName[] = ['cpu', 'wasm', 'webgpu'];
+
+export function isServedBackendName(name: string): name is ServedBackendName {
+  return (servedBackendNames as readonly string[]).includes(name);
 }

@@ -28,18 +28,18 @@ const COLUMN_CHUNK = (WORKGROUP / COLUMN_TILE) * 16;
 /**
  * Fewer first-level workgroups than this leave a large GPU mostly idle (few targets of moderate size,
  * e.g. BatchNorm1d on 256x1024): chunks are then split further, down to one load per invocation
- * (a row per lane in column mode).
+ * (a row per lane in column mode). The default of WebGpuNorm's minWorkgroups.
  */
-const MIN_WORKGROUPS = 256;
+export const MIN_WORKGROUPS = 256;
 
-function inLoads(r: Omit<ReduceDispatch, 'chunks' | 'columns'>, lanes: number): ReduceDispatch {
+function inLoads(r: Omit<ReduceDispatch, 'chunks' | 'columns'>, lanes: number, minWorkgroups: number): ReduceDispatch {
   const count = r.count / lanes;
   const L = r.L / lanes;
   const stride = r.stride / lanes;
   const columns = L === 1 && stride > 1;
   const blocks = columns ? Math.ceil(r.targets / COLUMN_TILE) : r.targets;
   const bySize = Math.ceil(count / (columns ? COLUMN_CHUNK : CHUNK));
-  const byParallelism = Math.min(Math.ceil(MIN_WORKGROUPS / blocks), Math.floor(count / (columns ? WORKGROUP / COLUMN_TILE : WORKGROUP)));
+  const byParallelism = Math.min(Math.ceil(minWorkgroups / blocks), Math.floor(count / (columns ? WORKGROUP / COLUMN_TILE : WORKGROUP)));
   const chunks = Math.min(MAX_CHUNKS, Math.max(1, bySize, byParallelism));
   return { targets: r.targets, D: r.D, C1: r.C1 / lanes, C2: r.C2 / lanes, L, stride, count, chunks, columns };
 }
@@ -50,16 +50,16 @@ export function reduceWorkgroups(r: ReduceDispatch): number {
 }
 
 /** Per statistics group (a, g): the (s, b) elements at a*S*G*B + g*B + s*G*B + b. */
-export function groupReduction(view: NormView, lanes: 1 | 4): ReduceDispatch {
+export function groupReduction(view: NormView, lanes: 1 | 4, minWorkgroups = MIN_WORKGROUPS): ReduceDispatch {
   const { outer: A, span: S, groups: G, inner: B } = view;
-  return inLoads({ targets: A * G, D: G, C1: S * G * B, C2: B, L: B, stride: G * B, count: S * B }, lanes);
+  return inLoads({ targets: A * G, D: G, C1: S * G * B, C2: B, L: B, stride: G * B, count: S * B }, lanes, minWorkgroups);
 }
 
 /** Per affine entry (g, k): the (a, s, e) elements at g*B + k*R + (a*S + s)*G*B + e. */
-export function affineReduction(view: NormView, lanes: 1 | 4): ReduceDispatch {
+export function affineReduction(view: NormView, lanes: 1 | 4, minWorkgroups = MIN_WORKGROUPS): ReduceDispatch {
   const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = view;
   const R = B / K;
-  return inLoads({ targets: G * K, D: K, C1: B, C2: R, L: R, stride: G * B, count: A * S * R }, lanes);
+  return inLoads({ targets: G * K, D: K, C1: B, C2: R, L: R, stride: G * B, count: A * S * R }, lanes, minWorkgroups);
 }
 
 /** Values per load: 4 when every run of 4 shares its statistics and affine entry (B and R = B/K multiples of 4). */

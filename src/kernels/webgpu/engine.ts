@@ -9,7 +9,7 @@ import { affineSize, statsCount } from '../../core/layout.js';
 import { NormkitError } from '../../errors.js';
 import { BufferUsage, MapMode, ShaderStage } from './constants.js';
 import type { Block, ReduceDispatch } from './dispatch.js';
-import { affineReduction, elementwiseWorkgroups, grid, groupReduction, lanesOf, reduceWorkgroups, setFloatFloat, writeBlock } from './dispatch.js';
+import { MIN_WORKGROUPS, affineReduction, elementwiseWorkgroups, grid, groupReduction, lanesOf, reduceWorkgroups, setFloatFloat, writeBlock } from './dispatch.js';
 import { AffineGrad, Flag, Mode, PARAMS_BYTES, PARAMS_STRIDE, WORKGROUP, shaderSource } from './shader.js';
 
 /** A float32 tensor in a GPUBuffer (usage STORAGE | COPY_SRC | COPY_DST), `length` values. */
@@ -115,11 +115,18 @@ export interface WebGpuNormOptions {
    * costs, see the README's "Cost of float-float". Default EXACT_UP_TO; Infinity: always.
    */
   readonly exactUpTo?: number;
+  /**
+   * Reductions split their chunks until they have this many first-level workgroups (plan.ts): 256 (the
+   * default) fills a large GPU; a CPU adapter such as SwiftShader, which runs workgroups a few at a time,
+   * is faster with 1.
+   */
+  readonly minWorkgroups?: number;
 }
 
 export class WebGpuNorm {
   readonly device: GPUDevice;
   readonly exactUpTo: number;
+  readonly minWorkgroups: number;
   readonly #layout: GPUBindGroupLayout;
   readonly #modules: Record<1 | 4, GPUShaderModule>;
   readonly #pipelines = new Map<string, GPUComputePipeline>();
@@ -148,6 +155,7 @@ export class WebGpuNorm {
   constructor(device: GPUDevice, options: WebGpuNormOptions = {}) {
     this.device = device;
     this.exactUpTo = options.exactUpTo ?? EXACT_UP_TO;
+    this.minWorkgroups = options.minWorkgroups ?? MIN_WORKGROUPS;
     if (!(this.exactUpTo >= 0)) throw new NormkitError('option', `webgpu: exactUpTo must be a number >= 0, got ${String(options.exactUpTo)}`);
     void device.lost.then((info) => {
       this.#lost = info.message === '' ? info.reason : info.message;
@@ -196,7 +204,7 @@ export class WebGpuNorm {
   forwardTrain(y: GpuTensor, x: GpuTensor, view: NormView, weight: GpuTensor | null, bias: GpuTensor | null, eps: number, stats: GpuStats): void {
     this.#check(view, [y, x], [weight, bias], stats);
     const lanes = lanesOf(view);
-    const group = groupReduction(view, lanes);
+    const group = groupReduction(view, lanes, this.minWorkgroups);
     const binding: Binding = { x: x.buffer, dy: null, weight: weight?.buffer ?? null, bias: bias?.buffer ?? null, stats: stats.buffer, out: y.buffer };
     this.#run([
       ...this.#reduction(Mode.shifted, lanes, group, view, eps, 0, 0, binding),
@@ -238,10 +246,10 @@ export class WebGpuNorm {
     const dispatches: Dispatch[] = [];
     if (batchStats) {
       const flags = fused ? 0 : weightFlag | Flag.weighted;
-      dispatches.push(...this.#reduction(Mode.group, lanes, groupReduction(view, lanes), view, 0, flags, 0, binding));
+      dispatches.push(...this.#reduction(Mode.group, lanes, groupReduction(view, lanes, this.minWorkgroups), view, 0, flags, 0, binding));
     }
     const affineOffset = batchStats && fused ? 0 : groups;
-    if (grads && !(batchStats && fused)) dispatches.push(...this.#reduction(Mode.affine, lanes, affineReduction(view, lanes), view, 0, 0, groups, binding));
+    if (grads && !(batchStats && fused)) dispatches.push(...this.#reduction(Mode.affine, lanes, affineReduction(view, lanes, this.minWorkgroups), view, 0, 0, groups, binding));
     dispatches.push(this.#elementwise('inputGrad', lanes, view, weightFlag | (fused ? Flag.fused : 0) | (batchStats ? Flag.batchStats : 0), binding));
     const entries = affineSize(view);
     for (const [grad, mode] of [
