@@ -1,4 +1,6 @@
 /** Dense row-major tensors over float typed arrays, and the shape helpers every layer shares. */
+import { checkArrayBytes } from './core/limits.js';
+import { checkUsable } from './core/memory.js';
 import { plainView, typedArrayTag } from './core/typed.js';
 import { NormkitError } from './errors.js';
 
@@ -22,6 +24,7 @@ export function dtypeOf(data: FloatArray): DType {
 }
 
 export function allocate(dtype: DType, length: number): FloatArray {
+  checkArrayBytes('allocate', length, dtype);
   try {
     return dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
   } catch (error) {
@@ -53,6 +56,7 @@ export function setTensorStorage(next: Storage | null): void {
 
 /** A new tensor in the default storage for the caller to fill: write every value (a block of wasm memory is not zeroed). */
 export function emptyTensor(dtype: DType, shape: readonly number[]): OwnedTensor {
+  checkArrayBytes('tensor', numel(shape), dtype);
   return storage?.(dtype, shape) ?? ownedTensor(allocate(dtype, numel(shape)), [...shape]);
 }
 
@@ -99,6 +103,7 @@ export function readTensor(t: unknown, what: string): Tensor {
     const tag = typedArrayTag(rawData);
     throw new NormkitError('dtype', `${what}: expected data as Float32Array or Float64Array, got ${tag ?? describeValue(rawData)}`);
   }
+  checkUsable(data, what);
   const checked = readShape(shape, what);
   const n = numel(checked);
   if (data.length !== n) {

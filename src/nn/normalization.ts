@@ -12,6 +12,8 @@ import type { BackendName, NormKernels } from '../kernels/types.js';
 import type { DType, FloatArray, OwnedTensor, Tensor } from '../tensor.js';
 import { allocate, describeValue, dtypeOf, emptyTensor, formatShape, ownedTensor, readTensor } from '../tensor.js';
 import { overlaps } from '../core/typed.js';
+import { checkUsable } from '../core/memory.js';
+import { checkLayerBytes, layerArrays } from './limits.js';
 import type { Saved } from './saved.js';
 import { noteWrite, resave, save } from './saved.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
@@ -117,7 +119,7 @@ export abstract class Normalization implements Module {
   #spareRstd: Float64Array | null = null;
   #scratch: Scratch | null = null;
   /** What readTensor names in its errors, made once (not a string per call). */
-  readonly #labels: Readonly<Record<'input' | 'grad_output' | 'out', string>>;
+  readonly #labels: Readonly<Record<'input' | 'grad_output' | 'out' | 'saved', string>>;
 
   protected constructor(setup: NormSetup) {
     const { name, options } = setup;
@@ -128,7 +130,8 @@ export abstract class Normalization implements Module {
     this.#backend = options.backend;
     this.momentum = setup.momentum;
     this.#countsBatches = setup.countsBatches;
-    this.#labels = { input: `${name}: input`, grad_output: `${name}: grad_output`, out: `${name}: out` };
+    this.#labels = { input: `${name}: input`, grad_output: `${name}: grad_output`, out: `${name}: out`, saved: `${name}: the input saved by forward` };
+    checkLayerBytes(name, layerArrays(setup), this.dtype);
     this.weight = setup.affineShape === null ? null : new Parameter('weight', this.dtype, setup.affineShape, 1);
     this.bias = setup.affineShape === null ? null : new Parameter('bias', this.dtype, setup.affineShape, 0);
     this.#runningMean = setup.runningFeatures === null ? null : allocate(this.dtype, setup.runningFeatures);
@@ -424,6 +427,7 @@ export abstract class Normalization implements Module {
         `${this.name}: expected grad_output of shape ${formatShape(shape)} (the last input's), got ${formatShape(grad.shape)}`,
       );
     }
+    checkUsable(cache.x.data, this.#labels.saved);
     const changed = cache.saved.find((saved) => saved.version !== 0);
     if (changed !== undefined) {
       const what = changed.data === cache.x.data ? `the input of size ${formatShape(shape)}` : `weight of size [${changed.data.length}]`;

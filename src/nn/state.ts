@@ -76,11 +76,13 @@ export function loadState(module: string, spec: StateSpec, state: ModuleStateInp
     // a JavaScript caller can pass anything: check as unknown
     const value: unknown = state[key];
     if (!isArrayLike(value)) return fail(`${key} must be an array of numbers`);
-    if (value.length !== target.length) {
-      fail(`size mismatch for ${key}: copying a param with shape [${value.length}] from checkpoint, the shape in current model is [${target.length}].`);
+    // the length read once: an array-like whose length changes between reads must not size the copy differently
+    const length = value.length;
+    if (length !== target.length) {
+      fail(`size mismatch for ${key}: copying a param with shape [${length}] from checkpoint, the shape in current model is [${target.length}].`);
     }
-    const checked = new Float64Array(value.length);
-    for (let i = 0; i < value.length; i++) {
+    const checked = new Float64Array(length);
+    for (let i = 0; i < length; i++) {
       const v: unknown = value[i];
       if (typeof v !== 'number') return fail(`${key}[${i}] is not a number`);
       if (spec.finiteOnly !== undefined && !Number.isFinite(v)) fail(`${key}[${i}] is ${v}, and ${spec.finiteOnly} accepts finite values only`);

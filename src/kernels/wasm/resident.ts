@@ -6,6 +6,7 @@
  * it, so memory stays bounded when nothing is disposed. Needs shared memory (Node, or a cross-origin-
  * isolated page): there views survive memory growth.
  */
+import { checkArrayBytes } from '../../core/limits.js';
 import { NormkitError } from '../../errors.js';
 import type { DType, FloatArray, OwnedTensor, Tensor } from '../../tensor.js';
 import { numel, ownedTensor } from '../../tensor.js';
@@ -144,6 +145,7 @@ function checkedShape(dtype: unknown, shape: unknown): { dtype: DType; shape: nu
   }
   const n = numel(shape);
   if (!Number.isSafeInteger(n)) throw new NormkitError('shape', `wasmTensor: shape ${JSON.stringify(shape)} has too many elements`);
+  checkArrayBytes('wasmTensor', n, dtype);
   return { dtype, shape: [...shape], n };
 }
 
