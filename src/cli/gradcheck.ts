@@ -1,5 +1,6 @@
 /** `normkit gradcheck`: central-difference checks of every layer on random or given shapes. */
 import { parseArgs } from 'node:util';
+import { flagLimits, integerFlag } from './numbers.js';
 import type { Layout } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import type { GradcheckResult } from '../gradcheck.js';
@@ -87,11 +88,8 @@ export function gradcheckCommand(args: string[]): number {
     console.log(gradcheckUsage);
     return 0;
   }
-  const seed = Number(values.seed);
-  const count = Number(values.cases);
-  if (!Number.isInteger(seed) || !Number.isInteger(count) || count < 1) {
-    throw new NormkitError('option', `--seed must be an integer and --cases a positive integer, got --seed ${values.seed} --cases ${values.cases}`);
-  }
+  const seed = integerFlag('--seed', values.seed, -(2 ** 31), 2 ** 31 - 1);
+  const count = integerFlag('--cases', values.cases, 1, flagLimits.cases);
   if (values.options !== undefined && values.shape === undefined) {
     throw new NormkitError('option', '--options configures the module for a given --shape: give --shape too');
   }
