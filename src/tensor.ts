@@ -141,6 +141,20 @@ export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'string') return value.length <= 40 ? `'${value}'` : 'a string';
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === undefined) return String(value);
-  if (typeof value === 'object') return typedArrayTag(value) ?? (Object.getPrototypeOf(value) === null ? 'Object' : value.constructor.name || 'Object');
+  if (typeof value === 'object') return typedArrayTag(value) ?? describeObject(value);
   return typeof value;
+}
+
+/** An object's constructor name; one named like a typed array that is none is a Proxy or a look-alike, said so. */
+function describeObject(value: object): string {
+  let name: string;
+  try {
+    const ctor: unknown = Object.getPrototypeOf(value) === null ? undefined : Reflect.get(value, 'constructor');
+    const ctorName: unknown = typeof ctor === 'function' ? ctor.name : undefined;
+    name = typeof ctorName === 'string' && ctorName !== '' ? ctorName : 'Object';
+  } catch {
+    return 'an object whose prototype cannot be read (a revoked Proxy?)';
+  }
+  const posing = /^(Big)?(Int|Uint|Float)(8|16|32|64)(Clamped)?Array$/.test(name);
+  return posing ? `an object posing as a ${name} (a Proxy or a look-alike, not a real typed array: pass the array itself)` : name;
 }

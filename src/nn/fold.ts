@@ -5,6 +5,7 @@
  * Computed in float64, stored in the Linear's dtype.
  */
 import { NormkitError } from '../errors.js';
+import { describeValue } from '../tensor.js';
 import type { BatchNorm1d } from './batchnorm.js';
 import { Linear } from './linear.js';
 import type { Module } from './module.js';
@@ -35,6 +36,11 @@ export function foldedAffine(layer: Normalization): FoldedAffine {
 
 /** A new Linear equal to `linear` followed by `bn` in eval mode (fuse_linear_bn_eval); the inputs are unchanged. */
 export function foldBatchNorm(linear: Linear, bn: BatchNorm1d): Linear {
+  // a JavaScript caller can pass anything (the arguments swapped, say)
+  const [first, second]: unknown[] = [linear, bn];
+  if (!(first instanceof Linear) || !isBatchNorm1d(second)) {
+    throw new NormkitError('option', `foldBatchNorm(linear, bn): expected a Linear then the BatchNorm1d after it, got ${describeModule(first)} and ${describeModule(second)}`);
+  }
   if (bn.numFeatures !== linear.outFeatures) {
     throw new NormkitError('shape', `foldBatchNorm: BatchNorm1d has ${bn.numFeatures} features, the Linear before it ${linear.outFeatures} outputs`);
   }
@@ -51,8 +57,14 @@ export function foldBatchNorm(linear: Linear, bn: BatchNorm1d): Linear {
   return folded;
 }
 
-function isBatchNorm1d(m: Module | undefined): m is BatchNorm1d {
+function isBatchNorm1d(m: unknown): m is BatchNorm1d {
   return m instanceof Normalization && m.name === 'BatchNorm1d';
+}
+
+/** A module by its name (a layer's `name`), anything else as describeValue says it. */
+function describeModule(m: unknown): string {
+  if (m instanceof Normalization || m instanceof Linear || m instanceof Sequential) return `a ${m.name}`;
+  return describeValue(m);
 }
 
 /**
@@ -60,6 +72,8 @@ function isBatchNorm1d(m: Module | undefined): m is BatchNorm1d {
  * folded Linear (nested Sequentials too); other modules are the same objects. The model itself is unchanged.
  */
 export function fuseForInference(model: Sequential): Sequential {
+  const given: unknown = model;
+  if (!(given instanceof Sequential)) throw new NormkitError('option', `fuseForInference: expected a Sequential, got ${describeModule(given)}`);
   const out: Module[] = [];
   const modules = model.modules;
   for (let k = 0; k < modules.length; k++) {

@@ -6,7 +6,7 @@
  */
 import type { NormView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
-import { formatShape } from '../tensor.js';
+import { describeValue, formatShape } from '../tensor.js';
 
 /** A contiguous run of whole samples, elements [start, end), seen as `view` (outer = its ghost batches). */
 export interface Segment {
@@ -18,7 +18,7 @@ export interface Segment {
 export function checkVirtualBatchSize(name: string, value: unknown): number | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new NormkitError('option', `${name}: virtualBatchSize must be a positive integer or null, got ${JSON.stringify(value)}`);
+    throw new NormkitError('option', `${name}: virtualBatchSize must be a positive integer or null, got ${describeValue(value)}`);
   }
   return value;
 }

@@ -1,5 +1,8 @@
 /** A chain of modules: forward in order, backward in reverse; state keys prefixed by position ("0.weight"), as in PyTorch. */
+import { NormkitError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
+import { describeValue } from '../tensor.js';
+import { readStrict } from './state.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import type { Parameter } from './parameter.js';
 
@@ -9,12 +12,30 @@ function partOf(state: ModuleStateInput, i: number): ModuleStateInput {
   return Object.fromEntries(Object.entries(state).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
 }
 
+function isModule(m: unknown): m is Module {
+  if (typeof m !== 'object' || m === null) return false;
+  return ['forward', 'backward', 'parameters', 'zeroGrad', 'stateDict', 'loadStateDict'].every((k) => typeof Reflect.get(m, k) === 'function');
+}
+
+/** A module's part of a non-strict load: its own keys only, with strict false where the module takes options. */
+function loadPart(m: Module, part: ModuleStateInput): void {
+  const own = m.stateDict();
+  const known = Object.fromEntries(Object.entries(part).filter(([k]) => k in own));
+  const load: unknown = Reflect.get(m, 'loadStateDict');
+  if (typeof load === 'function') Reflect.apply(load, m, [known, { strict: false }]);
+}
+
 export class Sequential implements Module {
   readonly name = 'Sequential';
   readonly modules: readonly Module[];
 
   constructor(...modules: Module[]) {
-    this.modules = modules;
+    // a JavaScript caller can pass anything: each entry must be a module (forward, backward, parameters, state)
+    const given: unknown[] = modules;
+    given.forEach((m, i) => {
+      if (!isModule(m)) throw new NormkitError('option', `Sequential: expected modules (forward, backward, parameters, stateDict, loadStateDict), got ${describeValue(m)} at position ${i}`);
+    });
+    this.modules = [...modules];
   }
 
   forward(x: Tensor): Tensor {
@@ -50,12 +71,25 @@ export class Sequential implements Module {
     return state;
   }
 
-  loadStateDict(state: ModuleStateInput): void {
-    // each module checks its part before writing it; if a later part fails, the earlier ones are restored
+  /** strict (default): a key that belongs to no module's state ("5.weight", "0.weights") is an error too. */
+  loadStateDict(state: ModuleStateInput, options?: { strict?: boolean }): void {
+    const strict = readStrict(this.name, options);
+    const given: unknown = state;
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+      throw new NormkitError('state-dict', `Error(s) in loading state_dict for Sequential: expected a state dict object (key to values), got ${describeValue(given)}`);
+    }
     const snapshot = this.stateDict();
+    if (strict) {
+      const unexpected = Object.keys(state).filter((k) => !(k in snapshot));
+      if (unexpected.length > 0) {
+        throw new NormkitError('state-dict', `Error(s) in loading state_dict for Sequential: Unexpected key(s) in state_dict: ${unexpected.map((k) => `"${k}"`).join(', ')}.`);
+      }
+    }
+    // each module checks its part before writing it; if a later part fails, the earlier ones are restored
     try {
       this.modules.forEach((m, i) => {
-        m.loadStateDict(partOf(state, i));
+        if (strict) m.loadStateDict(partOf(state, i));
+        else loadPart(m, partOf(state, i));
       });
     } catch (error) {
       this.modules.forEach((m, i) => {

@@ -9,7 +9,7 @@
 import { checkArrayBytes } from '../../core/limits.js';
 import { NormkitError } from '../../errors.js';
 import type { DType, FloatArray, OwnedTensor, Tensor } from '../../tensor.js';
-import { numel, ownedTensor } from '../../tensor.js';
+import { describeValue, numel, ownedTensor } from '../../tensor.js';
 import type { Block } from './arena.js';
 import type { State } from './state.js';
 import { current, ready } from './state.js';
@@ -182,7 +182,9 @@ export function wasmTensor(dtype: DType, shape: readonly number[]): OwnedTensor 
 
 /** Returns a wasmTensor's memory (as its dispose() does); the tensor must not be used afterwards. */
 export function freeWasmTensor(t: Tensor): void {
-  const owned = Owners.get(t.data);
+  const given: unknown = t;
+  if (typeof given !== 'object' || given === null) throw new NormkitError('shape', `freeWasmTensor: expected a tensor made by wasmTensor, got ${describeValue(given)}`);
+  const owned = Owners.get(Reflect.get(given, 'data'));
   if (owned === undefined) throw new NormkitError('backend', 'freeWasmTensor: this tensor does not live in wasm memory');
   disposer(ready(), owned)();
 }
