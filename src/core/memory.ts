@@ -39,3 +39,21 @@ export function checkUsable(array: ArrayBufferView, what: string): void {
     throw new NormkitError('disposed', `${what}: the tensor was disposed, and its memory may belong to another tensor now`);
   }
 }
+
+/**
+ * Whether two SharedArrayBuffer objects are the same memory (one object per clone or per wasm memory
+ * growth, so identity cannot tell): the byte at `at` flipped through one, read through the other, and
+ * flipped back (atomically; the caller's arrays are as they were once this returns).
+ */
+export function sameSharedMemory(a: ArrayBufferLike, b: ArrayBufferLike, at: number): boolean {
+  if (typeof SharedArrayBuffer !== 'function' || !(a instanceof SharedArrayBuffer) || !(b instanceof SharedArrayBuffer)) return false;
+  if (at >= a.byteLength || at >= b.byteLength) return false;
+  const viaA = new Uint8Array(a, at, 1);
+  const viaB = new Uint8Array(b, at, 1);
+  const before = Atomics.load(viaA, 0);
+  if (Atomics.load(viaB, 0) !== before) return false;
+  Atomics.xor(viaA, 0, 0xff);
+  const same = Atomics.load(viaB, 0) === (before ^ 0xff);
+  Atomics.xor(viaA, 0, 0xff);
+  return same;
+}
