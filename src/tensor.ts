@@ -1,26 +1,17 @@
 /** Dense row-major tensors over float typed arrays, and the shape helpers every layer shares. */
 import { checkArrayBytes } from './core/limits.js';
 import { checkUsable } from './core/memory.js';
+import type { DType, FloatArray } from './core/float.js';
+import { numel } from './core/float.js';
 import { plainView, typedArrayTag } from './core/typed.js';
 import { NormkitError } from './errors.js';
 
-export type FloatArray = Float32Array | Float64Array;
-export type DType = 'float32' | 'float64';
+export type { DType, FloatArray } from './core/float.js';
+export { dtypeOf, numel } from './core/float.js';
 
 export interface Tensor<T extends FloatArray = FloatArray> {
   readonly data: T;
   readonly shape: readonly number[];
-}
-
-/** Product of the dimensions (1 for a scalar shape). */
-export function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-export function dtypeOf(data: FloatArray): DType {
-  return data instanceof Float64Array ? 'float64' : 'float32';
 }
 
 export function allocate(dtype: DType, length: number): FloatArray {

@@ -1,7 +1,7 @@
 // The built `normkit` command, run as a user runs it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,13 @@ function normkit(...args: string[]): { status: number | null; stdout: string; st
 }
 
 describe('normkit CLI', () => {
+  it('is executable after the build (npx normkit runs dist/cli/main.js itself; tsc writes it without the bit)', () => {
+    assert.notEqual(statSync(cli).mode & 0o111, 0, `mode ${(statSync(cli).mode & 0o777).toString(8)}`);
+    const run = spawnSync(cli, ['--help'], { encoding: 'utf8' });
+    assert.equal(run.status, 0, `${String(run.error)} ${run.stderr}`);
+    assert.match(run.stdout, /normkit/);
+  });
+
   for (const backend of ['wasm', 'js', 'reference']) {
     for (const layout of ['channels-first', 'channels-last']) {
       it(`conformance passes every public fixture (${backend}, ${layout})`, () => {

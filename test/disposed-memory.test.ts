@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { NormkitError } from '../src/errors.ts';
 import { wasmAvailable, wasmTensor } from '../src/kernels/wasm/backend.ts';
-import type { BackendName } from '../src/kernels/types.ts';
+import type { BackendName } from '../src/kernels/contract.ts';
 import { BatchNorm1d, BatchNorm2d } from '../src/nn/batchnorm.ts';
 import { FrozenBatchNorm2d } from '../src/nn/frozen.ts';
 import { LayerNorm } from '../src/nn/layernorm.ts';

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { NormkitError } from '../src/errors.ts';
 import { wasmAvailable } from '../src/kernels/wasm/backend.ts';
-import type { BackendName } from '../src/kernels/types.ts';
+import type { BackendName } from '../src/kernels/contract.ts';
 import { BatchNorm1d, BatchNorm2d, BatchNorm3d } from '../src/nn/batchnorm.ts';
 import { GroupNorm } from '../src/nn/groupnorm.ts';
 import { InstanceNorm2d } from '../src/nn/instancenorm.ts';

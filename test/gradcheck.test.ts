@@ -5,7 +5,7 @@ import { randomCase, runGradcheck } from '../src/cli/gradcheck.ts';
 import { gradcheck } from '../src/gradcheck.ts';
 import type { Module } from '../src/nn/module.ts';
 import { BatchNorm2d } from '../src/nn/batchnorm.ts';
-import { buildLayer, hasLayout, moduleNames } from '../src/nn/registry.ts';
+import { buildLayer, hasLayout, moduleNames } from '../src/nn/layers-by-name.ts';
 import { Random, maxAbsDiff, randomTensor } from './helpers.ts';
 
 describe('gradcheck', () => {

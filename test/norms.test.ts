@@ -6,7 +6,7 @@ import { BatchNorm1d } from '../src/nn/batchnorm.ts';
 import { GroupNorm } from '../src/nn/groupnorm.ts';
 import { InstanceNorm2d } from '../src/nn/instancenorm.ts';
 import { LayerNorm } from '../src/nn/layernorm.ts';
-import { buildLayer, moduleNames } from '../src/nn/registry.ts';
+import { buildLayer, moduleNames } from '../src/nn/layers-by-name.ts';
 import { randomCase } from '../src/cli/gradcheck.ts';
 import { Random, maxAbsDiff, randomTensor } from './helpers.ts';
 

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import type { NormView, Reduction } from '../src/core/layout.ts';
 import { affineIndexOf, affineSize, normView, statsCount } from '../src/core/layout.ts';
-import type { NormKernels } from '../src/kernels/types.ts';
+import type { NormKernels } from '../src/kernels/contract.ts';
 import type { ReferenceResult } from '../src/reference/normalize.ts';
 import { referenceNorm } from '../src/reference/normalize.ts';
 import type { DType, FloatArray } from '../src/tensor.ts';

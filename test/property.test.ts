@@ -8,7 +8,7 @@ import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { reduceSize } from '../src/core/layout.ts';
 import { backends } from '../src/kernels/index.ts';
-import type { BackendName } from '../src/kernels/types.ts';
+import type { BackendName } from '../src/kernels/contract.ts';
 import { BatchNorm1d, BatchNorm2d, BatchNorm3d } from '../src/nn/batchnorm.ts';
 import { InstanceNorm1d, InstanceNorm2d, InstanceNorm3d } from '../src/nn/instancenorm.ts';
 import type { Normalization } from '../src/nn/normalization.ts';

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { toChannelsLast } from '../src/core/transpose.ts';
 import { NormkitError } from '../src/errors.ts';
 import { gradcheck } from '../src/gradcheck.ts';
-import type { BackendName } from '../src/kernels/types.ts';
+import type { BackendName } from '../src/kernels/contract.ts';
 import { BatchNorm1d, BatchNorm2d } from '../src/nn/batchnorm.ts';
 import type { Tensor } from '../src/tensor.ts';
 import { Random, maxAbsDiff, randomTensor, snapshot } from './helpers.ts';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import { BufferUsage, MapMode } from '../src/kernels/webgpu/constants.ts';
 import { floatFloatWgsl } from '../src/kernels/webgpu/float-float.ts';
-import { floatFloat } from '../src/kernels/webgpu/plan.ts';
+import { floatFloat } from '../src/kernels/webgpu/dispatch.ts';
 import { createNodeWebGpu } from '../src/node/dawn.ts';
 import { Random } from './helpers.ts';
 import { gpuTests } from './webgpu-setup.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { normView } from '../src/core/layout.ts';
 import { packStats, unpackStats } from '../src/kernels/webgpu/engine.ts';
-import { affineReduction, floatFloat, groupReduction, lanesOf, reduceWorkgroups } from '../src/kernels/webgpu/plan.ts';
+import { affineReduction, floatFloat, groupReduction, lanesOf, reduceWorkgroups } from '../src/kernels/webgpu/dispatch.ts';
 
 describe('webgpu dispatch plan', () => {
   it('reads NCHW BatchNorm as vec4 rows in chunks of 4,096 loads (shape A: the H100-measured plan)', () => {

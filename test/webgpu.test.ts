@@ -9,7 +9,7 @@ import { affineSize, normView, statsCount } from '../src/core/layout.ts';
 import { NormkitError } from '../src/errors.ts';
 import { backendAvailable, backends } from '../src/kernels/index.ts';
 import { WebGpuNorm, requestDevice } from '../src/kernels/webgpu/engine.ts';
-import { lanesOf } from '../src/kernels/webgpu/plan.ts';
+import { lanesOf } from '../src/kernels/webgpu/dispatch.ts';
 import { webgpuTypedKernels } from '../src/kernels/webgpu/typed-kernels.ts';
 import { BatchNorm2d } from '../src/nn/batchnorm.ts';
 import { LayerNorm } from '../src/nn/layernorm.ts';

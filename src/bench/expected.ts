@@ -3,7 +3,7 @@ import type { NormView } from '../core/layout.js';
 import { normView, statsCount } from '../core/layout.js';
 import { toChannelsFirst, toChannelsLast } from '../core/transpose.js';
 import { jsKernels } from '../kernels/js/norm.js';
-import type { FloatArray } from '../tensor.js';
+import type { FloatArray } from '../core/float.js';
 import type { BenchData, Op, ShapeSpec } from './types.js';
 
 export function viewOf(spec: ShapeSpec, layout = spec.layout): NormView {

@@ -10,6 +10,7 @@ import type { Bandwidth } from './probe.js';
 import { callsPerSample, median, timeCalls } from './timing.js';
 import type { BenchData, Op, Prepared, Row, ShapeSpec, System } from './types.js';
 import { bytesPerElement, ops } from './types.js';
+import { numel } from '../core/float.js';
 
 export interface BenchOptions {
   readonly reps: number;
@@ -38,7 +39,7 @@ export interface CheckResult {
 
 export function makeData(spec: ShapeSpec, seed = 1): BenchData {
   const random = new Random(seed);
-  const n = spec.shape.reduce((p, d) => p * d, 1);
+  const n = numel(spec.shape);
   const affine = spec.norm === 'layer' ? spec.shape[spec.shape.length - 1] : spec.shape[1];
   const channels = spec.shape[1];
   const f32 = (values: Float64Array) => Float32Array.from(values);

@@ -2,10 +2,10 @@
 import type { Layout } from '../core/layout.js';
 import { statsCount } from '../core/layout.js';
 import { backends } from '../kernels/index.js';
-import type { NormKernels } from '../kernels/types.js';
+import type { NormKernels } from '../kernels/contract.js';
 import { freeWasmTensor, setWasmPool, wasmTensor } from '../kernels/wasm/backend.js';
 import type { WorkerPool } from '../kernels/wasm/pool.js';
-import type { FloatArray } from '../tensor.js';
+import type { FloatArray } from '../core/float.js';
 import { physicalOf, runningStats } from './expected.js';
 import type { BenchData, Op, Prepared, System } from './types.js';
 

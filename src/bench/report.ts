@@ -1,11 +1,12 @@
 /** The benchmark's table (terminal), Markdown table and chart (a Vega-Lite spec, drawn by src/io/chart.ts) from its rows. */
 import type { TopLevelSpec } from 'vega-lite';
-import { formatTable } from '../cli/table.js';
+import { formatTable } from '../io/table.js';
 import { chartConfig } from '../io/chart.js';
 import type { Row } from './types.js';
 import { shapeSpecs } from './types.js';
+import { numel } from '../core/float.js';
 
-const elements: Readonly<Record<string, number>> = Object.fromEntries(shapeSpecs.map((s) => [s.name, s.shape.reduce((p, d) => p * d, 1)]));
+const elements: Readonly<Record<string, number>> = Object.fromEntries(shapeSpecs.map((s) => [s.name, numel(s.shape)]));
 
 function groupsOf(rows: readonly Row[]): Row[][] {
   const groups = new Map<string, Row[]>();

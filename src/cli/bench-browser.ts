@@ -7,7 +7,7 @@ import { benchChart, formatReport } from '../bench/report.js';
 import { toSvg } from '../io/chart.js';
 import type { ThreadProbe } from '../bench/browser/protocol.js';
 import { bytesPerElement } from '../bench/types.js';
-import { NormkitError } from '../errors.js';
+import { NormkitError } from '../index.js';
 
 export interface BrowserOutputs {
   readonly json: boolean;

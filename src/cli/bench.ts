@@ -15,13 +15,11 @@ import { probeBandwidth } from '../bench/probe.js';
 import { benchChart, formatMarkdown, formatReport } from '../bench/report.js';
 import type { Row, System } from '../bench/types.js';
 import { bytesPerElement, shapeSpecs } from '../bench/types.js';
-import { NormkitError } from '../errors.js';
+import { NormkitError } from '../index.js';
 import { toSvg } from '../io/chart.js';
 import { wasmPool } from '../kernels/wasm/backend.js';
-import type { WebGpuNorm } from '../kernels/webgpu/engine.js';
-import { createNodeWebGpu } from '../node/dawn.js';
-import { startWasmThreads, stopWasmThreads } from '../node/wasm-threads.js';
-import { startWebGpu, stopWebGpu } from '../node/webgpu-threads.js';
+import type { WebGpuNorm } from '../index.js';
+import { createNodeWebGpu, startWasmThreads, startWebGpu, stopWasmThreads, stopWebGpu } from '../node/index.js';
 import { ensureOutputFile } from './files.js';
 
 export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N] [--threads N] [--no-peers] [--no-webgpu] [--systems PREFIX]... [--json] [--svg FILE] [--markdown FILE] [--browser [--loads N]]

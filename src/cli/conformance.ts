@@ -2,16 +2,15 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Layout } from '../core/layout.js';
+import type { Layout } from '../index.js';
 import type { ConformanceRow } from '../conformance/run.js';
 import { runFixtures } from '../conformance/run.js';
-import { NormkitError } from '../errors.js';
+import { backendNames, defaultBackend, getBackend, NormkitError } from '../index.js';
 import type { FixtureFile } from '../io/fixtures.js';
 import { parseFixtures } from '../io/fixtures.js';
-import { backendNames, defaultBackend, getBackend } from '../kernels/index.js';
-import { startWebGpu } from '../node/webgpu-threads.js';
+import { startWebGpu } from '../node/index.js';
 import { ensureOutputFile, readTextFile } from './files.js';
-import { formatNumber, formatTable } from './table.js';
+import { formatNumber, formatTable } from '../io/table.js';
 
 /** The PyTorch fixtures shipped in the package's fixtures/ folder (the same path from src/cli and dist/cli). */
 const shippedFixtures = ['pytorch-batchnorm.json', 'pytorch-norms.json', 'variants.json'].map((name) => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url)));

@@ -12,8 +12,7 @@ import { gradientCount } from '../demo/data-parallel.js';
 import type { Checkpoint, ExperimentOptions, RunResult } from '../demo/experiment.js';
 import type { RankJob, RankMessage } from '../demo/sync-worker.js';
 import type { WorkerJob, WorkerMessage } from '../demo/worker.js';
-import { NormkitError } from '../errors.js';
-import { createSharedGroup } from '../nn/sync/shared-memory.js';
+import { createSharedGroup, NormkitError } from '../index.js';
 
 /** A demo worker: the compiled file beside this one, or (run from source) its TypeScript through tsx's loader. */
 function startWorker(name: string, workerData: unknown): Worker {

@@ -12,7 +12,7 @@ import type { RunResult } from '../demo/experiment.js';
 import { medianDrift, stepsTo } from '../demo/experiment.js';
 import type { WorkerJob, WorkerMessage } from '../demo/worker.js';
 import { summaryMarkdown, toCsv } from '../demo/report.js';
-import { NormkitError } from '../errors.js';
+import { NormkitError } from '../index.js';
 import { toPng, toSvg } from '../io/chart.js';
 
 export const demoUsage = `usage: normkit demo mnist [--steps N] [--lr R] [--seed S] [--every K] [--out DIR] [--workers N [--sync-bn]]

@@ -4,7 +4,7 @@
  */
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { NormkitError } from '../errors.js';
+import { NormkitError } from '../index.js';
 
 function reason(error: unknown): string {
   return error instanceof Error && 'code' in error ? String(error.code) : String(error);

@@ -1,13 +1,10 @@
 /** `normkit gradcheck`: central-difference checks of every layer on random or given shapes. */
 import { parseArgs } from 'node:util';
+import type { GradcheckResult, Layout } from '../index.js';
+import { gradcheck, NormkitError, numel, Random } from '../index.js';
+import { buildLayer, hasLayout, moduleNames } from '../nn/layers-by-name.js';
+import { formatNumber, formatTable } from '../io/table.js';
 import { flagLimits, integerFlag } from './numbers.js';
-import type { Layout } from '../core/layout.js';
-import { NormkitError } from '../errors.js';
-import type { GradcheckResult } from '../gradcheck.js';
-import { gradcheck } from '../gradcheck.js';
-import { buildLayer, hasLayout, moduleNames } from '../nn/registry.js';
-import { Random } from '../random.js';
-import { formatNumber, formatTable } from './table.js';
 
 export const gradcheckUsage = `usage: normkit gradcheck [--module NAME] [--shape N,C,...] [--options JSON] [--layout L] [--eval] [--cases K] [--seed S] [--json]
   Central differences in float64 (eps 1e-6, atol 1e-5, rtol 1e-3) with a random dy, for x, weight and bias.
@@ -60,7 +57,7 @@ export function randomCase(module: string, random: Random, layout: Layout): Grad
 export function runGradcheck(c: GradcheckCase, seed: number, evalMode = false): GradcheckResult {
   const layer = buildLayer(c.module, c.options, { dtype: 'float64', backend: 'js', layout: c.layout });
   const random = new Random(seed);
-  const x = { data: random.normals(c.shape.reduce((p, d) => p * d, 1), 0.5, 2), shape: c.shape };
+  const x = { data: random.normals(numel(c.shape), 0.5, 2), shape: c.shape };
   // non-trivial affine parameters and running statistics, so every term of the gradient is exercised
   layer.weight?.data.set(random.normals(layer.weight.data.length, 1, 0.5));
   layer.bias?.data.set(random.normals(layer.bias.data.length, 0, 0.5));
@@ -137,7 +134,7 @@ function parseShape(text: string): number[] {
   if (shape.some((d) => !Number.isSafeInteger(d) || d < 1)) {
     throw new NormkitError('option', `--shape must be comma-separated positive integers like 2,3,4,4, got '${text}'`);
   }
-  const elements = shape.reduce((p, d) => p * d, 1);
+  const elements = numel(shape);
   if (elements > maxElements) {
     throw new NormkitError('size', `--shape ${text} has ${elements} elements; gradcheck perturbs each one, so it takes at most ${maxElements}`);
   }

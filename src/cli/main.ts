@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `normkit` command. */
-import { NormkitError } from '../errors.js';
+import { NormkitError } from '../index.js';
 import { benchCommand, benchUsage } from './bench.js';
 import { conformanceCommand, conformanceUsage } from './conformance.js';
 import { demoCommand, demoUsage } from './demo.js';

@@ -1,5 +1,5 @@
 /** The fixtures' comparison rule (shared/fixtures/README.md). */
-import type { DType } from '../tensor.js';
+import type { DType } from '../core/float.js';
 
 /** max|a - t| / max(max|t|, 1e-12); NaN when a holds NaN or the lengths differ. */
 export function normalizedError(actual: ArrayLike<number>, truth: ArrayLike<number>): number {

@@ -4,7 +4,7 @@
  * g*K + floor(b / (B/K)). BatchNorm, InstanceNorm, GroupNorm and LayerNorm are four settings of it.
  */
 import { NormkitError } from '../errors.js';
-import { numel } from '../tensor.js';
+import { numel } from './float.js';
 
 export interface NormView {
   /** A: independent blocks, each with its own statistics (samples; 1 for BatchNorm). */

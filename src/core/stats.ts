@@ -6,7 +6,7 @@
  */
 import type { NormView } from './layout.js';
 import { reduceSize } from './layout.js';
-import type { FloatArray } from '../tensor.js';
+import type { FloatArray } from './float.js';
 
 export interface RunningUpdate {
   readonly runningMean: Float64Array;
@@ -44,4 +44,20 @@ export function nextRunningStats(
 /** The update factor: momentum, or 1/numBatchesTracked for the cumulative moving average. */
 export function updateFactor(momentum: number | null, numBatchesTracked: number): number {
   return momentum ?? 1 / numBatchesTracked;
+}
+
+/**
+ * Eval with running statistics: mean and rstd = 1/sqrt(running_var + eps) for every block (A*G values each),
+ * rstd computed once per channel and copied to the blocks after the first.
+ */
+export function statsFromRunning(mean: Float64Array, rstd: Float64Array, runningMean: FloatArray, runningVar: FloatArray, eps: number, groups: number): void {
+  for (let g = 0; g < groups; g++) {
+    mean[g] = runningMean[g];
+    rstd[g] = 1 / Math.sqrt(runningVar[g] + eps);
+  }
+  // blocks after the first (no integer division per value: a small call would spend more on it than on y)
+  for (let q = groups; q < mean.length; q += groups) {
+    mean.copyWithin(q, 0, groups);
+    rstd.copyWithin(q, 0, groups);
+  }
 }

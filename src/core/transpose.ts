@@ -1,6 +1,6 @@
 /** Moves the channel axis between position 1 (channels-first) and last (channels-last), row-major. */
-import type { FloatArray } from '../tensor.js';
-import { numel } from '../tensor.js';
+import type { FloatArray } from './float.js';
+import { numel } from './float.js';
 
 /** (N, C, ...P) -> (N, ...P, C); returns the new data and shape. */
 export function toChannelsLast(data: FloatArray, shape: readonly number[]): { data: FloatArray; shape: number[] } {

@@ -3,7 +3,7 @@
  * or an object may override `length`, `byteOffset` or `buffer`, and an array from another realm (vm,
  * iframe) fails `instanceof`. Every array normkit reads or writes goes through `plainView` first.
  */
-import type { FloatArray } from '../tensor.js';
+import type { FloatArray } from './float.js';
 import { sameSharedMemory } from './memory.js';
 
 const typedArrayPrototype: object = Object.getPrototypeOf(Int8Array.prototype) as object;

@@ -1,6 +1,6 @@
 /** The `normalization-fixtures/1` format (see shared/fixtures/README.md): types and a checked parser. */
 import { NormkitError } from '../errors.js';
-import { numel } from '../tensor.js';
+import { numel } from '../core/float.js';
 
 export interface FixtureTensor {
   readonly shape: readonly number[];

@@ -7,12 +7,13 @@
  */
 import { NormkitError } from '../errors.js';
 import type { Module, ModuleState } from '../nn/module.js';
-import type { DType, FloatArray } from '../tensor.js';
+import type { DType, FloatArray } from '../core/float.js';
 import { allocate, checkDType, describeValue, dtypeOf, formatShape } from '../tensor.js';
 import { checkUsable } from '../core/memory.js';
 import { plainView } from '../core/typed.js';
 import { readOptions } from '../nn/options.js';
 import { bfloat16ToNumber, float16ToNumber } from './half.js';
+import { numel } from '../core/float.js';
 
 /** Element sizes of the dtypes the format defines; F16, BF16, F32, F64 and I64 load. */
 const dtypeSizes: Readonly<Partial<Record<string, number>>> = {
@@ -87,7 +88,7 @@ function parseHeader(bytes: Uint8Array): { entries: Entry[]; dataStart: number }
     const [begin, end] = value.data_offsets;
     if (begin > end || end > dataLength) fail(`tensor "${key}": data_offsets [${begin}, ${end}] out of range (the data has ${dataLength} bytes)`);
     // the count can only match if it fits the data: no overflow past 2^53 is possible below
-    const count = shape.reduce((p, d) => p * d, 1);
+    const count = numel(shape);
     if (count * size !== end - begin) fail(`tensor "${key}": shape ${formatShape(shape)} of ${dtype} needs ${count * size} bytes, data_offsets give ${end - begin}`);
     entries.push({ key, dtype, size, shape, begin, end });
   }

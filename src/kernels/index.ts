@@ -2,12 +2,12 @@
 import { NormkitError } from '../errors.js';
 import { jsKernels } from './js/norm.js';
 import { referenceKernels } from './reference.js';
-import type { DType } from '../tensor.js';
-import { setTensorStorage } from '../tensor.js';
-import { setReleasedCheck } from '../core/memory.js';
-import type { BackendName, NormKernels } from './types.js';
+import type { DType } from '../core/float.js';
+import { describeValue, setTensorStorage } from '../tensor.js';
+import type { BackendName, NormKernels } from './contract.js';
 import { residentOf, residentTensor, wasmAvailable, wasmKernels } from './wasm/backend.js';
-import { webgpuAvailable, webgpuKernels } from './webgpu/backend.js';
+import { webgpuAvailable, webgpuKernels } from './webgpu/sync-slot.js';
+import { setReleasedCheck } from '../core/memory.js';
 
 export const backends: Readonly<Record<BackendName, NormKernels>> = {
   reference: referenceKernels,
@@ -48,10 +48,25 @@ export function isBackendName(name: string): name is BackendName {
   return (backendNames as readonly string[]).includes(name);
 }
 
-export function getBackend(name: string): NormKernels {
-  if (!isBackendName(name)) {
-    throw new NormkitError('backend', `unknown backend '${name}': expected one of ${backendNames.join(', ')}`);
+/**
+ * The one check of a backend name a caller gives (an option, the layer's setter, getBackend, the CLI): a 'backend'
+ * NormkitError, prefixed with `who` where given, unless it names a backend that runs here.
+ */
+export function resolveBackend(name: unknown, who?: string): BackendName {
+  const prefix = who === undefined ? '' : `${who}: `;
+  // a JavaScript caller can pass anything, '__proto__' included
+  if (typeof name !== 'string' || !isBackendName(name)) {
+    throw new NormkitError('backend', `${prefix}unknown backend ${describeValue(name)}: expected one of ${backendNames.join(', ')}`);
   }
-  if (!backendAvailable(name)) throw new NormkitError('backend', `backend '${name}' is not available here`);
-  return backends[name];
+  if (!backendAvailable(name)) {
+    throw new NormkitError(
+      'backend',
+      `${prefix}backend '${name}' is not available here (wasm: await wasmReady() in browsers; webgpu: await startWebGpu() from normkit/node)`,
+    );
+  }
+  return name;
+}
+
+export function getBackend(name: string): NormKernels {
+  return backends[resolveBackend(name)];
 }

@@ -1,6 +1,6 @@
 /** The float64 reference behind the kernel contract, so the oracle runs the same conformance suite. */
 import { referenceNorm } from '../reference/normalize.js';
-import type { NormKernels } from './types.js';
+import type { NormKernels } from './contract.js';
 
 export const referenceKernels: NormKernels = {
   name: 'reference',

@@ -3,10 +3,8 @@ import type { Layout } from '../core/layout.js';
 import { normView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import { formatShape } from '../tensor.js';
-import type { FoldedAffine } from './fold.js';
-import { foldedAffine } from './fold.js';
 import { checkVirtualBatchSize } from './ghost.js';
-import type { Plan } from './normalization.js';
+import type { InputView } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
 import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
@@ -81,16 +79,11 @@ export class BatchNormBase extends Normalization {
     this.#renorm = renorm;
   }
 
-  /** Per-channel { scale, shift } of eval mode: y = x*scale + shift (fold.ts). */
-  foldedAffine(): FoldedAffine {
-    return foldedAffine(this);
-  }
-
   protected override trainingStep(): TrainingStepOptions | null {
     return this.#virtualBatchSize === null && this.#renorm === null ? null : { virtualBatchSize: this.#virtualBatchSize, renorm: this.#renorm };
   }
 
-  protected plan(shape: readonly number[]): Plan {
+  protected inputView(shape: readonly number[]): InputView {
     checkRankAndChannels(this.name, shape, { ranks: this.#ranks }, this.layout, this.numFeatures);
     return {
       view: normView({ kind: 'batch' }, shape, this.layout),

@@ -6,7 +6,7 @@
  */
 import { NormkitError } from '../errors.js';
 import { describeValue } from '../tensor.js';
-import type { BatchNorm1d } from './batchnorm.js';
+import { BatchNorm1d } from './batchnorm.js';
 import { Linear } from './linear.js';
 import type { Module } from './module.js';
 import { Normalization } from './normalization.js';
@@ -38,7 +38,7 @@ export function foldedAffine(layer: Normalization): FoldedAffine {
 export function foldBatchNorm(linear: Linear, bn: BatchNorm1d): Linear {
   // a JavaScript caller can pass anything (the arguments swapped, say)
   const [first, second]: unknown[] = [linear, bn];
-  if (!(first instanceof Linear) || !isBatchNorm1d(second)) {
+  if (!(first instanceof Linear) || !(second instanceof BatchNorm1d)) {
     throw new NormkitError('option', `foldBatchNorm(linear, bn): expected a Linear then the BatchNorm1d after it, got ${describeModule(first)} and ${describeModule(second)}`);
   }
   if (bn.numFeatures !== linear.outFeatures) {
@@ -55,10 +55,6 @@ export function foldBatchNorm(linear: Linear, bn: BatchNorm1d): Linear {
     if (folded.bias !== null) folded.bias.data[o] = (b === null ? 0 : b[o]) * scale[o] + shift[o];
   }
   return folded;
-}
-
-function isBatchNorm1d(m: unknown): m is BatchNorm1d {
-  return m instanceof Normalization && m.name === 'BatchNorm1d';
 }
 
 /** A module by its name (a layer's `name`), anything else as describeValue says it. */
@@ -79,7 +75,7 @@ export function fuseForInference(model: Sequential): Sequential {
   for (let k = 0; k < modules.length; k++) {
     const m = modules[k];
     const next = k + 1 < modules.length ? modules[k + 1] : undefined;
-    if (m instanceof Linear && isBatchNorm1d(next) && next.trackRunningStats && next.numFeatures === m.outFeatures) {
+    if (m instanceof Linear && next instanceof BatchNorm1d && next.trackRunningStats && next.numFeatures === m.outFeatures) {
       out.push(foldBatchNorm(m, next));
       k++;
     } else out.push(m instanceof Sequential ? fuseForInference(m) : m);

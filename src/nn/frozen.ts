@@ -8,7 +8,7 @@ import type { Layout } from '../core/layout.js';
 import { normView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import { backends } from '../kernels/index.js';
-import type { BackendName } from '../kernels/types.js';
+import type { BackendName } from '../kernels/contract.js';
 import type { DType, FloatArray, Tensor } from '../tensor.js';
 import { allocate, dtypeOf, formatShape, readTensor } from '../tensor.js';
 import { checkUsable } from '../core/memory.js';

@@ -2,7 +2,7 @@
 import type { Layout } from '../core/layout.js';
 import { normView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
-import type { Plan } from './normalization.js';
+import type { InputView } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
 import { checkBoolean, checkLayout, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
@@ -41,7 +41,7 @@ export class GroupNorm extends Normalization {
     this.layout = checkLayout(name, layout);
   }
 
-  protected plan(shape: readonly number[]): Plan {
+  protected inputView(shape: readonly number[]): InputView {
     checkRankAndChannels(this.name, shape, { atLeast: 2 }, this.layout, this.numChannels);
     return { view: normView({ kind: 'group', groups: this.numGroups }, shape, this.layout), singleValueMessage: null };
   }

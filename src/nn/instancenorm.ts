@@ -2,7 +2,7 @@
 import type { Layout } from '../core/layout.js';
 import { normView } from '../core/layout.js';
 import { formatShape } from '../tensor.js';
-import type { Plan } from './normalization.js';
+import type { InputView } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
 import { checkBoolean, checkLayout, checkMomentum, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
@@ -41,7 +41,7 @@ class InstanceNorm extends Normalization {
     this.#batchedRank = batchedRank;
   }
 
-  protected plan(shape: readonly number[]): Plan {
+  protected inputView(shape: readonly number[]): InputView {
     const unbatched = this.#batchedRank - 1;
     checkRankAndChannels(this.name, shape, { ranks: [unbatched, this.#batchedRank] }, this.layout, this.numFeatures, unbatched);
     // an input one rank short is a single unbatched sample

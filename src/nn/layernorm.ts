@@ -2,7 +2,7 @@
 import { normView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import { describeValue, formatShape, maxElements, numel } from '../tensor.js';
-import type { Plan } from './normalization.js';
+import type { InputView } from './normalization.js';
 import { Normalization } from './normalization.js';
 import type { CommonOptions } from './options.js';
 import { checkBoolean, checkPositiveInteger, commonKeys, readOptions, resolveCommon } from './options.js';
@@ -39,7 +39,7 @@ export class LayerNorm extends Normalization {
     this.normalizedShape = dims;
   }
 
-  protected plan(shape: readonly number[]): Plan {
+  protected inputView(shape: readonly number[]): InputView {
     const dims = this.normalizedShape;
     const tail = shape.slice(shape.length - dims.length);
     if (shape.length < dims.length || tail.some((d, i) => d !== dims[i])) {

@@ -8,7 +8,7 @@ import { checkLayerBytes } from './limits.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { checkBoolean, checkPositiveInteger, readOptions } from './options.js';
 import { Parameter } from './parameter.js';
-import { loadState, parameterSpec, parameterState } from './state.js';
+import { loadState, parameterSpec, parameterState, readStrict } from './state.js';
 
 export interface LinearOptions {
   readonly bias?: boolean;
@@ -145,7 +145,7 @@ export class Linear implements Module {
     return parameterState(this.parameters());
   }
 
-  loadStateDict(state: ModuleStateInput): void {
-    loadState('Linear', parameterSpec(this.parameters()), state);
+  loadStateDict(state: ModuleStateInput, options?: { strict?: boolean }): void {
+    loadState('Linear', parameterSpec(this.parameters()), state, readStrict('Linear', options));
   }
 }

@@ -16,7 +16,8 @@ export interface Module {
   zeroGrad(): void;
   /** A snapshot of the state (PyTorch keys) and its restore, so a check can leave the module as it was. */
   stateDict(): ModuleState;
-  loadStateDict(state: ModuleStateInput): void;
+  /** Loads through nn/state.ts: strict (default) refuses missing and unexpected keys. */
+  loadStateDict(state: ModuleStateInput, options?: { strict?: boolean }): void;
   /** Training or eval mode, for modules that behave differently (normalizations). */
   train?(mode?: boolean): unknown;
 }

@@ -1,27 +1,30 @@
 /**
  * The one normalization layer: BatchNorm, InstanceNorm, GroupNorm and LayerNorm differ only in
- * the view they plan for an input (core/layout.ts) and in whether they keep running statistics.
+ * the view they take of an input (core/layout.ts) and in whether they keep running statistics.
  * Every call validates all of its input before it changes any state.
  */
 import type { NormView } from '../core/layout.js';
 import { affineSize, reduceSize, statsCount } from '../core/layout.js';
-import { nextRunningStats, updateFactor } from '../core/stats.js';
+import { nextRunningStats, statsFromRunning, updateFactor } from '../core/stats.js';
 import { NormkitError } from '../errors.js';
-import { backendAvailable, backends, checkBackendDtype, isBackendName } from '../kernels/index.js';
-import type { BackendName, NormKernels } from '../kernels/types.js';
+import { backends, checkBackendDtype, resolveBackend } from '../kernels/index.js';
+import type { BackendName, NormKernels } from '../kernels/contract.js';
 import type { DType, FloatArray, OwnedTensor, Tensor } from '../tensor.js';
 import { allocate, describeValue, dtypeOf, emptyTensor, formatShape, ownedTensor, readTensor } from '../tensor.js';
-import { overlaps } from '../core/typed.js';
+import { checkOutput, readCallOptions, sameShape } from './call-checks.js';
+import { checkUnmodified, ForwardCache } from './forward-cache.js';
+import type { BatchVerdict } from './non-finite.js';
+import { commitsBatch } from './non-finite.js';
+import { noteWrite } from './saved.js';
 import { checkUsable } from '../core/memory.js';
 import { checkLayerBytes, layerArrays } from './limits.js';
-import type { Saved } from './saved.js';
-import { noteWrite, resave, save } from './saved.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { Parameter } from './parameter.js';
 import { loadState, readStrict } from './state.js';
-import type { RunningAfter, TrainingStepOptions, TrainingStepResult } from './training-step.js';
+import type { TrainingStepOptions, TrainingStepResult } from './training-step.js';
 import { runTrainingStep } from './training-step.js';
+import { allFinite, numel } from '../core/float.js';
 
 /** PyTorch state-dict keys mapped to copies of the layer's arrays (num_batches_tracked as a number). */
 export type StateDict = ModuleState;
@@ -29,7 +32,7 @@ export type StateDict = ModuleState;
 export type StateDictInput = ModuleStateInput;
 
 /** How a layer sees one input: its view, and the error text when a statistic would cover one value. */
-export interface Plan {
+export interface InputView {
   readonly view: NormView;
   readonly singleValueMessage: string | null;
 }
@@ -46,35 +49,6 @@ export interface NormSetup {
   readonly countsBatches: boolean;
 }
 
-interface Cache {
-  readonly x: Tensor;
-  /** x and weight as forward saw them: backward refuses if normkit wrote either since */
-  readonly saved: Saved[];
-  readonly view: NormView;
-  readonly mean: Float64Array;
-  readonly rstd: Float64Array;
-  readonly batchStats: boolean;
-  /** The backward of a Ghost BatchNorm or renorm training step (training-step.ts), in place of the kernel's. */
-  readonly stepBackward: TrainingStepResult['backward'] | null;
-}
-
-function allFinite(values: ArrayLike<number>): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
-  return true;
-}
-
-/** Whether every value stays finite once rounded to float32 (as a Float32Array would store it). */
-function allFiniteF32(values: ArrayLike<number>): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(Math.fround(values[i]))) return false;
-  return true;
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** Per-call arrays a layer keeps for the next call of the same view (a small call would spend more allocating them than computing). */
 interface Scratch {
   readonly variance: Float64Array;
@@ -82,18 +56,6 @@ interface Scratch {
   readonly next: { readonly runningMean: Float64Array; readonly runningVar: Float64Array };
   readonly dweight: FloatArray;
   readonly dbias: FloatArray;
-}
-
-/** The `{ out }` options of forward and backward, checked (a JavaScript caller can pass anything). */
-function readCallOptions(name: string, options: unknown, what: string): { out?: unknown } {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new NormkitError('option', `${name}: ${what} options must be an object like { out }, got ${describeValue(options)}`);
-  }
-  const given: Readonly<Record<string, unknown>> = { ...options };
-  const unexpected = Object.keys(given).find((k) => k !== 'out');
-  if (unexpected !== undefined) throw new NormkitError('option', `${name}: unexpected ${what} option '${unexpected}'; ${what} takes out`);
-  return 'out' in given && given.out !== undefined ? { out: given.out } : {};
 }
 
 export abstract class Normalization implements Module {
@@ -110,13 +72,10 @@ export abstract class Normalization implements Module {
   readonly #runningVar: FloatArray | null;
   #numBatchesTracked = 0;
   #training = true;
-  #cache: Cache | null = null;
-  /** The plan of the last input shape (plan() depends on the shape only), so a loop over one shape plans once. */
-  #planShape: readonly number[] | null = null;
-  #plan: Plan | null = null;
-  /** mean and rstd arrays the cache does not hold: the next forward writes them (state stays whole if it throws). */
-  #spareMean: Float64Array | null = null;
-  #spareRstd: Float64Array | null = null;
+  readonly #cache = new ForwardCache();
+  /** The view of the last input shape (inputView() depends on the shape only), so a loop over one shape checks it once. */
+  #viewShape: readonly number[] | null = null;
+  #inputView: InputView | null = null;
   #scratch: Scratch | null = null;
   /** What readTensor names in its errors, made once (not a string per call). */
   readonly #labels: Readonly<Record<'input' | 'grad_output' | 'out' | 'saved', string>>;
@@ -139,7 +98,7 @@ export abstract class Normalization implements Module {
   }
 
   /** Checks rank and channels of an input shape and returns the view the kernels use for it. */
-  protected abstract plan(shape: readonly number[]): Plan;
+  protected abstract inputView(shape: readonly number[]): InputView;
 
   /** Ghost batches or renorm for training steps (BatchNorm); null: the plain step. */
   protected trainingStep(): TrainingStepOptions | null {
@@ -148,18 +107,18 @@ export abstract class Normalization implements Module {
 
   /** The view the kernels use for an input of this shape: which elements share statistics and affine entries. */
   viewOf(shape: readonly number[]): NormView {
-    // a copy: the kept plan's view is the layer's own
-    return { ...this.planOf(shape).view };
+    // a copy: the kept view is the layer's own
+    return { ...this.inputViewOf(shape).view };
   }
 
-  /** plan(shape), kept for the next call with an equal shape. */
-  private planOf(shape: readonly number[]): Plan {
-    const last = this.#planShape;
-    if (last !== null && this.#plan !== null && sameShape(last, shape)) return this.#plan;
-    const plan = this.plan(shape);
-    this.#planShape = [...shape];
-    this.#plan = plan;
-    return plan;
+  /** inputView(shape), kept for the next call with an equal shape. */
+  private inputViewOf(shape: readonly number[]): InputView {
+    const last = this.#viewShape;
+    if (last !== null && this.#inputView !== null && sameShape(last, shape)) return this.#inputView;
+    const inputView = this.inputView(shape);
+    this.#viewShape = [...shape];
+    this.#inputView = inputView;
+    return inputView;
   }
 
   /** The scratch arrays for `view`, made anew when its sizes change. */
@@ -200,13 +159,9 @@ export abstract class Normalization implements Module {
 
   /** Switches the kernel backend; the cached forward stays valid, since every backend shares one contract. */
   set backend(name: BackendName) {
-    // a JavaScript caller can pass anything, '__proto__' included
-    const given: unknown = name;
-    if (typeof given !== 'string' || !isBackendName(given) || !backendAvailable(given)) {
-      throw new NormkitError('backend', `${this.name}: backend ${describeValue(given)} is unknown or not available here`);
-    }
-    checkBackendDtype(name, this.dtype, this.name);
-    this.#backend = name;
+    const backend = resolveBackend(name, this.name);
+    checkBackendDtype(backend, this.dtype, this.name);
+    this.#backend = backend;
   }
 
   train(mode = true): this {
@@ -255,23 +210,13 @@ export abstract class Normalization implements Module {
    */
   private readOutput(out: unknown, like: Tensor, inputs: readonly [string, FloatArray][]): Tensor {
     const checked = this.readInput(out, 'out');
-    if (checked.shape.length !== like.shape.length || checked.shape.some((d, i) => d !== like.shape[i])) {
-      throw new NormkitError('shape', `${this.name}: expected out of shape ${formatShape(like.shape)}, got ${formatShape(checked.shape)}`);
-    }
-    for (const [what, data] of inputs) {
-      if (overlaps(checked.data, data)) {
-        throw new NormkitError('alias', `${this.name}: out must not share memory with ${what} (${data === checked.data ? 'the same array' : 'overlapping views of one buffer'})`);
-      }
-    }
-    if (this.ownArrays().some((data) => overlaps(checked.data, data))) {
-      throw new NormkitError('alias', `${this.name}: out must not share memory with the layer's parameters, gradients or running statistics`);
-    }
+    checkOutput(this.name, checked, like, inputs, this.ownArrays());
     return checked;
   }
 
   /** A new output of `shape`: in wasm memory when this layer runs on wasm there (dispose() returns it; see tensor.ts). */
   private newOutput(shape: readonly number[]): OwnedTensor {
-    return this.#backend === 'wasm' ? emptyTensor(this.dtype, shape) : ownedTensor(allocate(this.dtype, shape.reduce((p, d) => p * d, 1)), [...shape]);
+    return this.#backend === 'wasm' ? emptyTensor(this.dtype, shape) : ownedTensor(allocate(this.dtype, numel(shape)), [...shape]);
   }
 
   /** y for x; `out` receives y instead of a new array (in place of allocation, e.g. a wasmTensor). */
@@ -280,7 +225,7 @@ export abstract class Normalization implements Module {
   forward(x: Tensor, options?: { out?: Tensor }): Tensor {
     const input = this.readInput(x, 'input');
     const { out } = readCallOptions(this.name, options, 'forward');
-    const { view, singleValueMessage } = this.planOf(input.shape);
+    const { view, singleValueMessage } = this.inputViewOf(input.shape);
     if (input.shape.includes(0)) {
       throw new NormkitError('empty', `${this.name}: input has a zero-size dimension, got input size ${formatShape(input.shape)}`);
     }
@@ -311,17 +256,12 @@ export abstract class Normalization implements Module {
     const yToTemp = given === null || (batchStats && this.nonFinite === 'throw');
     const y = output?.data ?? (yToTemp ? allocate(this.dtype, input.data.length) : given.data);
     // the cache holds the last forward's statistics; these are the other pair
-    if (this.#spareMean?.length !== count || this.#spareRstd?.length !== count) {
-      this.#spareMean = new Float64Array(count);
-      this.#spareRstd = new Float64Array(count);
-    }
-    const mean = this.#spareMean;
-    const rstd = this.#spareRstd;
+    const { mean, rstd } = this.#cache.spares(count);
     const w = this.weight?.data ?? null;
     const b = this.bias?.data ?? null;
     let stepBackward: TrainingStepResult['backward'] | null = null;
     // the training batch's verdict: finite statistics, and the running statistics it would leave
-    let batch: { readonly finite: boolean; readonly next: RunningAfter | null } | null = null;
+    let batch: BatchVerdict | null = null;
     const step = this.#training ? this.trainingStep() : null;
     if (step !== null) {
       const running = runningMean === null || runningVar === null ? null : { mean: runningMean, var: runningVar, numBatchesTracked: this.#numBatchesTracked };
@@ -335,47 +275,30 @@ export abstract class Normalization implements Module {
       this.kernels.forwardTrain(y, input.data, view, w, b, this.eps, mean, variance, rstd);
       const tracking = this.#training && runningMean !== null && runningVar !== null;
       const tracked = this.#numBatchesTracked + (this.#countsBatches ? 1 : 0);
-      let next: RunningAfter | null = null;
+      let next: BatchVerdict['next'] = null;
       if (tracking) {
         const { runningMean: nextMean, runningVar: nextVar } = nextRunningStats(runningMean, runningVar, mean, variance, view, updateFactor(this.momentum, tracked), scratch.next);
         next = { runningMean: nextMean, runningVar: nextVar, numBatchesTracked: tracked };
       }
       batch = { finite: allFinite(mean) && allFinite(variance), next };
     } else if (runningMean !== null && runningVar !== null) {
-      // eval with running statistics (batchStats is false only with them): rstd once per channel, copied to every block
-      const groups = view.groups;
-      for (let g = 0; g < groups; g++) {
-        mean[g] = runningMean[g];
-        rstd[g] = 1 / Math.sqrt(runningVar[g] + this.eps);
-      }
-      // blocks after the first (no integer division per value: a small call would spend more on it than on y)
-      for (let q = groups; q < count; q += groups) {
-        mean.copyWithin(q, 0, groups);
-        rstd.copyWithin(q, 0, groups);
-      }
+      // eval with running statistics (batchStats is false only with them)
+      statsFromRunning(mean, rstd, runningMean, runningVar, this.eps, view.groups);
       this.kernels.forwardWithStats(y, input.data, view, w, b, mean, rstd);
     }
     if (batch !== null) this.applyPolicy(batch, input);
     if (given !== null && y !== given.data) given.data.set(y);
     if (given !== null) noteWrite(given.data);
-    this.commitCache(input, w, view, mean, rstd, batchStats, stepBackward);
+    this.#cache.commit(input, w, view, mean, rstd, batchStats, stepBackward);
     return y;
   }
 
-  /**
-   * The non-finite policy on a training batch: statistics count as non-finite where the batch's are, or
-   * where the running ones would overflow the dtype; 'throw' refuses, the others commit or skip the update.
-   */
-  private applyPolicy(batch: { readonly finite: boolean; readonly next: RunningAfter | null }, input: Tensor): void {
+  /** Commits the running statistics a training batch leaves, as the non-finite policy says (non-finite.ts). */
+  private applyPolicy(batch: BatchVerdict, input: Tensor): void {
     const { next } = batch;
-    const finite = batch.finite && (next === null || this.fitsDtype(next.runningMean, next.runningVar));
-    if (!finite && this.nonFinite === 'throw') {
-      const why = allFinite(input.data) ? 'overflow (finite input too large for the statistics)' : 'are not finite (NaN or Inf in the input)';
-      throw new NormkitError('non-finite', `${this.name}: batch statistics ${why} of size ${formatShape(input.shape)}`);
-    }
     const runningMean = this.#runningMean;
     const runningVar = this.#runningVar;
-    if (next === null || runningMean === null || runningVar === null || (!finite && this.nonFinite === 'skip-update')) return;
+    if (!commitsBatch(this.name, this.nonFinite, this.dtype, batch, input) || next === null || runningMean === null || runningVar === null) return;
     // a loop: set() from a Float64Array into a Float32Array takes a slow converting path, costly for a small call
     for (let g = 0; g < runningMean.length; g++) {
       runningMean[g] = next.runningMean[g];
@@ -385,57 +308,25 @@ export abstract class Normalization implements Module {
   }
 
   /**
-   * The forward just run becomes the cache: x and weight saved at version 0 (the last cache's Saved
-   * objects reused in place of release and save: a layer's weight is there or not for good), and the last
-   * cache's statistics become the spare pair.
-   */
-  private commitCache(x: Tensor, w: FloatArray | null, view: NormView, mean: Float64Array, rstd: Float64Array, batchStats: boolean, stepBackward: Cache['stepBackward']): void {
-    const old = this.#cache;
-    let saved: Saved[];
-    if (old !== null) {
-      saved = old.saved;
-      resave(saved[0], x.data);
-      if (w !== null) resave(saved[1], w);
-    } else {
-      saved = w === null ? [save(x.data)] : [save(x.data), save(w)];
-    }
-    this.#spareMean = old?.mean ?? null;
-    this.#spareRstd = old?.rstd ?? null;
-    this.#cache = { x, saved, view, mean, rstd, batchStats, stepBackward };
-  }
-
-  /** Whether running statistics computed in float64 stay finite in the layer's dtype. */
-  private fitsDtype(mean: Float64Array, variance: Float64Array): boolean {
-    return this.dtype === 'float32' ? allFiniteF32(mean) && allFiniteF32(variance) : allFinite(mean) && allFinite(variance);
-  }
-
-  /**
    * dx for dy = dL/dy of the last forward; adds dL/dweight and dL/dbias into weight.grad and bias.grad.
    * `out` receives dx instead of a new array.
    */
   backward(dy: Tensor): OwnedTensor;
   backward(dy: Tensor, options: { out?: Tensor } | undefined): Tensor;
   backward(dy: Tensor, options?: { out?: Tensor }): Tensor {
-    const cache = this.#cache;
+    const cache = this.#cache.last;
     if (cache === null) throw new NormkitError('no-forward', `${this.name}: backward called before forward`);
     const grad = this.readInput(dy, 'grad_output');
     const { out } = readCallOptions(this.name, options, 'backward');
     const shape = cache.x.shape;
-    if (grad.shape.length !== shape.length || grad.shape.some((d, i) => d !== shape[i])) {
+    if (!sameShape(grad.shape, shape)) {
       throw new NormkitError(
         'grad-shape',
         `${this.name}: expected grad_output of shape ${formatShape(shape)} (the last input's), got ${formatShape(grad.shape)}`,
       );
     }
     checkUsable(cache.x.data, this.#labels.saved);
-    const changed = cache.saved.find((saved) => saved.version !== 0);
-    if (changed !== undefined) {
-      const what = changed.data === cache.x.data ? `the input of size ${formatShape(shape)}` : `weight of size [${changed.data.length}]`;
-      throw new NormkitError(
-        'modified',
-        `${this.name}: one of the variables needed for gradient computation has been modified by an inplace operation: ${what} saved by forward is at version ${changed.version}; expected version 0 instead. Run forward again after changing it.`,
-      );
-    }
+    checkUnmodified(this.name, cache);
     const given = out === undefined ? null : this.readOutput(out, grad, [['grad_output', grad.data], ['the input saved by forward', cache.x.data]]);
     const output = given === null ? this.newOutput(shape) : null;
     const dx = output?.data ?? given?.data ?? allocate(this.dtype, 0);

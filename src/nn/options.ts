@@ -1,9 +1,9 @@
 /** Option checks shared by every normalization layer: each bad option is a typed error naming what came. */
 import type { Layout } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
-import type { BackendName } from '../kernels/types.js';
-import { backendAvailable, checkBackendDtype, isBackendName, defaultBackend } from '../kernels/index.js';
-import type { DType } from '../tensor.js';
+import type { BackendName } from '../kernels/contract.js';
+import { checkBackendDtype, defaultBackend, resolveBackend } from '../kernels/index.js';
+import type { DType } from '../core/float.js';
 import { describeValue, maxElements } from '../tensor.js';
 import { typedArrayTag } from '../core/typed.js';
 
@@ -76,23 +76,15 @@ export function resolveCommon(name: string, options: Readonly<Record<string, unk
   if (dtype !== 'float32' && dtype !== 'float64') {
     throw new NormkitError('option', `${name}: dtype must be 'float32' or 'float64', got ${describe(dtype)}`);
   }
-  if (typeof backend !== 'string' || !isBackendName(backend)) {
-    throw new NormkitError('option', `${name}: unknown backend ${describe(backend)}`);
-  }
-  if (!backendAvailable(backend)) {
-    throw new NormkitError(
-      'option',
-      `${name}: backend ${describe(backend)} is not available here (wasm: await wasmReady() in browsers; webgpu: await startWebGpu() from normkit/node)`,
-    );
-  }
-  checkBackendDtype(backend, dtype, name);
+  const resolved = resolveBackend(backend, name);
+  checkBackendDtype(resolved, dtype, name);
   if (nonFinite !== 'propagate' && nonFinite !== 'skip-update' && nonFinite !== 'throw') {
     throw new NormkitError(
       'option',
       `${name}: nonFinite must be 'propagate', 'skip-update' or 'throw', got ${describe(nonFinite)}`,
     );
   }
-  return { eps, dtype, backend, nonFinite };
+  return { eps, dtype, backend: resolved, nonFinite };
 }
 
 export function checkMomentum(name: string, momentum: unknown, allowNull: boolean): number | null {

@@ -1,6 +1,7 @@
 /** A trainable tensor and its accumulated gradient. */
-import type { DType, FloatArray } from '../tensor.js';
+import type { DType, FloatArray } from '../core/float.js';
 import { allocate } from '../tensor.js';
+import { numel } from '../core/float.js';
 
 export class Parameter {
   readonly name: string;
@@ -13,7 +14,7 @@ export class Parameter {
   constructor(name: string, dtype: DType, shape: readonly number[], fill: number) {
     this.name = name;
     this.shape = [...shape];
-    const n = shape.reduce((p, d) => p * d, 1);
+    const n = numel(shape);
     this.data = allocate(dtype, n).fill(fill);
     this.grad = allocate(dtype, n);
   }

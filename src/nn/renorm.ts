@@ -6,7 +6,7 @@
  * and bias beta + gamma*d, and dgamma = r*sum(dy*xhat_B) + d*sum(dy).
  */
 import { NormkitError } from '../errors.js';
-import type { FloatArray } from '../tensor.js';
+import type { FloatArray } from '../core/float.js';
 
 export interface RenormOptions {
   /** Upper clip of r (>= 1); rmax = 1 with dmax = 0 is BatchNorm exactly. */

@@ -5,7 +5,7 @@
  * saved array it overlaps; backward compares the version with the one forward saw.
  */
 import { overlaps } from '../core/typed.js';
-import type { FloatArray } from '../tensor.js';
+import type { FloatArray } from '../core/float.js';
 
 /** An array saved by a forward call, with the number of normkit writes that have touched it since. */
 export class Saved {

@@ -2,9 +2,9 @@
 import { NormkitError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { describeValue } from '../tensor.js';
-import { readStrict } from './state.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import type { Parameter } from './parameter.js';
+import { readStrict, refuseUnowned } from './state.js';
 
 /** The entries of module i ("i.weight" -> "weight"). */
 function partOf(state: ModuleStateInput, i: number): ModuleStateInput {
@@ -15,14 +15,6 @@ function partOf(state: ModuleStateInput, i: number): ModuleStateInput {
 function isModule(m: unknown): m is Module {
   if (typeof m !== 'object' || m === null) return false;
   return ['forward', 'backward', 'parameters', 'zeroGrad', 'stateDict', 'loadStateDict'].every((k) => typeof Reflect.get(m, k) === 'function');
-}
-
-/** A module's part of a non-strict load: its own keys only, with strict false where the module takes options. */
-function loadPart(m: Module, part: ModuleStateInput): void {
-  const own = m.stateDict();
-  const known = Object.fromEntries(Object.entries(part).filter(([k]) => k in own));
-  const load: unknown = Reflect.get(m, 'loadStateDict');
-  if (typeof load === 'function') Reflect.apply(load, m, [known, { strict: false }]);
 }
 
 export class Sequential implements Module {
@@ -71,13 +63,11 @@ export class Sequential implements Module {
     return state;
   }
 
-  /** strict (default): a key that belongs to no module's state ("5.weight", "0.weights") is an error too. */
+  /** Loads "i.key" into module i (nn/state.ts); strict (default) refuses keys of no module and each module's missing or unexpected ones. */
   loadStateDict(state: ModuleStateInput, options?: { strict?: boolean }): void {
     const strict = readStrict(this.name, options);
-    const given: unknown = state;
-    if (typeof given !== 'object' || given === null || Array.isArray(given)) {
-      throw new NormkitError('state-dict', `Error(s) in loading state_dict for Sequential: expected a state dict object (key to values), got ${describeValue(given)}`);
-    }
+    refuseUnowned(this.name, state, (key) => !strict || this.modules.some((_, i) => key.startsWith(`${i}.`)));
+    // each module checks its part before writing it; if a later part fails, the earlier ones are restored
     const snapshot = this.stateDict();
     if (strict) {
       const unexpected = Object.keys(state).filter((k) => !(k in snapshot));
@@ -88,8 +78,7 @@ export class Sequential implements Module {
     // each module checks its part before writing it; if a later part fails, the earlier ones are restored
     try {
       this.modules.forEach((m, i) => {
-        if (strict) m.loadStateDict(partOf(state, i));
-        else loadPart(m, partOf(state, i));
+        m.loadStateDict(partOf(state, i), { strict });
       });
     } catch (error) {
       this.modules.forEach((m, i) => {

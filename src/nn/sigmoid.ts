@@ -2,8 +2,9 @@
 import { NormkitError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
-import type { Module, ModuleState } from './module.js';
+import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import type { Parameter } from './parameter.js';
+import { loadState, readStrict } from './state.js';
 
 export class Sigmoid implements Module {
   readonly name = 'Sigmoid';
@@ -41,8 +42,8 @@ export class Sigmoid implements Module {
     return {};
   }
 
-  loadStateDict(state: ModuleState): void {
-    const keys = Object.keys(state);
-    if (keys.length > 0) throw new NormkitError('state-dict', `Error(s) in loading state_dict for Sigmoid: Unexpected key(s) in state_dict: ${keys.map((k) => `"${k}"`).join(', ')}.`);
+  /** No state: strict (default) refuses every key. */
+  loadStateDict(state: ModuleStateInput, options?: { strict?: boolean }): void {
+    loadState('Sigmoid', { arrays: new Map() }, state, readStrict('Sigmoid', options));
   }
 }

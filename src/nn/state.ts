@@ -4,7 +4,7 @@
  */
 import { NormkitError } from '../errors.js';
 import { typedArrayTag } from '../core/typed.js';
-import type { FloatArray } from '../tensor.js';
+import type { FloatArray } from '../core/float.js';
 import { describeValue } from '../tensor.js';
 import { noteWrite } from './saved.js';
 import type { ModuleState, ModuleStateInput } from './module.js';
@@ -41,20 +41,40 @@ export function readStrict(module: string, options: unknown): boolean {
   return strict;
 }
 
+function refuse(module: string, why: string): never {
+  throw new NormkitError('state-dict', `Error(s) in loading state_dict for ${module}: ${why}`);
+}
+
+function unexpectedText(keys: readonly string[]): string {
+  return `Unexpected key(s) in state_dict: ${keys.map((k) => `"${k}"`).join(', ')}.`;
+}
+
+function checkStateObject(module: string, state: ModuleStateInput): void {
+  // a JavaScript caller can pass anything: check as unknown
+  const given: unknown = state;
+  if (typeof given !== 'object' || given === null || Array.isArray(given) || typedArrayTag(given) !== undefined) {
+    refuse(module, `expected a state dict object (key to values), got ${describeValue(given)}`);
+  }
+}
+
+/**
+ * For a container (Sequential): the error loadState gives, unless every key of `state` belongs to one of
+ * its parts (`belongs`); each part then loads its own keys, strict as the container is.
+ */
+export function refuseUnowned(module: string, state: ModuleStateInput, belongs: (key: string) => boolean): void {
+  checkStateObject(module, state);
+  const unexpected = Object.keys(state).filter((k) => !belongs(k));
+  if (unexpected.length > 0) refuse(module, unexpectedText(unexpected));
+}
+
 /**
  * Loads `state` into `spec` for `module`, all or nothing. strict: missing and unexpected keys are errors;
  * a wrong length always is (checked before anything is allocated). Every array written is reported to
  * saved.ts, so a backward that needs it sees the change.
  */
 export function loadState(module: string, spec: StateSpec, state: ModuleStateInput, strict = true): void {
-  const fail = (why: string): never => {
-    throw new NormkitError('state-dict', `Error(s) in loading state_dict for ${module}: ${why}`);
-  };
-  // a JavaScript caller can pass anything: check as unknown
-  const given: unknown = state;
-  if (typeof given !== 'object' || given === null || Array.isArray(given) || typedArrayTag(given) !== undefined) {
-    fail(`expected a state dict object (key to values), got ${describeValue(given)}`);
-  }
+  const fail = (why: string): never => refuse(module, why);
+  checkStateObject(module, state);
   const counters = spec.counters ?? new Map<string, (value: number) => void>();
   const keys = [...spec.arrays.keys(), ...counters.keys()];
   const ignored = spec.ignored ?? [];
@@ -63,7 +83,7 @@ export function loadState(module: string, spec: StateSpec, state: ModuleStateInp
     const unexpected = Object.keys(state).filter((k) => !keys.includes(k) && !ignored.includes(k));
     const parts: string[] = [];
     if (missing.length > 0) parts.push(`Missing key(s) in state_dict: ${missing.map((k) => `"${k}"`).join(', ')}.`);
-    if (unexpected.length > 0) parts.push(`Unexpected key(s) in state_dict: ${unexpected.map((k) => `"${k}"`).join(', ')}.`);
+    if (unexpected.length > 0) parts.push(unexpectedText(unexpected));
     if (parts.length > 0) fail(parts.join(' '));
   }
   const writes: (() => void)[] = [];

@@ -9,13 +9,14 @@ import type { NormView } from '../core/layout.js';
 import type { RunningUpdate } from '../core/stats.js';
 import { nextRunningStats, updateFactor } from '../core/stats.js';
 import { NormkitError } from '../errors.js';
-import type { NormKernels } from '../kernels/types.js';
-import type { DType, FloatArray } from '../tensor.js';
+import type { NormKernels } from '../kernels/contract.js';
+import type { DType, FloatArray } from '../core/float.js';
 import { allocate } from '../tensor.js';
 import type { Segment } from './ghost.js';
 import { ghostSegments } from './ghost.js';
 import type { RenormFactors, RenormOptions } from './renorm.js';
 import { renormAffine, renormFactors } from './renorm.js';
+import { allFinite } from '../core/float.js';
 
 export interface TrainingStepInput {
   readonly name: string;
@@ -57,11 +58,6 @@ interface Ran {
   readonly rstd: Float64Array;
   /** renorm only: r, d and the BatchNorm weight gamma*r the backward uses */
   readonly renorm: (RenormFactors & { readonly weight: FloatArray }) | null;
-}
-
-function allFinite(values: Float64Array): boolean {
-  for (const v of values) if (!Number.isFinite(v)) return false;
-  return true;
 }
 
 /** Runs one training forward with ghost batches and/or renorm; validates before it writes anything. */

@@ -8,8 +8,8 @@ import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_thread
 import type { MessagePort } from 'node:worker_threads';
 import { NormkitError } from '../errors.js';
 import { describeValue } from '../tensor.js';
-import type { NormKernels } from '../kernels/types.js';
-import { setWebGpuKernels } from '../kernels/webgpu/backend.js';
+import type { NormKernels } from '../kernels/contract.js';
+import { setWebGpuKernels } from '../kernels/webgpu/sync-slot.js';
 import { checkTensorSize } from '../kernels/webgpu/engine.js';
 import { float32 } from '../kernels/webgpu/typed-kernels.js';
 import { quietRuntimeDir } from './dawn.js';

@@ -2,7 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { affineSize, statsCount } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
-import type { AsyncNormKernels } from '../kernels/types.js';
+import type { AsyncNormKernels } from '../kernels/contract.js';
 import { webgpuTypedKernels } from '../kernels/webgpu/typed-kernels.js';
 import { createNodeWebGpu } from './dawn.js';
 import type { Call, Ready, Reply, WorkerInit } from './webgpu-protocol.js';

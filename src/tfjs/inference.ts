@@ -5,7 +5,7 @@
  * axes, parameters of shape [1, C, 1, 1] (axis 1) are read per channel (tfjs issue #1106).
  */
 import type { NormView } from '../core/layout.js';
-import type { NormKernels } from '../kernels/types.js';
+import type { NormKernels } from '../kernels/contract.js';
 import { formatShape } from '../tensor.js';
 import { paramView, perGroup } from './broadcast.js';
 import type { FallbackNotices } from './fallback.js';

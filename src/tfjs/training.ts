@@ -6,7 +6,7 @@
 import type { NormView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import { describeValue } from '../tensor.js';
-import type { NormKernels } from '../kernels/types.js';
+import type { NormKernels } from '../kernels/contract.js';
 import { axisView } from './broadcast.js';
 import type { TensorStore } from './tensors.js';
 import { tensorStore } from './tensors.js';

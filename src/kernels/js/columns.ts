@@ -6,8 +6,8 @@
  * View letters: A blocks, S span, G groups, B run, K affine entries per group, R = B/K, M = S*B.
  */
 import type { NormView } from '../../core/layout.js';
-import type { FloatArray } from '../../tensor.js';
-import type { NormKernels } from '../types.js';
+import type { FloatArray } from '../../core/float.js';
+import type { NormKernels } from '../contract.js';
 
 /** Where |mean|*rstd exceeds this, the cached mean's rounding would move xhat by more than its own rounding. */
 export const MEAN_LO_MIN = 1;

@@ -6,8 +6,8 @@
  * View letters: A blocks, S span, G groups, B run, K affine entries per group, R = B/K, M = S*B.
  */
 import type { NormView } from '../../core/layout.js';
-import type { FloatArray } from '../../tensor.js';
-import type { NormKernels } from '../types.js';
+import type { FloatArray } from '../../core/float.js';
+import type { NormKernels } from '../contract.js';
 import { MEAN_LO_MIN, backwardColumns, forwardTrainColumns, forwardWithStatsColumns } from './columns.js';
 
 /** Affine runs shorter than this go to column mode (columns.ts) where rows repeat (S > 1) to amortize its per-column constants. */

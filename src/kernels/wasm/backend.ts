@@ -7,11 +7,11 @@
  */
 import type { NormView } from '../../core/layout.js';
 import { affineSize, statsCount } from '../../core/layout.js';
-import type { DType, FloatArray } from '../../tensor.js';
-import { dtypeOf } from '../../tensor.js';
+import type { DType, FloatArray } from '../../core/float.js';
+import { dtypeOf } from '../../core/float.js';
 import { NormkitError } from '../../errors.js';
-import type { NormKernels } from '../types.js';
-import type { Job, Ptr } from './module.js';
+import type { NormKernels } from '../contract.js';
+import type { Job, Ptr } from './compiled.js';
 import type { Plan } from './plan.js';
 import { planFor } from './plan.js';
 import { addPartials, lanesHold, rowsBackward, rowsForwardTrain, rowsNormalize } from './rows.js';

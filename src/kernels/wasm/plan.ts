@@ -5,9 +5,9 @@
  */
 import type { NormView } from '../../core/layout.js';
 import { affineSize, statsCount } from '../../core/layout.js';
-import type { DType } from '../../tensor.js';
+import type { DType } from '../../core/float.js';
 import type { Block } from './arena.js';
-import type { Ptr } from './module.js';
+import type { Ptr } from './compiled.js';
 import { splitRange } from './pool.js';
 import type { State } from './state.js';
 

@@ -1,7 +1,7 @@
 /** How the wasm backend runs a batch of kernel calls: here, or spread over worker threads. */
-import type { Job, Kernels } from './module.js';
+import type { Job, Kernels } from './compiled.js';
 
-export type { Job } from './module.js';
+export type { Job } from './compiled.js';
 
 export interface WorkerPool {
   /** Threads including the calling one. */

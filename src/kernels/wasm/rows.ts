@@ -2,7 +2,7 @@
  * Row mode on the host: which kernels run in which order over a plan's scratch. Every loop over
  * columns, the statistics and the adding of the threads' partial sums run in wasm (assembly/rows.ts).
  */
-import type { Job, Ptr } from './module.js';
+import type { Job, Ptr } from './compiled.js';
 import type { Plan } from './plan.js';
 import type { State } from './state.js';
 import { runJobs } from './state.js';
@@ -91,7 +91,7 @@ export function rowsBackward(s: State, p: Plan, fast: boolean, pdx: Ptr, pdy: Pt
   s.arena.zeroF64(p.dweight, G * K);
   s.arena.zeroF64(p.dbias, G * K);
   const batch = batchStats ? 1 : 0;
-  // c0..c2: the mean's float32 rounding hi and rstd per column (rows_columns with no weight; c2 unused); c3..c5: k1 and the term-2 and term-3 coefficients
+  // c0..c2: the mean's float32 rounding hi and rstd per column (rows_columns with no weight; c2 unused); c3..c5: k1 (k1*dy = dxTerm1), c1 (-dxTerm3, the mean term) and c2 (xhat*c2 = -dxTerm2, the x̂ term), as in the reference
   if (fast) {
     k.rows_columns_f32x4(A, G, B, K, p.mean, p.rstd, 0, 0, c0, c1, c2);
     runJobs(s, p.ranges.map(([r0, r1], t): Job => ({ fn: 'rows_backward_sums_f32x4', args: [px, pdy, S, A, cols, r0, r1, c0, a1 + t * stride, a2 + t * stride, p.lanes + t * p.laneStride] })));

@@ -8,8 +8,8 @@
  * where it may block (Node), a spin where it may not (a browser's main thread).
  */
 import { NormkitError } from '../../errors.js';
-import type { Kernels } from './module.js';
-import { callJob, kernelNames } from './module.js';
+import type { Kernels } from './compiled.js';
+import { callJob, kernelNames } from './compiled.js';
 import type { Job, WorkerPool } from './pool.js';
 
 /** Float64 slots per job: function index, argument count, up to 22 arguments. */

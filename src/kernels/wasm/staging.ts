@@ -7,11 +7,11 @@
  * refuses before growing the memory when it cannot fit.
  */
 import { NormkitError } from '../../errors.js';
-import type { DType, FloatArray } from '../../tensor.js';
+import type { DType, FloatArray } from '../../core/float.js';
 import { floatDtypeOf, intrinsicLength } from '../../core/typed.js';
 import type { Arena, Block } from './arena.js';
 import { blockBytes } from './arena.js';
-import type { Ptr } from './module.js';
+import type { Ptr } from './compiled.js';
 import { residentOf } from './resident.js';
 
 /**

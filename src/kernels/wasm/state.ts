@@ -4,8 +4,8 @@
  */
 import { NormkitError } from '../../errors.js';
 import { Arena } from './arena.js';
-import type { Job, Kernels, WasmShared } from './module.js';
-import { callJob, compileAsync, compileSync, instantiate } from './module.js';
+import type { Job, Kernels, WasmShared } from './compiled.js';
+import { callJob, compileAsync, compileSync, instantiate } from './compiled.js';
 import type { WorkerPool } from './pool.js';
 
 export interface State {

@@ -8,8 +8,8 @@ import type { NormView } from '../../core/layout.js';
 import { affineSize, statsCount } from '../../core/layout.js';
 import { NormkitError } from '../../errors.js';
 import { BufferUsage, MapMode, ShaderStage } from './constants.js';
-import type { Block, Reduction } from './plan.js';
-import { affineReduction, elementwiseWorkgroups, grid, groupReduction, lanesOf, reduceWorkgroups, setFloatFloat, writeBlock } from './plan.js';
+import type { Block, ReduceDispatch } from './dispatch.js';
+import { affineReduction, elementwiseWorkgroups, grid, groupReduction, lanesOf, reduceWorkgroups, setFloatFloat, writeBlock } from './dispatch.js';
 import { AffineGrad, Flag, Mode, PARAMS_BYTES, PARAMS_STRIDE, WORKGROUP, shaderSource } from './shader.js';
 
 /** A float32 tensor in a GPUBuffer (usage STORAGE | COPY_SRC | COPY_DST), `length` values. */
@@ -378,7 +378,7 @@ export class WebGpuNorm {
     return pipeline;
   }
 
-  #reduction(mode: number, lanes: 1 | 4, reduction: Reduction, view: NormView, eps: number, flags: number, sumsOffset: number, binding: Binding): Dispatch[] {
+  #reduction(mode: number, lanes: 1 | 4, reduction: ReduceDispatch, view: NormView, eps: number, flags: number, sumsOffset: number, binding: Binding): Dispatch[] {
     const block = { view, lanes, eps, reduction, flags, sumsOffset };
     return [
       { pipeline: this.#pipeline(reduction.columns ? 'reduceColumns' : 'reduce', mode, lanes, this.#exact(view)), binding, block, workgroups: reduceWorkgroups(reduction) },

@@ -411,13 +411,13 @@ fn inputGrad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   }
   let s = sums[q];
   let invM = FFS(p.invM, p.invMLo);
-  // term 2 = -mean(g), term 3 = -xhat*mean(g*xhat)
+  // the reference's terms over rstd: dxTerm1 = g, dxTerm2 = -xhat*mean(g*xhat) (the x̂ term), dxTerm3 = -mean(g) (the mean term)
   let meanG = mulS(FFS(s.x, s.y), invM);
   let meanGX = mulS(FFS(s.z, s.w), invM);
   var g = FV(dy[i], V(0.0));
   if !has(FLAG_FUSED) { g = vProd(dy[i], V(w)); }
-  let term3 = vMul(xhatFF(x[i], c), broadcast(meanGX));
-  let inner = vAdd(vAdd(g, broadcast(negS(meanG))), neg${N}(term3));
+  let xhatMeanGX = vMul(xhatFF(x[i], c), broadcast(meanGX));
+  let inner = vAdd(vAdd(g, broadcast(negS(meanG))), neg${N}(xhatMeanGX));
   out[i] = value${N}(inner) * select(c.rstd.hi, c.rstd.hi * w, has(FLAG_FUSED)) * c.scale;
 }
 

@@ -4,8 +4,8 @@
  */
 import { affineSize } from '../../core/layout.js';
 import { NormkitError } from '../../errors.js';
-import type { FloatArray } from '../../tensor.js';
-import type { AsyncNormKernels } from '../types.js';
+import type { FloatArray } from '../../core/float.js';
+import type { AsyncNormKernels } from '../contract.js';
 import type { GpuStats, GpuTensor, WebGpuNorm } from './engine.js';
 
 /** The array itself when it is float32; webgpu has no float64 (WGSL has no f64). */

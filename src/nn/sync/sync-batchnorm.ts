@@ -22,6 +22,7 @@ import { BatchNormBase } from '../batchnorm.js';
 import type { CommonOptions } from '../options.js';
 import type { Parameter } from '../parameter.js';
 import type { Communicator } from './communicator.js';
+import { allFinite } from '../../core/float.js';
 
 export interface SyncBatchNormOptions extends CommonOptions {
   /** Default 0.1; null for a cumulative average. */
@@ -45,11 +46,6 @@ interface Cache {
   readonly rstd: Float64Array;
   /** values per channel over all ranks */
   readonly count: number;
-}
-
-function allFinite(values: Float64Array): boolean {
-  for (const v of values) if (!Number.isFinite(v)) return false;
-  return true;
 }
 
 export class SyncBatchNorm {

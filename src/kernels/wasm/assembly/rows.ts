@@ -554,9 +554,10 @@ function rowsDx<T>(dx: usize, dy: usize, x: usize, S: i32, cols: i32, r0: i32, r
  * with batch statistics lo = mean(x - mean) restores the cached mean's lost digits (float32 lanes, `mean` given:
  * the sums were around hi = the mean rounded to float32, and lo = mean - hi), xhat = ((x - mean) - lo)*rstd,
  * so sum dy*xhat = (acc2 - lo*acc1)*rstd. dweight[j] += sum dy*xhat, dbias[j] += sum dy (float64, per affine
- * entry); per column k1 = rstd*w, c1 = rstd*sum(dxhat)/M - lo*rstd*c2 (term 2, and lo's share of term 3),
- * c2 = rstd*sum(dxhat*xhat)/M (term 3 on (x - mean)*rstd; rstd is applied apart, as rstd^2 leaves float32's
- * range first); C: the column parameters' type (f32 lanes or f64); W: the weight's.
+ * entry); per column, in the reference's terms (reference/normalize.ts), k1*dy = dxTerm1 with k1 = rstd*w,
+ * c1 = -dxTerm3 = rstd*sum(dxhat)/M (the mean term) less lo's share of the x̂ term, lo*rstd*c2, and
+ * c2 = rstd*sum(dxhat*xhat)/M with xhat*c2 = -dxTerm2 (the x̂ term, on (x - mean)*rstd; rstd is applied apart,
+ * as rstd^2 leaves float32's range first); C: the column parameters' type (f32 lanes or f64); W: the weight's.
  */
 function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, acc3: usize, A: i32, G: i32, B: i32, K: i32, M: f64, weight: usize, mean: usize, rstd: usize, batchStats: bool, dweight: usize, dbias: usize, k1: usize, c1: usize, c2: usize): void {
   const R = B / K;
@@ -588,12 +589,13 @@ function rowsDxCoefs<W, C>(acc1: usize, acc2: usize, acc3: usize, A: i32, G: i32
       sumDxhatXhat += w * sumDyXhat;
       store1<C>(k1 + c * cstep, r * w);
     }
-    const b2 = batchStats ? (r * sumDxhatXhat) / M : 0;
-    const a = batchStats ? (lo == 0 ? (r * sumDxhat) / M : (r * sumDxhat) / M - lo * r * b2) : 0;
+    // c2v: xhat*c2v = -dxTerm2 (the x̂ term); c1v = -dxTerm3 (the mean term), less lo's share of the x̂ term
+    const c2v = batchStats ? (r * sumDxhatXhat) / M : 0;
+    const c1v = batchStats ? (lo == 0 ? (r * sumDxhat) / M : (r * sumDxhat) / M - lo * r * c2v) : 0;
     for (let b = 0; b < B; b++) {
       const c = <usize>(q * B + b) * cstep;
-      store1<C>(c1 + c, a);
-      store1<C>(c2 + c, b2);
+      store1<C>(c1 + c, c1v);
+      store1<C>(c2 + c, c2v);
     }
   }
 }

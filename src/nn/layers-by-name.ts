@@ -1,8 +1,8 @@
 /** Builds a normalization layer from a PyTorch module name and its options (fixtures, CLI). */
 import type { Layout } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
-import type { BackendName } from '../kernels/types.js';
-import type { DType } from '../tensor.js';
+import type { BackendName } from '../kernels/contract.js';
+import type { DType } from '../core/float.js';
 import { describeValue } from '../tensor.js';
 import { BatchNorm1d, BatchNorm2d, BatchNorm3d } from './batchnorm.js';
 import { GroupNorm } from './groupnorm.js';

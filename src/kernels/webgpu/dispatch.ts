@@ -10,7 +10,7 @@ import { CHUNK, COLUMN_TILE, WORKGROUP } from './shader.js';
 const MAX_CHUNKS = 1024;
 
 /** Offsets, lengths and counts in loads (`lanes` values each). */
-export interface Reduction {
+export interface ReduceDispatch {
   readonly targets: number;
   readonly D: number;
   readonly C1: number;
@@ -32,7 +32,7 @@ const COLUMN_CHUNK = (WORKGROUP / COLUMN_TILE) * 16;
  */
 const MIN_WORKGROUPS = 256;
 
-function inLoads(r: Omit<Reduction, 'chunks' | 'columns'>, lanes: number): Reduction {
+function inLoads(r: Omit<ReduceDispatch, 'chunks' | 'columns'>, lanes: number): ReduceDispatch {
   const count = r.count / lanes;
   const L = r.L / lanes;
   const stride = r.stride / lanes;
@@ -45,18 +45,18 @@ function inLoads(r: Omit<Reduction, 'chunks' | 'columns'>, lanes: number): Reduc
 }
 
 /** Workgroups of a reduction's first level. */
-export function reduceWorkgroups(r: Reduction): number {
+export function reduceWorkgroups(r: ReduceDispatch): number {
   return (r.columns ? Math.ceil(r.targets / COLUMN_TILE) : r.targets) * r.chunks;
 }
 
 /** Per statistics group (a, g): the (s, b) elements at a*S*G*B + g*B + s*G*B + b. */
-export function groupReduction(view: NormView, lanes: 1 | 4): Reduction {
+export function groupReduction(view: NormView, lanes: 1 | 4): ReduceDispatch {
   const { outer: A, span: S, groups: G, inner: B } = view;
   return inLoads({ targets: A * G, D: G, C1: S * G * B, C2: B, L: B, stride: G * B, count: S * B }, lanes);
 }
 
 /** Per affine entry (g, k): the (a, s, e) elements at g*B + k*R + (a*S + s)*G*B + e. */
-export function affineReduction(view: NormView, lanes: 1 | 4): Reduction {
+export function affineReduction(view: NormView, lanes: 1 | 4): ReduceDispatch {
   const { outer: A, span: S, groups: G, inner: B, affinePerGroup: K } = view;
   const R = B / K;
   return inLoads({ targets: G * K, D: K, C1: B, C2: R, L: R, stride: G * B, count: A * S * R }, lanes);
@@ -82,7 +82,7 @@ export interface Block {
   readonly view: NormView;
   readonly lanes: 1 | 4;
   readonly eps: number;
-  readonly reduction: Reduction | null;
+  readonly reduction: ReduceDispatch | null;
   readonly flags: number;
   readonly nx: number;
   readonly sumsOffset: number;

@@ -4,7 +4,7 @@
  * and waits for it). Browsers, where no page thread may block, use webgpuTypedKernels directly.
  */
 import { NormkitError } from '../../errors.js';
-import type { NormKernels } from '../types.js';
+import type { NormKernels } from '../contract.js';
 
 let installed: NormKernels | null = null;
 

@@ -1,6 +1,6 @@
 /** The kernel contract every backend implements: the reference, `js`, and later `wasm`, `webgpu`. */
 import type { NormView } from '../core/layout.js';
-import type { DType, FloatArray } from '../tensor.js';
+import type { DType, FloatArray } from '../core/float.js';
 
 export type BackendName = 'reference' | 'js' | 'wasm' | 'webgpu';
 
