@@ -6,7 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
 import { NormkitError } from '../src/errors.ts';
+import { loadSafetensors, saveSafetensors } from '../src/io/safetensors.ts';
+import { useNormkit } from '../src/tfjs/install.ts';
 import { BatchNorm1d } from '../src/nn/batchnorm.ts';
 import { FrozenBatchNorm2d } from '../src/nn/frozen.ts';
 import { Linear } from '../src/nn/linear.ts';
@@ -87,6 +91,66 @@ describe('fuzz: Linear and FrozenBatchNorm2d', () => {
     const x = { data: Float32Array.from({ length: 8 }, (_, i) => i - 3), shape: [1, 2, 2, 2] };
     const dy = { data: Float32Array.from({ length: 8 }, (_, i) => i / 3), shape: [1, 2, 2, 2] };
     fuzzModule(() => new FrozenBatchNorm2d(2, { backend: 'js' }), x, dy);
+  });
+});
+
+describe('fuzz: safetensors save and the tfjs options', () => {
+  it('saveSafetensors: a dict of anything saves (and loads back equal) or throws a NormkitError', () => {
+    const value = fc.oneof(
+      fc.anything(),
+      fc.integer(),
+      fc.double(),
+      fc.constantFrom(new Float32Array([1, 2]), new Float64Array([3]), Int32Array.of(1), new Uint8Array(2), new Proxy(new Float32Array(1), {}), [1, 2]),
+    );
+    const key = fc.oneof(fc.string(), fc.constantFrom('__proto__', 'constructor', '__metadata__', 'toString', 'hasOwnProperty'));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, value), { maxLength: 4 }), (entries) => {
+        const state: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+        for (const [k, v] of entries) state[k] = v;
+        let bytes: Uint8Array;
+        try {
+          bytes = saveSafetensors(state as never);
+        } catch (error) {
+          assert.ok(isNormkitError(error), `not a NormkitError: ${String(error)}`);
+          return;
+        }
+        const loaded = loadSafetensors(bytes);
+        assert.deepEqual(Object.keys(loaded).sort(), Object.keys(state).sort());
+      }),
+      { numRuns: runs * 4, seed: 27 },
+    );
+  });
+
+  it('batchNormTraining and useNormkit: any options work or throw a NormkitError, the tensors unchanged', async () => {
+    const normkit = await useNormkit(tf, { kernels: 'js', onFallback: () => undefined });
+    try {
+      const x = tf.tensor2d([1, 2, 3, 4, 5, 7], [3, 2]);
+      const option = fc.oneof(fc.anything(), fc.double(), fc.integer({ min: -4, max: 4 }), fc.constantFrom(-1, 0, Infinity, Number.NaN, 1e-3));
+      const options = fc.oneof(fc.anything(), fc.record({ epsilon: option, axis: option }, { requiredKeys: [] }), fc.dictionary(fc.string(), option, { maxKeys: 2 }));
+      fc.assert(
+        fc.property(options, (given) => {
+          const before = Array.from(x.dataSync());
+          try {
+            const { y, mean, variance } = normkit.batchNormTraining(x, given as never);
+            tf.dispose([y, mean, variance]);
+          } catch (error) {
+            assert.ok(isNormkitError(error), `not a NormkitError: ${String(error)}`);
+          }
+          assert.deepEqual(Array.from(x.dataSync()), before);
+        }),
+        { numRuns: runs * 2, seed: 27 },
+      );
+      for (const given of fc.sample(fc.oneof(fc.anything(), fc.record({ kernels: fc.anything(), onFallback: fc.anything() }, { requiredKeys: [] })), { numRuns: 30, seed: 27 })) {
+        // installed already: a valid call returns the handle; a bad one must be refused first
+        try {
+          await useNormkit(tf, given as never);
+        } catch (error) {
+          assert.ok(isNormkitError(error), `useNormkit(${String(given)}): not a NormkitError: ${String(error)}`);
+        }
+      }
+    } finally {
+      normkit.restore();
+    }
   });
 });
 
