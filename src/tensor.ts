@@ -1,4 +1,6 @@
 /** Dense row-major tensors over float typed arrays, and the shape helpers every layer shares. */
+import { checkArrayBytes } from './core/limits.js';
+import { checkUsable } from './core/memory.js';
 import type { DType, FloatArray } from './core/float.js';
 import { numel } from './core/float.js';
 import { plainView, typedArrayTag } from './core/typed.js';
@@ -13,6 +15,7 @@ export interface Tensor<T extends FloatArray = FloatArray> {
 }
 
 export function allocate(dtype: DType, length: number): FloatArray {
+  checkArrayBytes('allocate', length, dtype);
   try {
     return dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
   } catch (error) {
@@ -44,6 +47,7 @@ export function setTensorStorage(next: Storage | null): void {
 
 /** A new tensor in the default storage for the caller to fill: write every value (a block of wasm memory is not zeroed). */
 export function emptyTensor(dtype: DType, shape: readonly number[]): OwnedTensor {
+  checkArrayBytes('tensor', numel(shape), dtype);
   return storage?.(dtype, shape) ?? ownedTensor(allocate(dtype, numel(shape)), [...shape]);
 }
 
@@ -90,6 +94,7 @@ export function readTensor(t: unknown, what: string): Tensor {
     const tag = typedArrayTag(rawData);
     throw new NormkitError('dtype', `${what}: expected data as Float32Array or Float64Array, got ${tag ?? describeValue(rawData)}`);
   }
+  checkUsable(data, what);
   const checked = readShape(shape, what);
   const n = numel(checked);
   if (data.length !== n) {
@@ -127,6 +132,20 @@ export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'string') return value.length <= 40 ? `'${value}'` : 'a string';
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === undefined) return String(value);
-  if (typeof value === 'object') return typedArrayTag(value) ?? (Object.getPrototypeOf(value) === null ? 'Object' : value.constructor.name || 'Object');
+  if (typeof value === 'object') return typedArrayTag(value) ?? describeObject(value);
   return typeof value;
+}
+
+/** An object's constructor name; one named like a typed array that is none is a Proxy or a look-alike, said so. */
+function describeObject(value: object): string {
+  let name: string;
+  try {
+    const ctor: unknown = Object.getPrototypeOf(value) === null ? undefined : Reflect.get(value, 'constructor');
+    const ctorName: unknown = typeof ctor === 'function' ? ctor.name : undefined;
+    name = typeof ctorName === 'string' && ctorName !== '' ? ctorName : 'Object';
+  } catch {
+    return 'an object whose prototype cannot be read (a revoked Proxy?)';
+  }
+  const posing = /^(Big)?(Int|Uint|Float)(8|16|32|64)(Clamped)?Array$/.test(name);
+  return posing ? `an object posing as a ${name} (a Proxy or a look-alike, not a real typed array: pass the array itself)` : name;
 }

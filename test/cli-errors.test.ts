@@ -50,13 +50,13 @@ describe('normkit CLI: bad input', () => {
     expectOneLine(['gradcheck', '--shape', '4,3', '--options', '{bad'], /--options must be a JSON object/);
     expectOneLine(['gradcheck', '--options', '{bad'], /--options configures the module for a given --shape: give --shape too$/);
     expectOneLine(['gradcheck', '--shape', 'abc'], /--shape must be comma-separated positive integers like 2,3,4,4, got 'abc'$/);
-    expectOneLine(['gradcheck', '--cases', '-1'], /--cases a positive integer, got --seed 1 --cases -1$/);
+    expectOneLine(['gradcheck', '--cases', '-1'], /--cases must be an integer from 1 to 1000, got -1$/);
     expectOneLine(['gradcheck', '--module', 'BatchNorm9d'], /--module must be one of/);
   });
 
   it('demo: negative numbers are values, and unwritable --out fails before training, without hanging on /proc', () => {
-    expectOneLine(['demo', 'mnist', '--steps', '-1'], /--steps and --every must be positive integers/);
-    expectOneLine(['demo', 'mnist', '--lr', '-1'], /--lr a number > 0/);
+    expectOneLine(['demo', 'mnist', '--steps', '-1'], /--steps must be an integer from 1 to 100000, got -1/);
+    expectOneLine(['demo', 'mnist', '--lr', '-1'], /--lr must be a finite number > 0 and at most 100, got -1/);
     for (const out of ['/proc/forbidden', '/etc/passwd/x']) {
       const run = normkit('demo', 'mnist', '--steps', '20', '--out', out);
       assert.equal(run.status, 2, run.output);

@@ -2,6 +2,8 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { MAX_WASM_THREADS } from '../core/limits.js';
+import { flagLimits, integerFlag } from './numbers.js';
 import type { Bound, CheckResult } from '../bench/harness.js';
 import { benchShape } from '../bench/harness.js';
 import { layerSystems } from '../bench/layer.js';
@@ -53,19 +55,13 @@ export const benchUsage = `usage: normkit bench [--shape A|B|C|LN|GN] [--reps N]
            wasm (first checked: does setThreadsCount give more than one thread?), normkit's webgpu rows
            where the browser has an adapter; --loads page loads (3), their medians and spread`;
 
-function positiveInteger(option: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new NormkitError('option', `${option} must be a positive integer, got ${text}`);
-  return value;
-}
-
 export async function benchCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
       shape: { type: 'string', multiple: true },
       reps: { type: 'string', default: '9' },
-      threads: { type: 'string', default: String(availableParallelism()) },
+      threads: { type: 'string', default: String(Math.min(availableParallelism(), MAX_WASM_THREADS)) },
       'no-peers': { type: 'boolean', default: false },
       'no-webgpu': { type: 'boolean', default: false },
       'no-native-probe': { type: 'boolean', default: false },
@@ -84,8 +80,8 @@ export async function benchCommand(args: string[]): Promise<number> {
     console.log(benchUsage);
     return 0;
   }
-  const reps = positiveInteger('--reps', values.reps);
-  const threads = positiveInteger('--threads', values.threads);
+  const reps = integerFlag('--reps', values.reps, 1, flagLimits.reps);
+  const threads = integerFlag('--threads', values.threads, 1, MAX_WASM_THREADS);
   const wanted = values.shape ?? ['A', 'B', 'C', 'LN', 'GN'];
   const specs = shapeSpecs.filter((s) => wanted.includes(s.name));
   if (specs.length === 0) throw new NormkitError('option', `unknown --shape ${wanted.join(', ')}: expected A, B, C, LN or GN`);
@@ -101,7 +97,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   if (values.scoreboard !== undefined) ensureOutputFile(values.scoreboard, '--scoreboard');
   if (values.browser) {
     const page = { shapes: specs.map((s) => s.name), reps, budgetMs: 4000, threads, peers: !values['no-peers'], webgpu: !values['no-webgpu'], systems: values.systems ?? [] };
-    return benchInBrowser({ ...page, loads: positiveInteger('--loads', values.loads) }, values);
+    return benchInBrowser({ ...page, loads: integerFlag('--loads', values.loads, 1, flagLimits.loads) }, values);
   }
   const prefixes = values.systems ?? (values.scoreboard === undefined ? undefined : ['normkit-layer', 'pytorch']);
   const chosen = (name: string) => prefixes === undefined || prefixes.some((prefix) => name.startsWith(prefix));

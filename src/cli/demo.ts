@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { flagLimits, integerFlag, positiveNumberFlag } from './numbers.js';
 import { dataParallelDemo } from './demo-parallel.js';
 import { ensureOutputDir } from './files.js';
 import { accuracyChart, percentileCharts } from '../demo/charts.js';
@@ -89,13 +90,13 @@ export async function demoCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (positionals[0] !== 'mnist') throw new NormkitError('option', `unknown demo '${positionals[0] ?? ''}': the demo is 'mnist'\n${demoUsage}`);
-  const [steps, lr, seed, every] = [Number(values.steps), Number(values.lr), Number(values.seed), Number(values.every)];
-  if (!Number.isInteger(steps) || steps < 1 || !Number.isInteger(every) || every < 1 || !Number.isInteger(seed) || !(lr > 0)) {
-    throw new NormkitError('option', '--steps and --every must be positive integers, --seed an integer and --lr a number > 0');
-  }
+  const steps = integerFlag('--steps', values.steps, 1, flagLimits.steps);
+  const every = integerFlag('--every', values.every, 1, flagLimits.every);
+  const seed = integerFlag('--seed', values.seed, -(2 ** 31), 2 ** 31 - 1);
+  const lr = positiveNumberFlag('--lr', values.lr, flagLimits.lr);
   mnistDir();
   ensureOutputDir(values.out, '--out');
-  const workers = Number(values.workers);
+  const workers = integerFlag('--workers', values.workers, 1, 60);
   // under `normkit run` (WORLD_SIZE set): this process is one rank, joined over WebSocket
   if (values['sync-bn'] && workers === 1 && process.env.WORLD_SIZE !== undefined) {
     // loaded here: the other commands do not pay for ws and the coordinator at startup

@@ -4,6 +4,7 @@ import type { GradcheckResult, Layout } from '../index.js';
 import { gradcheck, NormkitError, numel, Random } from '../index.js';
 import { buildLayer, hasLayout, moduleNames } from '../nn/layers-by-name.js';
 import { formatNumber, formatTable } from '../io/table.js';
+import { flagLimits, integerFlag } from './numbers.js';
 
 export const gradcheckUsage = `usage: normkit gradcheck [--module NAME] [--shape N,C,...] [--options JSON] [--layout L] [--eval] [--cases K] [--seed S] [--json]
   Central differences in float64 (eps 1e-6, atol 1e-5, rtol 1e-3) with a random dy, for x, weight and bias.
@@ -84,11 +85,8 @@ export function gradcheckCommand(args: string[]): number {
     console.log(gradcheckUsage);
     return 0;
   }
-  const seed = Number(values.seed);
-  const count = Number(values.cases);
-  if (!Number.isInteger(seed) || !Number.isInteger(count) || count < 1) {
-    throw new NormkitError('option', `--seed must be an integer and --cases a positive integer, got --seed ${values.seed} --cases ${values.cases}`);
-  }
+  const seed = integerFlag('--seed', values.seed, -(2 ** 31), 2 ** 31 - 1);
+  const count = integerFlag('--cases', values.cases, 1, flagLimits.cases);
   if (values.options !== undefined && values.shape === undefined) {
     throw new NormkitError('option', '--options configures the module for a given --shape: give --shape too');
   }

@@ -4,6 +4,7 @@
  * iframe) fails `instanceof`. Every array normkit reads or writes goes through `plainView` first.
  */
 import type { FloatArray } from './float.js';
+import { sameSharedMemory } from './memory.js';
 
 const typedArrayPrototype: object = Object.getPrototypeOf(Int8Array.prototype) as object;
 
@@ -67,8 +68,13 @@ export function intrinsicLength(array: FloatArray): number {
   return lengthOf(array) as number;
 }
 
-/** Whether two arrays share any byte of memory. */
+/**
+ * Whether two arrays share any byte of memory: views of one buffer whose byte ranges meet, or of two
+ * SharedArrayBuffer objects over the same memory (a clone posted back, wasm memory's buffer after it grew).
+ */
 export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  if (a.buffer !== b.buffer) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+  const from = Math.max(a.byteOffset, b.byteOffset);
+  const to = Math.min(a.byteOffset + a.byteLength, b.byteOffset + b.byteLength);
+  if (from >= to) return false;
+  return a.buffer === b.buffer || sameSharedMemory(a.buffer, b.buffer, from);
 }

@@ -8,7 +8,10 @@
 import { NormkitError } from '../errors.js';
 import type { Module, ModuleState } from '../nn/module.js';
 import type { DType, FloatArray } from '../core/float.js';
-import { allocate, dtypeOf, formatShape } from '../tensor.js';
+import { allocate, checkDType, describeValue, dtypeOf, formatShape } from '../tensor.js';
+import { checkUsable } from '../core/memory.js';
+import { plainView } from '../core/typed.js';
+import { readOptions } from '../nn/options.js';
 import { bfloat16ToNumber, float16ToNumber } from './half.js';
 import { numel } from '../core/float.js';
 
@@ -32,6 +35,17 @@ interface Entry {
 
 function fail(why: string): never {
   throw new NormkitError('state-dict', `safetensors: ${why}`);
+}
+
+/** At most 200 characters of a header value's JSON (a deep or huge one is cut, never a stack overflow). */
+function shortJson(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    return 'a value too deep to print';
+  }
+  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -66,7 +80,7 @@ function parseHeader(bytes: Uint8Array): { entries: Entry[]; dataStart: number }
       continue;
     }
     if (!isRecord(value) || typeof value.dtype !== 'string' || !isIndexList(value.shape) || !isIndexList(value.data_offsets) || value.data_offsets.length !== 2) {
-      fail(`tensor "${key}": expected {dtype: string, shape: [non-negative integers], data_offsets: [begin, end]}, got ${JSON.stringify(value)}`);
+      fail(`tensor "${key}": expected {dtype: string, shape: [non-negative integers], data_offsets: [begin, end]}, got ${shortJson(value)}`);
     }
     const { dtype, shape } = value;
     const size = dtypeSizes[dtype];
@@ -116,12 +130,15 @@ function readValues(view: DataView, e: Entry, dataStart: number, dtype: DType, k
  * BF16 and F32 exactly; a layer's loadStateDict then converts to its own dtype), scalar I64 as numbers.
  * Throws a NormkitError on any malformed file, having returned nothing.
  */
-export function loadSafetensors(bytes: Uint8Array, options: { dtype?: DType } = {}): ModuleState {
-  if (!(bytes instanceof Uint8Array)) fail(`expected the file as a Uint8Array, got ${typeof bytes}`);
+export function loadSafetensors(bytes: Uint8Array, options?: { dtype?: DType }): ModuleState {
+  if (!(bytes instanceof Uint8Array)) fail(`expected the file as a Uint8Array, got ${describeValue(bytes)}`);
+  const given = readOptions('loadSafetensors', options, ['dtype']);
+  const dtype = checkDType('loadSafetensors', given.dtype ?? 'float64');
   const { entries, dataStart } = parseHeader(bytes);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const state: ModuleState = {};
-  for (const e of entries) state[e.key] = readValues(view, e, dataStart, options.dtype ?? 'float64', e.key);
+  // a null-prototype map: tensors named __proto__ or constructor are data like any other name
+  const state: ModuleState = Object.create(null) as ModuleState;
+  for (const e of entries) state[e.key] = readValues(view, e, dataStart, dtype, e.key);
   return state;
 }
 
@@ -135,8 +152,20 @@ export function stateShapes(module: Module): Record<string, readonly number[]> {
   return Object.fromEntries(Object.entries(module.stateDict()).map(([k, v]) => [k, typeof v === 'number' ? [] : (params.get(k) ?? [v.length])]));
 }
 
-function isModule(source: Module | ModuleState): source is Module {
-  return typeof source.stateDict === 'function' && typeof source.parameters === 'function';
+function isModule(source: unknown): source is Module {
+  return typeof source === 'object' && source !== null && typeof Reflect.get(source, 'stateDict') === 'function' && typeof Reflect.get(source, 'parameters') === 'function';
+}
+
+/** A state value as saved: a safe integer (I64), or a plain view of a Float32Array/Float64Array (F32/F64). */
+function savedValue(key: string, value: unknown): FloatArray | number {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) fail(`"${key}" is ${value}: only integers are stored as numbers (I64)`);
+    return value;
+  }
+  const data = plainView(value);
+  if (data === null) fail(`"${key}": expected a Float32Array, a Float64Array or an integer, got ${describeValue(value)}`);
+  checkUsable(data, `saveSafetensors: "${key}"`);
+  return data;
 }
 
 /**
@@ -144,16 +173,22 @@ function isModule(source: Module | ModuleState): source is Module {
  * as F32, Float64Array as F64, numbers (num_batches_tracked) as I64 scalars. The header is padded to 8 bytes.
  */
 export function saveSafetensors(source: Module | ModuleState): Uint8Array {
-  const state = isModule(source) ? source.stateDict() : source;
-  const shapes = isModule(source) ? stateShapes(source) : {};
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  // a JavaScript caller can pass anything: a module, or a state dict of float arrays and integers
+  const given: unknown = source;
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) fail(`saveSafetensors: expected a module or a state dict object, got ${describeValue(given)}`);
+  const state = isModule(given) ? given.stateDict() : given;
+  const shapes = isModule(given) ? stateShapes(given) : {};
+  // null prototypes: a tensor named __proto__ or constructor is a name like any other
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  header.__metadata__ = { format: 'pt' };
   let offset = 0;
   const parts: { at: number; value: FloatArray | number }[] = [];
-  for (const [key, value] of Object.entries(state)) {
-    if (typeof value === 'number' && !Number.isSafeInteger(value)) fail(`"${key}" is ${value}: only integers are stored as numbers (I64)`);
+  for (const [key, raw] of Object.entries(state)) {
+    if (key === '__metadata__') fail('"__metadata__" is the format\'s own key, not a tensor name');
+    const value = savedValue(key, raw);
     const dtype = typeof value === 'number' ? 'I64' : dtypeOf(value) === 'float32' ? 'F32' : 'F64';
     const bytes = typeof value === 'number' ? 8 : value.byteLength;
-    const shape = shapes[key] ?? (typeof value === 'number' ? [] : [value.length]);
+    const shape = (Object.hasOwn(shapes, key) ? shapes[key] : undefined) ?? (typeof value === 'number' ? [] : [value.length]);
     header[key] = { dtype, shape, data_offsets: [offset, offset + bytes] };
     parts.push({ at: offset, value });
     offset += bytes;

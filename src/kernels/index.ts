@@ -5,8 +5,9 @@ import { referenceKernels } from './reference.js';
 import type { DType } from '../core/float.js';
 import { describeValue, setTensorStorage } from '../tensor.js';
 import type { BackendName, NormKernels } from './contract.js';
-import { residentTensor, wasmAvailable, wasmKernels } from './wasm/backend.js';
+import { residentOf, residentTensor, wasmAvailable, wasmKernels } from './wasm/backend.js';
 import { webgpuAvailable, webgpuKernels } from './webgpu/sync-slot.js';
+import { setReleasedCheck } from '../core/memory.js';
 
 export const backends: Readonly<Record<BackendName, NormKernels>> = {
   reference: referenceKernels,
@@ -17,6 +18,8 @@ export const backends: Readonly<Record<BackendName, NormKernels>> = {
 
 // new tensors (tensor(), wasm layers' outputs) live in wasm memory where wasm runs with shared memory, so wasm calls copy nothing
 setTensorStorage((dtype, shape) => (wasmAvailable() ? residentTensor(dtype, shape) : null));
+// a resident tensor's block returned by dispose() may belong to another tensor now (core/memory.ts)
+setReleasedCheck((array) => (array instanceof Float32Array || array instanceof Float64Array ? residentOf(array)?.block.live === false : false));
 
 export const backendNames: readonly BackendName[] = ['wasm', 'js', 'reference', 'webgpu'];
 

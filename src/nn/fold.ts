@@ -5,10 +5,11 @@
  * Computed in float64, stored in the Linear's dtype.
  */
 import { NormkitError } from '../errors.js';
+import { describeValue } from '../tensor.js';
 import { BatchNorm1d } from './batchnorm.js';
 import { Linear } from './linear.js';
 import type { Module } from './module.js';
-import type { Normalization } from './normalization.js';
+import { Normalization } from './normalization.js';
 import { Sequential } from './sequential.js';
 
 export interface FoldedAffine {
@@ -35,6 +36,11 @@ export function foldedAffine(layer: Normalization): FoldedAffine {
 
 /** A new Linear equal to `linear` followed by `bn` in eval mode (fuse_linear_bn_eval); the inputs are unchanged. */
 export function foldBatchNorm(linear: Linear, bn: BatchNorm1d): Linear {
+  // a JavaScript caller can pass anything (the arguments swapped, say)
+  const [first, second]: unknown[] = [linear, bn];
+  if (!(first instanceof Linear) || !(second instanceof BatchNorm1d)) {
+    throw new NormkitError('option', `foldBatchNorm(linear, bn): expected a Linear then the BatchNorm1d after it, got ${describeModule(first)} and ${describeModule(second)}`);
+  }
   if (bn.numFeatures !== linear.outFeatures) {
     throw new NormkitError('shape', `foldBatchNorm: BatchNorm1d has ${bn.numFeatures} features, the Linear before it ${linear.outFeatures} outputs`);
   }
@@ -51,11 +57,19 @@ export function foldBatchNorm(linear: Linear, bn: BatchNorm1d): Linear {
   return folded;
 }
 
+/** A module by its name (a layer's `name`), anything else as describeValue says it. */
+function describeModule(m: unknown): string {
+  if (m instanceof Normalization || m instanceof Linear || m instanceof Sequential) return `a ${m.name}`;
+  return describeValue(m);
+}
+
 /**
  * A Sequential for inference: every Linear followed by a BatchNorm1d with running statistics becomes one
  * folded Linear (nested Sequentials too); other modules are the same objects. The model itself is unchanged.
  */
 export function fuseForInference(model: Sequential): Sequential {
+  const given: unknown = model;
+  if (!(given instanceof Sequential)) throw new NormkitError('option', `fuseForInference: expected a Sequential, got ${describeModule(given)}`);
   const out: Module[] = [];
   const modules = model.modules;
   for (let k = 0; k < modules.length; k++) {

@@ -10,7 +10,9 @@ import { NormkitError } from '../errors.js';
 import { backends } from '../kernels/index.js';
 import type { BackendName } from '../kernels/contract.js';
 import type { DType, FloatArray, Tensor } from '../tensor.js';
-import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
+import { allocate, dtypeOf, formatShape, readTensor } from '../tensor.js';
+import { checkUsable } from '../core/memory.js';
+import { checkLayerBytes } from './limits.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { checkLayout, checkPositiveInteger, readOptions, resolveCommon } from './options.js';
 import type { CommonOptions } from './options.js';
@@ -45,41 +47,46 @@ export class FrozenBatchNorm2d implements Module {
     this.dtype = dtype;
     this.backend = backend;
     this.layout = checkLayout(this.name, given.layout ?? 'channels-first');
+    checkLayerBytes(this.name, [numFeatures, numFeatures, numFeatures, numFeatures], dtype);
     this.weight = allocate(dtype, numFeatures).fill(1);
     this.bias = allocate(dtype, numFeatures);
     this.runningMean = allocate(dtype, numFeatures);
     this.runningVar = allocate(dtype, numFeatures).fill(1);
   }
 
-  #check(t: Tensor, what: string): void {
-    checkTensor(t, `${this.name}: ${what}`);
-    if (dtypeOf(t.data) !== this.dtype) throw new NormkitError('dtype', `${this.name}: expected ${what} of dtype ${this.dtype}, got ${dtypeOf(t.data)}`);
+  /** `t` read once (readTensor: a plain view and a copy of its shape, not disposed) in the layer's dtype. */
+  #read(t: unknown, what: string): Tensor {
+    const read = readTensor(t, `${this.name}: ${what}`);
+    const got = dtypeOf(read.data);
+    if (got !== this.dtype) throw new NormkitError('dtype', `${this.name}: expected ${what} of dtype ${this.dtype}, got ${got}`);
+    return read;
   }
 
   forward(x: Tensor): Tensor {
-    this.#check(x, 'input');
-    checkRankAndChannels(this.name, x.shape, { ranks: [4] }, this.layout, this.numFeatures);
+    const input = this.#read(x, 'input');
+    checkRankAndChannels(this.name, input.shape, { ranks: [4] }, this.layout, this.numFeatures);
     const mean = Float64Array.from(this.runningMean);
     // rstd = 1/sqrt(running_var + eps), once per channel; the kernel forms scale = weight*rstd
     const rstd = Float64Array.from(this.runningVar, (v) => 1 / Math.sqrt(v + this.eps));
-    const y = allocate(this.dtype, x.data.length);
-    backends[this.backend].forwardWithStats(y, x.data, normView({ kind: 'batch' }, x.shape, this.layout), this.weight, this.bias, mean, rstd);
-    this.#cache = { x, mean, rstd };
-    return { data: y, shape: [...x.shape] };
+    const y = allocate(this.dtype, input.data.length);
+    backends[this.backend].forwardWithStats(y, input.data, normView({ kind: 'batch' }, input.shape, this.layout), this.weight, this.bias, mean, rstd);
+    this.#cache = { x: input, mean, rstd };
+    return { data: y, shape: [...input.shape] };
   }
 
   /** dx = dy*scale; there is nothing to accumulate. */
   backward(dy: Tensor): Tensor {
     const cache = this.#cache;
     if (cache === null) throw new NormkitError('no-forward', `${this.name}: backward called before forward`);
-    this.#check(dy, 'grad_output');
+    const grad = this.#read(dy, 'grad_output');
     const shape = cache.x.shape;
-    if (dy.shape.length !== shape.length || dy.shape.some((d, i) => d !== shape[i])) {
-      throw new NormkitError('grad-shape', `${this.name}: expected grad_output of shape ${formatShape(shape)} (the last input's), got ${formatShape(dy.shape)}`);
+    if (grad.shape.length !== shape.length || grad.shape.some((d, i) => d !== shape[i])) {
+      throw new NormkitError('grad-shape', `${this.name}: expected grad_output of shape ${formatShape(shape)} (the last input's), got ${formatShape(grad.shape)}`);
     }
-    const dx = allocate(this.dtype, dy.data.length);
+    checkUsable(cache.x.data, `${this.name}: the input saved by forward`);
+    const dx = allocate(this.dtype, grad.data.length);
     const view = normView({ kind: 'batch' }, shape, this.layout);
-    backends[this.backend].backward(dx, null, null, dy.data, cache.x.data, view, this.weight, cache.mean, cache.rstd, false);
+    backends[this.backend].backward(dx, null, null, grad.data, cache.x.data, view, this.weight, cache.mean, cache.rstd, false);
     return { data: dx, shape: [...shape] };
   }
 

@@ -35,7 +35,7 @@ export function ghostBatchSize(n: number, virtualBatchSize: number | null, split
 export function checkVirtualBatchSize(name: string, value: unknown): number | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new NormkitError('option', `${name}: virtualBatchSize must be a positive integer or null, got ${JSON.stringify(value)}`);
+    throw new NormkitError('option', `${name}: virtualBatchSize must be a positive integer or null, got ${describeValue(value)}`);
   }
   return value;
 }

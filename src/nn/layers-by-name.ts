@@ -3,6 +3,7 @@ import type { Layout } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
 import type { BackendName } from '../kernels/contract.js';
 import type { DType } from '../core/float.js';
+import { describeValue } from '../tensor.js';
 import { BatchNorm1d, BatchNorm2d, BatchNorm3d } from './batchnorm.js';
 import { GroupNorm } from './groupnorm.js';
 import { InstanceNorm1d, InstanceNorm2d, InstanceNorm3d } from './instancenorm.js';
@@ -40,13 +41,13 @@ export function hasLayout(module: string): boolean {
 
 function num(options: Readonly<Record<string, unknown>>, key: string, fallback?: number): number {
   const value = options[key] ?? fallback;
-  if (typeof value !== 'number') throw new NormkitError('option', `option ${key} must be a number, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number') throw new NormkitError('option', `option ${key} must be a number, got ${describeValue(value)}`);
   return value;
 }
 
 function bool(options: Readonly<Record<string, unknown>>, key: string, fallback: boolean): boolean {
   const value = options[key] ?? fallback;
-  if (typeof value !== 'boolean') throw new NormkitError('option', `option ${key} must be true or false, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'boolean') throw new NormkitError('option', `option ${key} must be true or false, got ${describeValue(value)}`);
   return value;
 }
 

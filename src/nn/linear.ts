@@ -1,10 +1,12 @@
 /** Linear (PyTorch semantics): y = x W^T + b with W of shape (out, in); rows of x are samples. */
 import { NormkitError } from '../errors.js';
 import { Random } from '../random.js';
+import { checkUsable } from '../core/memory.js';
 import type { DType, FloatArray, Tensor } from '../tensor.js';
-import { allocate, checkTensor, dtypeOf, formatShape } from '../tensor.js';
+import { allocate, checkDType, describeValue, dtypeOf, formatShape, readTensor } from '../tensor.js';
+import { checkLayerBytes } from './limits.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
-import { checkPositiveInteger } from './options.js';
+import { checkBoolean, checkPositiveInteger, readOptions } from './options.js';
 import { Parameter } from './parameter.js';
 import { loadState, parameterSpec, parameterState, readStrict } from './state.js';
 
@@ -24,16 +26,25 @@ export class Linear implements Module {
   readonly bias: Parameter | null;
   #x: Tensor | null = null;
 
-  constructor(inFeatures: number, outFeatures: number, options: LinearOptions = {}) {
+  constructor(inFeatures: number, outFeatures: number, options?: LinearOptions) {
     this.inFeatures = checkPositiveInteger('Linear', 'inFeatures', inFeatures);
     this.outFeatures = checkPositiveInteger('Linear', 'outFeatures', outFeatures);
-    this.dtype = options.dtype ?? 'float32';
-    this.weight = new Parameter('weight', this.dtype, [outFeatures, inFeatures], 0);
-    this.bias = options.bias === false ? null : new Parameter('bias', this.dtype, [outFeatures], 0);
-    const random = new Random(options.seed ?? 0);
-    const bound = 1 / Math.sqrt(inFeatures);
+    // each option read once (a getter could change its value between reads)
+    const given = readOptions('Linear', options, ['bias', 'dtype', 'seed']);
+    const dtype = checkDType('Linear', given.dtype ?? 'float32');
+    const withBias = checkBoolean('Linear', 'bias', given.bias ?? true);
+    const seed = given.seed ?? 0;
+    if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new NormkitError('option', `Linear: seed must be an integer, got ${describeValue(seed)}`);
+    const [I, O] = [this.inFeatures, this.outFeatures];
+    // weight, bias and their gradients, checked in bytes before any is allocated
+    checkLayerBytes('Linear', withBias ? [I * O, I * O, O, O] : [I * O, I * O], dtype);
+    this.dtype = dtype;
+    this.weight = new Parameter('weight', dtype, [O, I], 0);
+    this.bias = withBias ? new Parameter('bias', dtype, [O], 0) : null;
+    const random = new Random(seed);
+    const bound = 1 / Math.sqrt(I);
     for (let i = 0; i < this.weight.data.length; i++) this.weight.data[i] = (2 * random.next() - 1) * bound;
-    if (this.bias) for (let i = 0; i < outFeatures; i++) this.bias.data[i] = (2 * random.next() - 1) * bound;
+    if (this.bias) for (let i = 0; i < O; i++) this.bias.data[i] = (2 * random.next() - 1) * bound;
   }
 
   parameters(): Parameter[] {
@@ -44,21 +55,24 @@ export class Linear implements Module {
     for (const p of this.parameters()) p.zeroGrad();
   }
 
-  #check(t: Tensor, what: string, features: number): number {
-    checkTensor(t, `Linear: ${what}`);
-    if (dtypeOf(t.data) !== this.dtype) throw new NormkitError('dtype', `Linear: expected ${what} of dtype ${this.dtype}, got ${dtypeOf(t.data)}`);
-    if (t.shape.length !== 2 || t.shape[1] !== features) {
-      throw new NormkitError('shape', `Linear: expected ${what} of shape [N, ${features}], got ${formatShape(t.shape)}`);
+  /** `t` read once (readTensor: a plain view and a copy of its shape, not disposed) and checked as [N, features]. */
+  #read(t: unknown, what: string, features: number): Tensor {
+    const read = readTensor(t, `Linear: ${what}`);
+    const got = dtypeOf(read.data);
+    if (got !== this.dtype) throw new NormkitError('dtype', `Linear: expected ${what} of dtype ${this.dtype}, got ${got}`);
+    if (read.shape.length !== 2 || read.shape[1] !== features) {
+      throw new NormkitError('shape', `Linear: expected ${what} of shape [N, ${features}], got ${formatShape(read.shape)}`);
     }
-    return t.shape[0];
+    return read;
   }
 
   forward(x: Tensor): Tensor {
-    const n = this.#check(x, 'input', this.inFeatures);
+    const input = this.#read(x, 'input', this.inFeatures);
+    const n = input.shape[0];
     const [I, O] = [this.inFeatures, this.outFeatures];
     const w = this.weight.data;
     const b = this.bias?.data ?? null;
-    const xd = x.data;
+    const xd = input.data;
     const y = allocate(this.dtype, n * O);
     // y[r, o] = b[o] + sum_i x[r, i] w[o, i]: two contiguous rows per dot product, four partial sums
     for (let r = 0; r < n; r++) {
@@ -80,22 +94,24 @@ export class Linear implements Module {
         y[r * O + o] = (b === null ? 0 : b[o]) + (s0 + s1 + (s2 + s3));
       }
     }
-    this.#x = x;
+    this.#x = input;
     return { data: y, shape: [n, O] };
   }
 
   backward(dy: Tensor): Tensor {
     const x = this.#x;
     if (x === null) throw new NormkitError('no-forward', 'Linear: backward called before forward');
-    const n = this.#check(dy, 'grad_output', this.outFeatures);
-    if (n !== x.shape[0]) throw new NormkitError('grad-shape', `Linear: expected grad_output of shape [${x.shape[0]}, ${this.outFeatures}], got ${formatShape(dy.shape)}`);
+    const grad = this.#read(dy, 'grad_output', this.outFeatures);
+    const n = grad.shape[0];
+    if (n !== x.shape[0]) throw new NormkitError('grad-shape', `Linear: expected grad_output of shape [${x.shape[0]}, ${this.outFeatures}], got ${formatShape(grad.shape)}`);
+    checkUsable(x.data, 'Linear: the input saved by forward');
     const [I, O] = [this.inFeatures, this.outFeatures];
     const w = this.weight.data;
     const dw = this.weight.grad;
     const db = this.bias?.grad ?? null;
     const dx: FloatArray = allocate(this.dtype, n * I);
     const xd = x.data;
-    const dyd = dy.data;
+    const dyd = grad.data;
     // rows accumulate in float64 scratch and are written once (typed-array stores convert)
     const row = new Float64Array(I);
     // dx[r, :] = sum_o dy[r, o] W[o, :]

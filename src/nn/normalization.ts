@@ -16,6 +16,8 @@ import { checkUnmodified, ForwardCache } from './forward-cache.js';
 import type { BatchVerdict } from './non-finite.js';
 import { commitsBatch } from './non-finite.js';
 import { noteWrite } from './saved.js';
+import { checkUsable } from '../core/memory.js';
+import { checkLayerBytes, layerArrays } from './limits.js';
 import type { NonFinitePolicy, ResolvedOptions } from './options.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import { Parameter } from './parameter.js';
@@ -78,7 +80,7 @@ export abstract class Normalization implements Module {
   #inputView: InputView | null = null;
   #scratch: Scratch | null = null;
   /** What readTensor names in its errors, made once (not a string per call). */
-  readonly #labels: Readonly<Record<'input' | 'grad_output' | 'out', string>>;
+  readonly #labels: Readonly<Record<'input' | 'grad_output' | 'out' | 'saved', string>>;
 
   protected constructor(setup: NormSetup) {
     const { name, options } = setup;
@@ -89,7 +91,8 @@ export abstract class Normalization implements Module {
     this.#backend = options.backend;
     this.momentum = setup.momentum;
     this.#countsBatches = setup.countsBatches;
-    this.#labels = { input: `${name}: input`, grad_output: `${name}: grad_output`, out: `${name}: out` };
+    this.#labels = { input: `${name}: input`, grad_output: `${name}: grad_output`, out: `${name}: out`, saved: `${name}: the input saved by forward` };
+    checkLayerBytes(name, layerArrays(setup), this.dtype);
     this.weight = setup.affineShape === null ? null : new Parameter('weight', this.dtype, setup.affineShape, 1);
     this.bias = setup.affineShape === null ? null : new Parameter('bias', this.dtype, setup.affineShape, 0);
     this.#runningMean = setup.runningFeatures === null ? null : allocate(this.dtype, setup.runningFeatures);
@@ -342,6 +345,7 @@ export abstract class Normalization implements Module {
         `${this.name}: expected grad_output of shape ${formatShape(shape)} (the last input's), got ${formatShape(grad.shape)}`,
       );
     }
+    checkUsable(cache.x.data, this.#labels.saved);
     checkUnmodified(this.name, cache);
     const given = out === undefined ? null : this.readOutput(out, grad, [['grad_output', grad.data], ['the input saved by forward', cache.x.data]]);
     const output = given === null ? this.newOutput(shape) : null;

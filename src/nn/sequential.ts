@@ -1,5 +1,7 @@
 /** A chain of modules: forward in order, backward in reverse; state keys prefixed by position ("0.weight"), as in PyTorch. */
+import { NormkitError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
+import { describeValue } from '../tensor.js';
 import type { Module, ModuleState, ModuleStateInput } from './module.js';
 import type { Parameter } from './parameter.js';
 import { readStrict, refuseUnowned } from './state.js';
@@ -10,12 +12,22 @@ function partOf(state: ModuleStateInput, i: number): ModuleStateInput {
   return Object.fromEntries(Object.entries(state).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
 }
 
+function isModule(m: unknown): m is Module {
+  if (typeof m !== 'object' || m === null) return false;
+  return ['forward', 'backward', 'parameters', 'zeroGrad', 'stateDict', 'loadStateDict'].every((k) => typeof Reflect.get(m, k) === 'function');
+}
+
 export class Sequential implements Module {
   readonly name = 'Sequential';
   readonly modules: readonly Module[];
 
   constructor(...modules: Module[]) {
-    this.modules = modules;
+    // a JavaScript caller can pass anything: each entry must be a module (forward, backward, parameters, state)
+    const given: unknown[] = modules;
+    given.forEach((m, i) => {
+      if (!isModule(m)) throw new NormkitError('option', `Sequential: expected modules (forward, backward, parameters, stateDict, loadStateDict), got ${describeValue(m)} at position ${i}`);
+    });
+    this.modules = [...modules];
   }
 
   forward(x: Tensor): Tensor {
@@ -57,6 +69,13 @@ export class Sequential implements Module {
     refuseUnowned(this.name, state, (key) => !strict || this.modules.some((_, i) => key.startsWith(`${i}.`)));
     // each module checks its part before writing it; if a later part fails, the earlier ones are restored
     const snapshot = this.stateDict();
+    if (strict) {
+      const unexpected = Object.keys(state).filter((k) => !(k in snapshot));
+      if (unexpected.length > 0) {
+        throw new NormkitError('state-dict', `Error(s) in loading state_dict for Sequential: Unexpected key(s) in state_dict: ${unexpected.map((k) => `"${k}"`).join(', ')}.`);
+      }
+    }
+    // each module checks its part before writing it; if a later part fails, the earlier ones are restored
     try {
       this.modules.forEach((m, i) => {
         m.loadStateDict(partOf(state, i), { strict });

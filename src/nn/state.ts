@@ -29,10 +29,6 @@ export function parameterSpec(params: readonly Parameter[]): StateSpec {
   return { arrays: new Map(params.map((p) => [p.name, p.data])) };
 }
 
-function isArrayLike(value: unknown): value is ArrayLike<unknown> {
-  return typeof value === 'object' && value !== null && 'length' in value && typeof value.length === 'number';
-}
-
 /** The `strict` of loadStateDict's `{ strict }` options (default true), checked: a JavaScript caller can pass anything. */
 export function readStrict(module: string, options: unknown): boolean {
   if (options === undefined) return true;
@@ -95,13 +91,16 @@ export function loadState(module: string, spec: StateSpec, state: ModuleStateInp
     if (!(key in state)) continue;
     // a JavaScript caller can pass anything: check as unknown
     const value: unknown = state[key];
-    if (!isArrayLike(value)) return fail(`${key} must be an array of numbers`);
-    if (value.length !== target.length) {
-      fail(`size mismatch for ${key}: copying a param with shape [${value.length}] from checkpoint, the shape in current model is [${target.length}].`);
+    if (typeof value !== 'object' || value === null) return fail(`${key} must be an array of numbers`);
+    // the length read once: an array-like whose length changes between reads must not size the copy differently
+    const length: unknown = 'length' in value ? value.length : undefined;
+    if (typeof length !== 'number') return fail(`${key} must be an array of numbers`);
+    if (length !== target.length) {
+      fail(`size mismatch for ${key}: copying a param with shape [${length}] from checkpoint, the shape in current model is [${target.length}].`);
     }
-    const checked = new Float64Array(value.length);
-    for (let i = 0; i < value.length; i++) {
-      const v: unknown = value[i];
+    const checked = new Float64Array(length);
+    for (let i = 0; i < length; i++) {
+      const v: unknown = Reflect.get(value, i);
       if (typeof v !== 'number') return fail(`${key}[${i}] is not a number`);
       if (spec.finiteOnly !== undefined && !Number.isFinite(v)) fail(`${key}[${i}] is ${v}, and ${spec.finiteOnly} accepts finite values only`);
       if (spec.finiteOnly !== undefined && (key === 'running_var' || key === 'moving_variance') && v < 0) fail(`${key}[${i}] is negative (${v})`);

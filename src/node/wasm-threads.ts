@@ -1,6 +1,7 @@
 /** Worker threads for the wasm backend in Node.js (worker_threads over the shared memory): created once, reused, closed cleanly. */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { checkThreads } from '../core/limits.js';
 import { NormkitError } from '../errors.js';
 import { setWasmPool, wasmShared } from '../kernels/wasm/backend.js';
 import { SharedPool, nodeWorkerSource, poolBuffers, workerInit } from '../kernels/wasm/shared-pool.js';
@@ -12,7 +13,7 @@ let pool: SharedPool | null = null;
  * Small inputs still run on the calling thread.
  */
 export async function startWasmThreads(threads = availableParallelism()): Promise<number> {
-  if (!Number.isInteger(threads) || threads < 1) throw new NormkitError('option', `threads must be a positive integer, got ${threads}`);
+  checkThreads('startWasmThreads', threads);
   await stopWasmThreads();
   if (threads === 1) return 1;
   const { module, memory, shared } = wasmShared();

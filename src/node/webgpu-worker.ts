@@ -54,11 +54,11 @@ async function main(): Promise<void> {
   }
   port.on('message', (call: Call) => {
     void run(kernels, call)
-      .then((outputs): Reply => ({ ok: true, outputs }), failure)
+      .then((outputs): Reply => ({ id: call.id, ok: true, outputs }), (error: unknown): Reply => ({ id: call.id, ...failure(error) }))
       .then((reply) => {
         const transfer = reply.ok ? reply.outputs.flatMap((o) => (o === null ? [] : [o.buffer as ArrayBuffer])) : [];
         port.postMessage(reply, transfer);
-        Atomics.store(signal, 0, 1);
+        Atomics.add(signal, 0, 1);
         Atomics.notify(signal, 0);
       });
   });

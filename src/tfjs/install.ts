@@ -7,6 +7,8 @@
  * said once (docs/tfjs-gpu.md).
  */
 import { NormkitError } from '../errors.js';
+import { readOptions } from '../nn/options.js';
+import { describeValue } from '../tensor.js';
 import { backends } from '../kernels/index.js';
 import { wasmReady } from '../kernels/wasm/backend.js';
 import type { FallbackListener } from './fallback.js';
@@ -66,11 +68,21 @@ export async function useNormkit(tf: Tf, options: UseNormkitOptions = {}): Promi
   const engine = tf.engine();
   const existing = installed.get(engine);
   if (existing !== undefined) return existing;
+  // a JavaScript caller can pass anything: every key and value checked before anything is installed
+  const given = readOptions('useNormkit', options, ['kernels', 'onFallback']);
+  const { kernels: kernelsGiven, onFallback } = given;
+  if (kernelsGiven !== undefined && kernelsGiven !== 'wasm' && kernelsGiven !== 'js') {
+    throw new NormkitError('option', `useNormkit: kernels must be 'wasm' or 'js', got ${describeValue(kernelsGiven)}`);
+  }
+  if (onFallback !== undefined && typeof onFallback !== 'function') {
+    throw new NormkitError('option', `useNormkit: onFallback must be a function (message) => void, got ${describeValue(onFallback)}`);
+  }
+  const listener: FallbackListener | undefined = onFallback === undefined ? undefined : (message) => { Reflect.apply(onFallback, undefined, [message]); };
   const wasm = await wasmReady();
-  const kernelsName = options.kernels ?? (wasm ? 'wasm' : 'js');
+  const kernelsName = kernelsGiven ?? (wasm ? 'wasm' : 'js');
   if (kernelsName === 'wasm' && !wasm) throw new NormkitError('backend', "useNormkit: normkit's wasm kernels do not run here (WebAssembly SIMD); pass { kernels: 'js' }");
   const kernels = backends[kernelsName];
-  const notices = new FallbackNotices(options.onFallback ?? ((message) => { console.warn(message); }));
+  const notices = new FallbackNotices(listener ?? ((message) => { console.warn(message); }));
   const originals = new Map<ServedBackendName, KernelConfig>();
   const ours = new Map<ServedBackendName, KernelConfig>();
   let active = true;

@@ -4,7 +4,8 @@
  * backends normkit serves it is one fused kernel; elsewhere it is tfjs's own tf.moments + tf.batchNorm.
  */
 import { NormkitError } from '../errors.js';
-import { formatShape } from '../tensor.js';
+import { readOptions } from '../nn/options.js';
+import { describeValue, formatShape } from '../tensor.js';
 import type { FallbackNotices } from './fallback.js';
 import { BATCH_NORM_TRAIN } from './training.js';
 import type { Tensor, Tf } from './types.js';
@@ -29,12 +30,19 @@ export interface BatchNormTrainingResult {
 /** Whether the fused kernel serves the current backend: answered by the installer. */
 export type FusedAvailable = () => boolean;
 
-export function batchNormTraining(tf: Tf, fused: FusedAvailable, notices: FallbackNotices, x: Tensor, options: BatchNormTrainingOptions = {}): BatchNormTrainingResult {
+export function batchNormTraining(tf: Tf, fused: FusedAvailable, notices: FallbackNotices, x: Tensor, raw?: BatchNormTrainingOptions): BatchNormTrainingResult {
+  // every key and value read once and checked (a JavaScript caller can pass anything)
+  const options: BatchNormTrainingOptions = readOptions('batchNormTraining', raw, ['axis', 'scale', 'offset', 'epsilon']);
   const rank = x.shape.length;
-  const given = options.axis ?? -1;
+  const given: unknown = options.axis ?? -1;
+  if (typeof given !== 'number' || !Number.isInteger(given)) throw new NormkitError('option', `batchNormTraining: axis must be an integer, got ${describeValue(given)}`);
   const axis = given < 0 ? given + rank : given;
-  if (!Number.isInteger(axis) || axis < 0 || axis >= rank) {
+  if (axis < 0 || axis >= rank) {
     throw new NormkitError('option', `batchNormTraining: axis ${given} is outside x's rank ${rank}`);
+  }
+  const epsilonGiven: unknown = options.epsilon ?? 1e-3;
+  if (typeof epsilonGiven !== 'number' || !Number.isFinite(epsilonGiven) || epsilonGiven <= 0) {
+    throw new NormkitError('option', `batchNormTraining: epsilon must be a finite number > 0, got ${describeValue(epsilonGiven)}`);
   }
   const c = x.shape[axis];
   for (const [name, t] of [['scale', options.scale], ['offset', options.offset]] as const) {
@@ -42,7 +50,7 @@ export function batchNormTraining(tf: Tf, fused: FusedAvailable, notices: Fallba
       throw new NormkitError('shape', `batchNormTraining: ${name} must have shape [${c}] (x's axis ${axis}), got ${formatShape(t.shape)}`);
     }
   }
-  const epsilon = options.epsilon ?? 1e-3;
+  const epsilon = epsilonGiven;
   return tf.tidy(() => {
     const scale = options.scale ?? tf.ones([c]);
     const offset = options.offset ?? tf.zeros([c]);

@@ -5,6 +5,7 @@
  */
 import type { NormView } from '../core/layout.js';
 import { NormkitError } from '../errors.js';
+import { describeValue } from '../tensor.js';
 import type { NormKernels } from '../kernels/contract.js';
 import { axisView } from './broadcast.js';
 import type { TensorStore } from './tensors.js';
@@ -31,7 +32,7 @@ type Inputs = Parameters<KernelFunc>[0]['inputs'];
 
 function attr(attrs: NamedAttrMap | undefined, name: string): number {
   const value = attrs?.[name];
-  if (typeof value !== 'number') throw new NormkitError('option', `${BATCH_NORM_TRAIN}: attribute '${name}' must be a number, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number') throw new NormkitError('option', `${BATCH_NORM_TRAIN}: attribute '${name}' must be a number, got ${describeValue(value)}`);
   return value;
 }
 

@@ -21,7 +21,7 @@ import type { State } from './state.js';
 import { ready, runJobs } from './state.js';
 
 export { wasmAvailable, wasmReady, wasmShared, setWasmPool, wasmThreads, wasmPool, runWasmJobs } from './state.js';
-export { wasmTensor, freeWasmTensor, residentTensor, setResidentBudget, wasmMemory } from './resident.js';
+export { wasmTensor, freeWasmTensor, residentOf, residentTensor, setResidentBudget, wasmMemory } from './resident.js';
 
 /**
  * Below this many elements one thread is faster than handing a share to the others (with the pool's spin

@@ -3,6 +3,7 @@
  * page (COOP: same-origin, COEP: require-corp). The calling (main) thread may not block, so it spins
  * while the workers finish: worth it only for large inputs, which is when the pool is used.
  */
+import { checkThreads } from '../../core/limits.js';
 import { NormkitError } from '../../errors.js';
 import { setWasmPool, wasmReady, wasmShared } from './backend.js';
 import { SharedPool, browserWorkerSource, poolBuffers, workerInit } from './shared-pool.js';
@@ -11,7 +12,7 @@ let pool: SharedPool | null = null;
 
 /** Starts `threads` - 1 Web Workers (default: hardwareConcurrency); resolves to the thread count in use. */
 export async function startWasmWorkers(threads = typeof navigator === 'undefined' ? 2 : navigator.hardwareConcurrency): Promise<number> {
-  if (!Number.isInteger(threads) || threads < 1) throw new NormkitError('option', `threads must be a positive integer, got ${threads}`);
+  checkThreads('startWasmWorkers', threads);
   await stopWasmWorkers();
   if (threads === 1) return 1;
   if (typeof Worker === 'undefined' || typeof Blob === 'undefined') throw new NormkitError('backend', 'startWasmWorkers needs Web Workers (in Node.js use startWasmThreads from normkit/node)');

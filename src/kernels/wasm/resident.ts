@@ -6,9 +6,10 @@
  * it, so memory stays bounded when nothing is disposed. Needs shared memory (Node, or a cross-origin-
  * isolated page): there views survive memory growth.
  */
+import { checkArrayBytes } from '../../core/limits.js';
 import { NormkitError } from '../../errors.js';
 import type { DType, FloatArray, OwnedTensor, Tensor } from '../../tensor.js';
-import { numel, ownedTensor } from '../../tensor.js';
+import { describeValue, numel, ownedTensor } from '../../tensor.js';
 import type { Block } from './arena.js';
 import type { State } from './state.js';
 import { current, ready } from './state.js';
@@ -144,6 +145,7 @@ function checkedShape(dtype: unknown, shape: unknown): { dtype: DType; shape: nu
   }
   const n = numel(shape);
   if (!Number.isSafeInteger(n)) throw new NormkitError('shape', `wasmTensor: shape ${JSON.stringify(shape)} has too many elements`);
+  checkArrayBytes('wasmTensor', n, dtype);
   return { dtype, shape: [...shape], n };
 }
 
@@ -180,7 +182,9 @@ export function wasmTensor(dtype: DType, shape: readonly number[]): OwnedTensor 
 
 /** Returns a wasmTensor's memory (as its dispose() does); the tensor must not be used afterwards. */
 export function freeWasmTensor(t: Tensor): void {
-  const owned = Owners.get(t.data);
+  const given: unknown = t;
+  if (typeof given !== 'object' || given === null) throw new NormkitError('shape', `freeWasmTensor: expected a tensor made by wasmTensor, got ${describeValue(given)}`);
+  const owned = Owners.get(Reflect.get(given, 'data'));
   if (owned === undefined) throw new NormkitError('backend', 'freeWasmTensor: this tensor does not live in wasm memory');
   disposer(ready(), owned)();
 }
