@@ -96,8 +96,8 @@ describe('normkit bench', () => {
 
   it('refuses bad numbers and unwritable outputs in one line, before any work', () => {
     for (const [args, message] of [
-      [['--reps', '-1'], /^normkit bench: --reps must be a positive integer, got -1\n$/],
-      [['--threads', '0'], /^normkit bench: --threads must be a positive integer, got 0\n$/],
+      [['--reps', '-1'], /^normkit bench: --reps must be an integer from 1 to 1000, got -1\n$/],
+      [['--threads', '0'], /^normkit bench: --threads must be an integer from 1 to 64, got 0\n$/],
       [['--svg', '/proc/x'], /^normkit bench: --svg \/proc\/x: cannot write there \(ENOENT\)\n$/],
       [['--markdown', '/nonexistent/dir/x.md'], /^normkit bench: --markdown \/nonexistent\/dir\/x.md: cannot write there \(ENOENT\)\n$/],
       [['--scoreboard', '/nonexistent/dir/x.md'], /^normkit bench: --scoreboard \/nonexistent\/dir\/x.md: cannot write there \(ENOENT\)\n$/],

@@ -56,7 +56,7 @@ describe('normkit demo mnist (short run)', () => {
   it('rejects bad options', () => {
     const run = spawnSync(process.execPath, [cli, 'demo', 'mnist', '--steps', '0'], { encoding: 'utf8' });
     assert.equal(run.status, 2);
-    assert.match(run.stderr, /--steps and --every must be positive integers/);
+    assert.match(run.stderr, /^normkit demo: --steps must be an integer from 1 to 100000, got 0\n$/);
     const unknown = spawnSync(process.execPath, [cli, 'demo', 'cifar'], { encoding: 'utf8' });
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /unknown demo 'cifar'/);
