@@ -1,7 +1,8 @@
 /** The `keras-renorm/1` format (fixtures/README.md, "Keras Batch Renormalization"): types and a checked parser. */
 import { NormkitError } from '../errors.js';
-import { numel } from '../tensor.js';
+import { numel } from '../core/float.js';
 import type { FixtureTensor } from './fixtures.js';
+import { isNumberArray, isRecord } from './fixtures.js';
 
 /** Keras's variables, in the order the runner reports them. */
 export const kerasVariables = ['moving_mean', 'moving_variance', 'moving_stddev', 'renorm_mean', 'renorm_stddev'] as const;
@@ -40,14 +41,6 @@ export interface KerasFixtureFile {
   readonly format: 'keras-renorm/1';
   readonly generator?: string;
   readonly cases: readonly KerasCase[];
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function isNumberArray(value: unknown): value is number[] {
-  return Array.isArray(value) && value.every((v) => typeof v === 'number');
 }
 
 function checkTensor(value: unknown, where: string): void {
